@@ -1,0 +1,71 @@
+//! Errors in settings.
+
+use core::fmt;
+
+/// A retry setting that cannot work, found when a [`RetryPolicy`] is built.
+///
+/// [`RetryPolicyBuilder::try_build`] returns it for settings read at run time
+/// (a configuration file, the environment); [`RetryPolicyBuilder::build`]
+/// panics with the same text, which for a `const` policy is a compile error.
+/// The error names the setting, so a message can point the operator at the
+/// right line of their configuration.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilient::{Backoff, RetryPolicy};
+///
+/// let err = RetryPolicy::builder()
+///     .backoff(Backoff::exponential(Duration::from_secs(2), 2.0, Duration::from_secs(1)))
+///     .try_build()
+///     .unwrap_err();
+/// assert_eq!(err.key(), "max");
+/// assert_eq!(err.to_string(), "invalid retry setting `max`: must not be below `initial`");
+/// ```
+///
+/// [`RetryPolicy`]: crate::RetryPolicy
+/// [`RetryPolicyBuilder::try_build`]: crate::RetryPolicyBuilder::try_build
+/// [`RetryPolicyBuilder::build`]: crate::RetryPolicyBuilder::build
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    key: &'static str,
+    message: &'static str,
+}
+
+/// `config_error!("max", "must not be below `initial`")`: the full message
+/// is one static string, so `const` evaluation can panic with it too.
+macro_rules! config_error {
+    ($key:literal, $problem:literal) => {
+        $crate::error::ConfigError::new(
+            $key,
+            concat!("invalid retry setting `", $key, "`: ", $problem),
+        )
+    };
+}
+pub(crate) use config_error;
+
+impl ConfigError {
+    pub(crate) const fn new(key: &'static str, message: &'static str) -> Self {
+        Self { key, message }
+    }
+
+    /// The setting at fault, spelled as the attribute key: `attempts`,
+    /// `initial`, `max`, `factor`, `step`, `delay`, `jitter`, `max_elapsed`
+    /// or `max_retry_after`.
+    pub const fn key(&self) -> &'static str {
+        self.key
+    }
+
+    /// Panics with this error's text. In `const` evaluation the panic is a
+    /// compile error at the `const` or `static` that holds the policy.
+    pub(crate) const fn panic(self) -> ! {
+        panic!("{}", self.message)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}

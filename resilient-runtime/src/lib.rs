@@ -1,0 +1,34 @@
+//! The runtime of [`resilient`](https://docs.rs/resilient): everything that
+//! runs, usable by hand without the attribute macros.
+//!
+//! Depend on `resilient` rather than on this crate: it re-exports all of
+//! this, and the attributes. This crate is versioned in lockstep with it.
+//!
+//! - [`Backoff`] and [`Jitter`]: the delay schedule and its randomisation.
+//! - [`RetryPolicy`]: attempts, backoff, jitter and caps, validated.
+//! - [`RetryState`]: the sans-IO state machine that decides, after each
+//!   failure, to sleep or to stop.
+//! - [`retry()`] and [`retry_with_hints`]: a retry loop over a closure,
+//!   built on that machine.
+//! - [`RetryHint`]: what an error can say about itself (transient? wait how
+//!   long?), and [`retry_after`] to read a server's `Retry-After`.
+//! - [`testing`]: deterministic jitter for tests.
+
+mod backoff;
+mod error;
+mod policy;
+mod retry;
+mod retry_future;
+mod rng;
+
+pub mod retry_after;
+pub mod testing;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use backoff::{Backoff, Jitter};
+pub use error::ConfigError;
+pub use policy::{RetryPolicy, RetryPolicyBuilder};
+pub use retry::{Attempt, Decision, Failure, RetryHint, RetryState, StopReason};
+pub use retry_future::{Retry, RetryFuture, retry, retry_with_hints};
