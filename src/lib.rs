@@ -28,8 +28,8 @@
 //!
 //! - `tracing`: an event for every retry (attempt, delay, hint) and for why
 //!   retrying stopped, under the target `resilient::retry`.
-//! - `http`: [`retry_after::from_headers`] reads `Retry-After` from an
-//!   `http::HeaderMap`.
+//! - `http`: `retry_after::from_headers` reads `Retry-After` from an
+//!   `http::HeaderMap`, measuring dates from the response's own `Date`.
 
 pub use resilient_runtime::{
     Attempt, Backoff, ConfigError, Decision, Failure, Jitter, Retry, RetryFuture, RetryHint,

@@ -166,12 +166,17 @@ impl Backoff {
                 factor,
                 max,
             } => {
+                if steps == 0 {
+                    return initial.min(max);
+                }
                 // Float arithmetic saturates to infinity instead of
-                // overflowing; `capped` turns anything at or past `max`, and
-                // NaN from a factor that was never validated, into `max`.
+                // overflowing; `capped_f64` turns anything at or past `max`,
+                // and NaN from a factor that was never validated, into
+                // `max`. Rounding in the conversion to f64 must not take the
+                // delay below `initial`: that would break monotony.
                 #[allow(clippy::cast_precision_loss)] // a delay, not money
                 let ns = initial.as_nanos() as f64 * factor.powf(f64::from(steps));
-                capped_f64(ns, max)
+                capped_f64(ns, max).max(initial.min(max))
             }
             Kind::Decorrelated { initial, max } => {
                 #[allow(clippy::cast_precision_loss)]

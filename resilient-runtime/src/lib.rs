@@ -14,6 +14,9 @@
 //!   long?), and [`retry_after`] to read a server's `Retry-After`.
 //! - [`testing`]: deterministic jitter for tests.
 
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod backoff;
 mod error;
 mod policy;

@@ -16,9 +16,8 @@ use crate::RetryPolicy;
 ///
 /// Both methods have defaults, so an implementation says only what it
 /// knows. `#[retry]` uses this trait when the function's error type
-/// implements it and ignores it otherwise; the hand-written
-/// [`retry`](crate::retry()) uses it after
-/// [`.with_hints()`](crate::Retry::with_hints).
+/// implements it and ignores it otherwise; by hand,
+/// [`retry_with_hints`](crate::retry_with_hints) uses it.
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,0 +1,140 @@
+//! The runtime API against a simulated flaky upstream, in one process.
+//!
+//! ```text
+//! cargo run --example resilient_api
+//! ```
+//!
+//! The full demo (an axum API in front of a flaky HTTP upstream, with the
+//! attributes doing the work) replaces this program when the attributes
+//! land. Until then it shows what they are sugar for: a validated
+//! `RetryPolicy`, exponential backoff with full jitter, and a server's
+//! `Retry-After` honoured up to a cap, or passed on when it is longer.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use resilient::{Backoff, Jitter, RetryHint, RetryPolicy, retry_after, retry_with_hints};
+use tokio::time::Instant;
+
+/// What the upstream answers, as an error type that tells the retry what it
+/// knows: 503s are worth another attempt, a 429 says how long to wait, a
+/// 404 is final.
+#[derive(Debug)]
+enum UpstreamError {
+    Unavailable,
+    TooManyRequests { retry_after: Option<Duration> },
+    NotFound,
+}
+
+impl RetryHint for UpstreamError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::TooManyRequests { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+    fn is_transient(&self) -> bool {
+        !matches!(self, Self::NotFound)
+    }
+}
+
+/// A stand-in for a remote service: answers from a script, one entry per
+/// call, and counts the calls.
+struct Upstream {
+    script: Vec<Result<&'static str, (u16, &'static str)>>,
+    calls: AtomicU32,
+}
+
+impl Upstream {
+    fn new(script: Vec<Result<&'static str, (u16, &'static str)>>) -> Self {
+        Self {
+            script,
+            calls: AtomicU32::new(0),
+        }
+    }
+
+    /// One plain attempt, as the attributes will let you write it.
+    async fn fetch(&self) -> Result<&'static str, UpstreamError> {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) as usize;
+        tokio::time::sleep(Duration::from_millis(5)).await; // the network
+        match self.script[n.min(self.script.len() - 1)] {
+            Ok(body) => Ok(body),
+            Err((503, _)) => Err(UpstreamError::Unavailable),
+            Err((429, header)) => Err(UpstreamError::TooManyRequests {
+                // The real `Retry-After` parser: seconds or an HTTP-date.
+                retry_after: retry_after::parse(header, std::time::SystemTime::now()),
+            }),
+            Err(_) => Err(UpstreamError::NotFound),
+        }
+    }
+}
+
+async fn scenario(title: &str, policy: &RetryPolicy, upstream: Upstream) {
+    println!("\n== {title}");
+    let start = Instant::now();
+    let result = retry_with_hints(policy, || upstream.fetch())
+        .on_retry(|err, attempt| {
+            println!(
+                "   attempt {} failed ({err:?}); sleeping {:?}",
+                attempt.number(),
+                attempt.delay()
+            );
+        })
+        .await;
+    println!(
+        "   => {result:?} after {} call(s) in {:?}",
+        upstream.calls.load(Ordering::Relaxed),
+        start.elapsed()
+    );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    // Short delays so the demo runs in a blink; a real service would use
+    // the defaults (100 ms doubling up to 10 s).
+    let policy = RetryPolicy::builder()
+        .attempts(4)
+        .backoff(Backoff::exponential(
+            Duration::from_millis(20),
+            2.0,
+            Duration::from_millis(200),
+        ))
+        .jitter(Jitter::Full)
+        .max_retry_after(Duration::from_secs(1))
+        .build();
+
+    scenario(
+        "transient failures are retried with backoff and full jitter",
+        &policy,
+        Upstream::new(vec![Err((503, "")), Err((503, "")), Ok("fresh data")]),
+    )
+    .await;
+
+    scenario(
+        "a 429 with a short Retry-After is honoured (plus jitter)",
+        &policy,
+        Upstream::new(vec![Err((429, "1")), Ok("fresh data")]),
+    )
+    .await;
+
+    scenario(
+        "a Retry-After above the cap stops at once, so the caller can pass it on",
+        &policy,
+        Upstream::new(vec![Err((429, "120")), Ok("never reached")]),
+    )
+    .await;
+
+    scenario(
+        "a 404 is not transient: no retry",
+        &policy,
+        Upstream::new(vec![Err((404, "")), Ok("never reached")]),
+    )
+    .await;
+
+    scenario(
+        "an upstream that stays down: every attempt is used, the last error returned",
+        &policy,
+        Upstream::new(vec![Err((503, ""))]),
+    )
+    .await;
+}

@@ -1,0 +1,78 @@
+//! The success path allocates nothing: counted by a global allocator.
+#![allow(unsafe_code)] // a counting global allocator
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::{Future, IntoFuture};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use resilient::{RetryHint, RetryPolicy, retry, retry_with_hints};
+
+struct Counting;
+
+thread_local! {
+    // `const` and without a destructor: touching it never allocates.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts on the side.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread while building and polling `make()`'s
+/// future to completion (it must complete without waiting).
+fn allocations<F: IntoFuture>(make: impl FnOnce() -> F) -> (usize, F::Output) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let mut fut = pin!(make().into_future());
+    let mut cx = Context::from_waker(Waker::noop());
+    let Poll::Ready(out) = fut.as_mut().poll(&mut cx) else {
+        panic!("the success path waited")
+    };
+    (ALLOCATIONS.with(Cell::get) - before, out)
+}
+
+struct Hinted;
+impl RetryHint for Hinted {}
+
+#[test]
+fn retry_success_allocates_nothing() {
+    let policy = RetryPolicy::new();
+    let (n, out) = allocations(|| retry(&policy, || async { Ok::<_, String>(7) }));
+    assert_eq!((n, out), (0, Ok(7)));
+}
+
+#[test]
+fn retry_success_with_hooks_and_budget_allocates_nothing() {
+    let policy = RetryPolicy::builder()
+        .max_elapsed(Duration::from_secs(5))
+        .build();
+    let (n, out) = allocations(|| {
+        retry_with_hints(&policy, || async { Ok::<_, Hinted>(7) })
+            .when(|_| true)
+            .on_retry(|_, _| {})
+    });
+    assert!(out.is_ok());
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn the_counter_counts() {
+    // A check that the allocator above is in use: otherwise every test
+    // here would pass vacuously.
+    let (n, _) = allocations(|| async { Box::new(1) });
+    assert_eq!(n, 1);
+}

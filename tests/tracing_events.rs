@@ -1,0 +1,106 @@
+//! Under the `tracing` feature (on for tests), every retry and every reason
+//! to stop is an event.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use resilient::{Backoff, Jitter, RetryHint, RetryPolicy, retry, retry_with_hints};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// Keeps every event as one line: `LEVEL target: field=value ...`.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<String>>>);
+
+struct Line(String);
+
+impl Visit for Line {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl Subscriber for Collector {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let meta = event.metadata();
+        let mut line = Line(format!("{} {}:", meta.level(), meta.target()));
+        event.record(&mut line);
+        self.0.lock().unwrap().push(line.0);
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+impl Collector {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[derive(Debug)]
+struct Throttled;
+
+impl RetryHint for Throttled {
+    fn retry_after(&self) -> Option<Duration> {
+        Some(Duration::from_secs(60))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_retry_and_the_stop_are_events() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let policy = RetryPolicy::builder()
+        .attempts(3)
+        .backoff(Backoff::fixed(Duration::from_millis(5)))
+        .jitter(Jitter::None)
+        .build();
+    let _ = retry(&policy, || async { Err::<(), _>("down") }).await;
+    assert_eq!(
+        collector.lines(),
+        [
+            "DEBUG resilient::retry: message=attempt failed; retrying after the delay attempt=1 delay=5ms retry_after=None admits_in=None",
+            "DEBUG resilient::retry: message=attempt failed; retrying after the delay attempt=2 delay=5ms retry_after=None admits_in=None",
+            "WARN resilient::retry: message=attempt failed; giving up attempt=3 retry_after=None admits_in=None reason=every attempt failed",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hint_above_the_cap_says_so() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let _ = retry_with_hints(&RetryPolicy::new(), || async { Err::<(), _>(Throttled) }).await;
+    assert_eq!(
+        collector.lines(),
+        [
+            "WARN resilient::retry: message=attempt failed; giving up attempt=1 retry_after=Some(60s) admits_in=None reason=the server asked to wait 60s, above `max_retry_after`"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_is_a_debug_event() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let _ = retry(&RetryPolicy::new(), || async { Err::<(), _>(()) })
+        .when(|()| false)
+        .await;
+    let lines = collector.lines();
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].starts_with("DEBUG"), "{lines:?}");
+    assert!(
+        lines[0].ends_with("reason=the error is not transient"),
+        "{lines:?}"
+    );
+}
