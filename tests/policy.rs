@@ -85,13 +85,13 @@ fn invalid_settings_are_named() {
     );
     rejects(
         b().backoff(Backoff::fixed(Duration::ZERO)),
-        "delay",
-        "invalid retry setting `delay`: must be above zero (use `Backoff::none()` for no delay)",
+        "backoff",
+        "invalid retry setting `backoff`: a fixed delay must be above zero (use `Backoff::none()` for no delay)",
     );
     rejects(
         b().backoff(Backoff::fixed(Duration::MAX)),
-        "delay",
-        "invalid retry setting `delay`: must be at most 365 days",
+        "backoff",
+        "invalid retry setting `backoff`: a fixed delay must be at most 365 days",
     );
     rejects(
         b().backoff(Backoff::exponential(Duration::ZERO, 2.0, ms(1))),

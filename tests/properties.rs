@@ -72,7 +72,7 @@ fn delays(policy: &RetryPolicy, n: u32, hint: Option<Duration>) -> Vec<Duration>
     let now = Instant::now();
     (0..n)
         .map_while(|_| {
-            match state.on_failure(policy, Failure::transient().retry_after(hint), now) {
+            match state.on_failure(policy, Failure::transient().with_retry_after(hint), now) {
                 Decision::Retry(attempt) => Some(attempt.delay()),
                 Decision::Stop(_) => None,
             }
@@ -188,7 +188,7 @@ proptest! {
         let mut now = start;
         for step in steps {
             now += Duration::from_nanos(step);
-            match state.on_failure(&policy, Failure::transient().retry_after(hint), now) {
+            match state.on_failure(&policy, Failure::transient().with_retry_after(hint), now) {
                 Decision::Retry(a) => {
                     prop_assert!(a.elapsed() + a.delay() <= budget);
                     now += a.delay();

@@ -453,4 +453,117 @@ fn the_retry_future_is_send_when_the_attempt_is() {
     assert_send(&fut);
 }
 
-use std::future::IntoFuture as _;
+use std::future::{Future, IntoFuture as _};
+
+#[tokio::test(start_paused = true)]
+async fn full_jitter_reaches_below_half_and_equal_never_does() {
+    let with = |jitter| {
+        RetryPolicy::builder()
+            .attempts(40)
+            .backoff(Backoff::fixed(secs(2)))
+            .jitter(jitter)
+            .build()
+    };
+    resilient::testing::seed(5);
+    let (full, _) = observed_schedule(&with(Jitter::Full)).await;
+    assert!(full.iter().any(|g| *g < secs(1)), "{full:?}");
+    resilient::testing::seed(5);
+    let (equal, _) = observed_schedule(&with(Jitter::Equal)).await;
+    assert!(equal.iter().all(|g| *g >= secs(1)), "{equal:?}");
+    assert!(
+        equal.iter().any(|g| *g != equal[0]),
+        "equal jitter did not vary: {equal:?}"
+    );
+}
+
+/// Polls `fut` once with a waker that records whether it was woken.
+fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> (std::task::Poll<F::Output>, bool) {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Context, Wake, Waker};
+
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(flag.clone());
+    let poll = fut.poll(&mut Context::from_waker(&waker));
+    (poll, flag.0.load(Ordering::Relaxed))
+}
+
+#[test]
+fn a_zero_delay_retry_yields_between_attempts() {
+    let calls = AtomicU32::new(0);
+    let p = policy(1_000_000, Backoff::none());
+    let mut fut = std::pin::pin!(
+        retry(&p, || async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Err::<(), _>("fails at once")
+        })
+        .into_future()
+    );
+    let (poll, woken) = poll_once(fut.as_mut());
+    assert!(poll.is_pending());
+    assert!(woken, "a yielding future must ask to be polled again");
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        1,
+        "ran several attempts in one poll"
+    );
+    let _ = poll_once(fut.as_mut());
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+#[should_panic(expected = "`RetryFuture` polled after it completed")]
+fn polling_after_completion_is_a_clear_error() {
+    let p = RetryPolicy::new();
+    let mut fut = std::pin::pin!(retry(&p, || async { Ok::<_, ()>(1) }).into_future());
+    assert_eq!(poll_once(fut.as_mut()).0, std::task::Poll::Ready(Ok(1)));
+    let _ = poll_once(fut.as_mut());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_future_mid_sleep_stops_the_attempts() {
+    let calls = AtomicU32::new(0);
+    let p = policy(5, Backoff::fixed(secs(10)));
+    let outcome = tokio::time::timeout(
+        secs(15),
+        retry(&p, || async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Err::<(), _>("down")
+        })
+        .into_future(),
+    )
+    .await;
+    assert!(outcome.is_err(), "the timeout should have fired");
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    tokio::time::sleep(secs(60)).await;
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        2,
+        "an attempt ran after the future was dropped"
+    );
+}
+
+#[test]
+fn the_retry_future_is_send_even_with_a_non_send_error_type() {
+    fn assert_send<T: Send>(_: &T) {}
+    // The error only passes through; the future never holds one across an
+    // await, so a `!Send` error (an `Rc`) does not make it `!Send`.
+    let p = RetryPolicy::new();
+    let fut = retry(&p, || async { Err::<(), _>(std::rc::Rc::new(1)) }).into_future();
+    assert_send(&fut);
+}
+
+#[test]
+fn retry_and_its_future_have_debug() {
+    let p = RetryPolicy::new();
+    let r = retry(&p, || async { Ok::<_, ()>(()) });
+    assert!(format!("{r:?}").starts_with("Retry { policy: RetryPolicy { attempts: 3"));
+    let f = r.into_future();
+    assert!(format!("{f:?}").contains("phase: \"start\""), "{f:?}");
+}

@@ -110,7 +110,7 @@ fn a_rejection_is_held_to_max_elapsed() {
 fn a_hint_and_a_rejection_together_take_the_longer() {
     let p = fixed(3, secs(1));
     let mut state = RetryState::new();
-    let failure = Failure::rejected(secs(4)).retry_after(Some(secs(6)));
+    let failure = Failure::rejected(secs(4)).with_retry_after(Some(secs(6)));
     assert_eq!(
         delay_of(state.on_failure(&p, failure, Instant::now())),
         secs(6)
@@ -149,7 +149,7 @@ fn needs_start_only_with_a_budget() {
 }
 
 #[test]
-fn huge_attempt_counts_saturate() {
+fn a_huge_attempt_limit_keeps_retrying() {
     let p = RetryPolicy::builder()
         .attempts(u32::MAX)
         .backoff(Backoff::none())
@@ -169,7 +169,7 @@ fn an_overflowing_hint_stops_instead_of_wrapping() {
     let mut state = RetryState::new();
     let d = state.on_failure(
         &RetryPolicy::new(),
-        Failure::transient().retry_after(Some(Duration::MAX)),
+        Failure::transient().with_retry_after(Some(Duration::MAX)),
         Instant::now(),
     );
     assert_eq!(

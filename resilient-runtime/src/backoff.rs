@@ -344,8 +344,9 @@ fn capped_f64(ns: f64, max: Duration) -> Duration {
         return max;
     }
     // Non-negative and below `max` here (durations are never negative).
+    // Rounded, not truncated: 100ms × 1.7² is 289ms, not 288.999999ms.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    capped(ns as u128, max)
+    capped(ns.round() as u128, max)
 }
 
 #[cfg(test)]
@@ -400,6 +401,74 @@ mod tests {
                 spread: Duration::ZERO
             }
         );
+    }
+
+    /// The draws are exactly the documented formulas, computed here with
+    /// the same seeded generator.
+    #[test]
+    fn jitter_draws_follow_the_formulas() {
+        use rand::rngs::Xoshiro256PlusPlus;
+        use rand::{RngExt, SeedableRng};
+
+        let d = Duration::from_secs(1);
+        let ns = 1_000_000_000_u64;
+        for seed in 0..50 {
+            let mut reference = Xoshiro256PlusPlus::seed_from_u64(seed);
+
+            rng::seed(seed);
+            let full = Jitter::Full.draw(d);
+            let want = Duration::from_nanos(reference.random_range(0..=ns));
+            assert_eq!(
+                full,
+                Draw {
+                    delay: want,
+                    spread: want
+                }
+            );
+
+            let equal = Jitter::Equal.draw(d);
+            let spread = Duration::from_nanos(reference.random_range(0..=ns / 2));
+            assert_eq!(
+                equal,
+                Draw {
+                    delay: d / 2 + spread,
+                    spread
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn decorrelated_draw_follows_the_aws_formula() {
+        use rand::rngs::Xoshiro256PlusPlus;
+        use rand::{RngExt, SeedableRng};
+
+        let (initial, max) = (ms(100), ms(2_000));
+        let b = Backoff::decorrelated(initial, max);
+        let mut reference = Xoshiro256PlusPlus::seed_from_u64(11);
+        rng::seed(11);
+        let (mut prev, mut sleep) = (Duration::ZERO, 100_000_000_u64);
+        for n in 1..30 {
+            // sleep = min(cap, uniform(base, sleep * 3))
+            sleep = reference
+                .random_range(100_000_000..=sleep * 3)
+                .min(2_000_000_000);
+            assert_eq!(
+                b.draw(Jitter::None, n, &mut prev).delay,
+                Duration::from_nanos(sleep)
+            );
+        }
+    }
+
+    #[test]
+    fn fractional_factors_round_to_the_nearest_nanosecond() {
+        let b = Backoff::exponential(ms(100), 1.7, ms(10_000));
+        assert_eq!(
+            [b.delay(2), b.delay(3), b.delay(4)],
+            [ms(170), ms(289), Duration::from_micros(491_300)]
+        );
+        let b = Backoff::exponential(ms(100), 1.2, ms(10_000));
+        assert_eq!(b.delay(4), Duration::from_micros(172_800));
     }
 
     #[test]

@@ -49,8 +49,8 @@ impl ConfigError {
     }
 
     /// The setting at fault, spelled as the attribute key: `attempts`,
-    /// `initial`, `max`, `factor`, `step`, `delay`, `jitter`, `max_elapsed`
-    /// or `max_retry_after`.
+    /// `backoff` (the delay of `fixed(..)`), `initial`, `max`, `factor`,
+    /// `step`, `jitter`, `max_elapsed` or `max_retry_after`.
     pub const fn key(&self) -> &'static str {
         self.key
     }

@@ -283,12 +283,15 @@ const fn check_backoff(backoff: &Backoff) -> Result<(), ConfigError> {
         Kind::Fixed { delay } => {
             if delay.is_zero() {
                 return Err(config_error!(
-                    "delay",
-                    "must be above zero (use `Backoff::none()` for no delay)"
+                    "backoff",
+                    "a fixed delay must be above zero (use `Backoff::none()` for no delay)"
                 ));
             }
             if too_long(delay) {
-                return Err(config_error!("delay", "must be at most 365 days"));
+                return Err(config_error!(
+                    "backoff",
+                    "a fixed delay must be at most 365 days"
+                ));
             }
         }
         Kind::Linear { initial, step, max } => {

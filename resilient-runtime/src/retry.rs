@@ -112,7 +112,10 @@ impl Attempt {
         self.delay
     }
 
-    /// Time since the first attempt started, up to this failure.
+    /// Time since the first attempt started, up to this failure (since the
+    /// first failure, if the driver of a [`RetryState`] did not call
+    /// [`RetryState::start`]; `retry` and `#[retry]` do whenever there is an
+    /// `on_retry` or a `max_elapsed`).
     pub const fn elapsed(&self) -> Duration {
         self.elapsed
     }
@@ -125,7 +128,7 @@ impl Attempt {
 /// use resilient::Failure;
 ///
 /// // A 429 whose server asked for 2 s:
-/// let failure = Failure::transient().retry_after(Some(Duration::from_secs(2)));
+/// let failure = Failure::transient().with_retry_after(Some(Duration::from_secs(2)));
 /// // A circuit breaker below that admits calls again in 5 s:
 /// let rejected = Failure::rejected(Duration::from_secs(5));
 /// # let _ = (failure, rejected);
@@ -178,7 +181,7 @@ impl Failure {
     }
 
     /// The server's hint, if it gave one.
-    pub const fn retry_after(mut self, hint: Option<Duration>) -> Self {
+    pub const fn with_retry_after(mut self, hint: Option<Duration>) -> Self {
         self.retry_after = hint;
         self
     }
@@ -258,7 +261,7 @@ impl fmt::Display for StopReason {
 /// assert_eq!((attempt.number(), attempt.delay()), (1, Duration::from_secs(1)));
 ///
 /// // A server hint replaces the backoff (exactly, with no jitter):
-/// let hinted = Failure::transient().retry_after(Some(Duration::from_secs(4)));
+/// let hinted = Failure::transient().with_retry_after(Some(Duration::from_secs(4)));
 /// let Decision::Retry(attempt) = state.on_failure(&policy, hinted, now) else { unreachable!() };
 /// assert_eq!(attempt.delay(), Duration::from_secs(4));
 ///
@@ -279,6 +282,9 @@ impl RetryState {
     /// A state before the first attempt. Reads no clock: call
     /// [`start`](Self::start) too when the policy has a `max_elapsed`, or
     /// when `on_retry` wants [`Attempt::elapsed`] from the first attempt.
+    /// Without it, elapsed time (and so the `max_elapsed` budget) counts
+    /// from the first failure, and the first attempt's own duration is not
+    /// charged to the budget.
     pub const fn new() -> Self {
         Self {
             failures: 0,

@@ -27,7 +27,13 @@ use std::time::SystemTime;
 ///   (`Sun Nov  6 08:49:37 1994`). The wait is the time from `now` to that
 ///   date; a date in the past gives zero.
 ///
-/// Whitespace around the value is ignored. Anything else gives `None`.
+/// Spaces and tabs around the value are ignored. Anything else gives
+/// `None`, and so do dates that name the wrong day of the week, a leap
+/// second (`:60`) or a year before 1970 or after 9999: the date parser
+/// (`httpdate`) is stricter than RFC 9110 there. RFC 850 two-digit years
+/// 70–99 are read as 19xx, 00–69 as 20xx (the RFC's own rule is "more than
+/// 50 years ahead means the previous century", which in 2026 differs for
+/// 70–76).
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -42,7 +48,8 @@ use std::time::SystemTime;
 /// assert_eq!(parse("99999999999999999999999", now), Some(Duration::MAX));
 /// ```
 pub fn parse(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim_ascii();
+    // OWS is spaces and horizontal tabs (RFC 9110 §5.6.3); nothing else.
+    let value = value.trim_matches([' ', '\t']);
     if value.is_empty() {
         return None;
     }
@@ -80,7 +87,7 @@ pub fn from_headers(headers: &http::HeaderMap) -> Option<Duration> {
     let now = headers
         .get(http::header::DATE)
         .and_then(|date| date.to_str().ok())
-        .and_then(|date| httpdate::parse_http_date(date.trim_ascii()).ok())
+        .and_then(|date| httpdate::parse_http_date(date.trim_matches([' ', '\t'])).ok())
         .unwrap_or_else(SystemTime::now);
     parse(value, now)
 }

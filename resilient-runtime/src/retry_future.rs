@@ -1,5 +1,6 @@
 //! [`retry`]: the hand-written retry loop, driving [`RetryState`].
 
+use core::fmt;
 use core::future::{Future, IntoFuture};
 use core::marker::PhantomData;
 use core::pin::Pin;
@@ -60,6 +61,15 @@ use crate::{Attempt, Decision, Failure, RetryHint, RetryPolicy, RetryState};
 /// A closure cannot hand out a fresh `&mut` borrow per attempt (`&mut self`
 /// in the body); `#[retry]` on an `async fn` can, because it re-runs the
 /// body inline.
+///
+/// [`Retry`] is awaited through [`IntoFuture`]; where a `Future` value is
+/// needed (`join_all`, `FuturesUnordered`), call `.into_future()`.
+///
+/// # Panics
+///
+/// After a failure that is retried after a delay, the sleep needs a tokio
+/// runtime with its timer enabled (`tokio::time::sleep`): polled outside
+/// one, the future panics at the first retry, not before.
 pub fn retry<T, E, Op, Fut>(policy: &RetryPolicy, op: Op) -> Retry<'_, Op, E>
 where
     Op: FnMut() -> Fut,
@@ -80,6 +90,10 @@ where
 /// honoured as described on [`RetryState::on_failure`].
 /// [`.when(..)`](Retry::when) or [`.retry_after(..)`](Retry::retry_after)
 /// still replace either.
+///
+/// # Panics
+///
+/// As [`retry`]: outside a tokio runtime with its timer, at the first retry.
 ///
 /// ```
 /// use std::time::Duration;
@@ -243,6 +257,32 @@ pin_project! {
         Start,
         Running { #[pin] attempt: Fut },
         Sleeping { #[pin] sleep: Sleep },
+        Done,
+    }
+}
+
+impl<Op, E, W, H, N> fmt::Debug for Retry<'_, Op, E, W, H, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("policy", self.policy)
+            .field("on_retry", &self.notify.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Op, Fut, E, W, H, N> fmt::Debug for RetryFuture<'_, Op, Fut, E, W, H, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = match self.phase {
+            Phase::Start => "start",
+            Phase::Running { .. } => "running",
+            Phase::Sleeping { .. } => "sleeping",
+            Phase::Done => "done",
+        };
+        f.debug_struct("RetryFuture")
+            .field("policy", self.policy)
+            .field("failures", &self.state.failures())
+            .field("phase", &phase)
+            .finish_non_exhaustive()
     }
 }
 
@@ -262,8 +302,12 @@ where
             match this.phase.as_mut().project() {
                 PhaseProj::Start => {
                     // The only clock read before a failure, and only when
-                    // something will look at the elapsed time.
-                    if RetryState::needs_start(this.policy) || this.notify.is_some() {
+                    // something will look at the elapsed time. (`Start` is
+                    // also where a zero-delay retry resumes: then the state
+                    // is already started.)
+                    if this.state.failures() == 0
+                        && (RetryState::needs_start(this.policy) || this.notify.is_some())
+                    {
                         this.state.start(Instant::now());
                     }
                     this.phase.set(Phase::Running {
@@ -272,26 +316,44 @@ where
                 }
                 PhaseProj::Running { attempt } => {
                     let err = match ready!(attempt.poll(cx)) {
-                        Ok(value) => return Poll::Ready(Ok(value)),
+                        Ok(value) => {
+                            // Drops the finished attempt now, and makes a
+                            // poll after completion a clear error.
+                            this.phase.set(Phase::Done);
+                            return Poll::Ready(Ok(value));
+                        }
                         Err(err) => err,
                     };
-                    let failure = Failure::new((this.when)(&err)).retry_after((this.hint)(&err));
-                    match this.state.on_failure(this.policy, failure, Instant::now()) {
-                        Decision::Stop(_) => return Poll::Ready(Err(err)),
+                    let failure =
+                        Failure::new((this.when)(&err)).with_retry_after((this.hint)(&err));
+                    let now = Instant::now();
+                    match this.state.on_failure(this.policy, failure, now) {
+                        Decision::Stop(_) => {
+                            this.phase.set(Phase::Done);
+                            return Poll::Ready(Err(err));
+                        }
                         Decision::Retry(next) => {
                             if let Some(on_retry) = this.notify.as_mut() {
                                 on_retry(&err, &next);
                             }
                             drop(err);
                             if next.delay().is_zero() {
-                                this.phase.set(Phase::Running {
-                                    attempt: (this.op)(),
-                                });
-                            } else {
-                                this.phase.set(Phase::Sleeping {
-                                    sleep: tokio::time::sleep(next.delay()),
-                                });
+                                // No sleep, but still yield: an attempt that
+                                // fails at once must not spin through every
+                                // attempt in one poll, blocking the thread
+                                // and any timeout around this future.
+                                this.phase.set(Phase::Start);
+                                cx.waker().wake_by_ref();
+                                return Poll::Pending;
                             }
+                            // Measured from the `now` the budget was checked
+                            // against, so a slow `on_retry` cannot push the
+                            // wake-up past `max_elapsed`.
+                            let sleep = match now.checked_add(next.delay()) {
+                                Some(deadline) => tokio::time::sleep_until(deadline),
+                                None => tokio::time::sleep(next.delay()),
+                            };
+                            this.phase.set(Phase::Sleeping { sleep });
                         }
                     }
                 }
@@ -301,6 +363,9 @@ where
                         attempt: (this.op)(),
                     });
                 }
+                // A contract violation by the caller, as for any future.
+                #[allow(clippy::panic)]
+                PhaseProj::Done => panic!("`RetryFuture` polled after it completed"),
             }
         }
     }
