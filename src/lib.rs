@@ -32,9 +32,9 @@
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
 
 pub use resilient_runtime::{
-    Attempt, Backoff, ConfigError, Decision, Failure, Jitter, Retry, RetryFuture, RetryHint,
-    RetryPolicy, RetryPolicyBuilder, RetryState, StopReason, retry, retry_after, retry_with_hints,
-    testing,
+    Attempt, Backoff, BreakerName, CircuitOpen, CircuitState, ConfigError, Decision, Failure,
+    Jitter, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
+    retry, retry_after, retry_with_hints, testing,
 };
 
 #[doc(hidden)]

@@ -13,11 +13,14 @@
 //! - [`RetryHint`]: what an error can say about itself (transient? wait how
 //!   long?), and [`retry_after`] to read a server's `Retry-After`.
 //! - [`testing`]: deterministic jitter for tests.
+//! - [`CircuitState`], [`CircuitOpen`] and [`BreakerName`]: the vocabulary
+//!   of the circuit breaker, which is being built on them.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backoff;
+mod circuit_breaker;
 mod error;
 mod policy;
 mod retry;
@@ -31,6 +34,7 @@ pub mod testing;
 pub mod __private;
 
 pub use backoff::{Backoff, Jitter};
+pub use circuit_breaker::{BreakerName, CircuitOpen, CircuitState};
 pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
 pub use retry::{Attempt, Decision, Failure, RetryHint, RetryState, StopReason};

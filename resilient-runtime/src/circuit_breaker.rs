@@ -1,0 +1,290 @@
+//! The circuit breaker's public vocabulary: its state, its name and the
+//! rejection it returns while open.
+//!
+//! The breaker itself (`CircuitBreaker`, its builder, `call`, the registry)
+//! builds on these.
+
+use core::fmt;
+use core::time::Duration;
+use std::borrow::Borrow;
+use std::sync::Arc;
+
+/// Where a circuit breaker stands.
+///
+/// ```
+/// use resilient::CircuitState;
+/// assert_eq!(CircuitState::HalfOpen.to_string(), "half-open");
+/// assert!(CircuitState::Closed.admits_calls());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CircuitState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are rejected at once with [`CircuitOpen`], without running.
+    Open,
+    /// The reset time has passed: a limited number of trial calls go
+    /// through, and their outcome closes or re-opens the breaker.
+    HalfOpen,
+}
+
+impl CircuitState {
+    /// Whether some call would be let through now (all of them while
+    /// closed, trial calls while half-open).
+    pub const fn admits_calls(self) -> bool {
+        !matches!(self, Self::Open)
+    }
+
+    /// The state as a lowercase word, for logs and health routes:
+    /// `closed`, `open` or `half-open`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half-open",
+        }
+    }
+}
+
+impl fmt::Display for CircuitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A circuit breaker's name, as the registry and [`CircuitOpen`] show it.
+///
+/// Cheap to clone: a `&'static str` (the usual case, and the only one a
+/// `static` breaker can hold, so [`BreakerName::new`] is a `const fn`) or a
+/// shared `Arc<str>` for names made at run time, such as one breaker per
+/// upstream host.
+///
+/// ```
+/// use resilient::BreakerName;
+///
+/// const PAYMENTS: BreakerName = BreakerName::new("payments");
+/// let host = BreakerName::from(format!("upstream:{}", "10.0.0.7:8080"));
+/// assert_eq!(PAYMENTS.as_str(), "payments");
+/// assert_eq!(host, "upstream:10.0.0.7:8080");
+/// assert_eq!(host.clone(), host);
+/// ```
+#[derive(Clone)]
+pub struct BreakerName(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl BreakerName {
+    /// A name known at compile time.
+    pub const fn new(name: &'static str) -> Self {
+        Self(Repr::Static(name))
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(name) => name,
+            Repr::Shared(name) => name,
+        }
+    }
+}
+
+impl From<&'static str> for BreakerName {
+    fn from(name: &'static str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl From<String> for BreakerName {
+    fn from(name: String) -> Self {
+        Self(Repr::Shared(name.into()))
+    }
+}
+
+impl From<Arc<str>> for BreakerName {
+    fn from(name: Arc<str>) -> Self {
+        Self(Repr::Shared(name))
+    }
+}
+
+impl AsRef<str> for BreakerName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for BreakerName {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+// Equality, order and hash by the text alone, whichever way it is held, so
+// a name can key a map looked up by `&str` (`Borrow<str>` requires this).
+impl PartialEq for BreakerName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for BreakerName {}
+
+impl PartialEq<str> for BreakerName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for BreakerName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialOrd for BreakerName {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for BreakerName {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl core::hash::Hash for BreakerName {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for BreakerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for BreakerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of a call that an open circuit breaker rejected without
+/// running it.
+///
+/// A function guarded by `#[circuit_breaker]` returns `E::from(CircuitOpen)`,
+/// so its error type implements `From<CircuitOpen>` (one `#[from]` line with
+/// thiserror; `anyhow::Error` and `Box<dyn Error + Send + Sync>` already
+/// do). [`retry_after`](Self::retry_after) is the time until the breaker
+/// lets trial calls through: what to put in a `503`'s `Retry-After`.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilient::{BreakerName, CircuitOpen};
+///
+/// let open = CircuitOpen::new(BreakerName::new("payments"), Duration::from_millis(1_500));
+/// assert_eq!(open.retry_after(), Duration::from_millis(1_500));
+/// assert_eq!(open.retry_after_secs(), 2); // rounded up: never invite a client back early
+/// assert_eq!(open.to_string(), "circuit breaker `payments` is open; calls are admitted again in 1.5s");
+///
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = open.into();
+/// assert!(boxed.downcast_ref::<CircuitOpen>().is_some());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CircuitOpen {
+    name: BreakerName,
+    retry_after: Duration,
+}
+
+impl CircuitOpen {
+    /// A rejection by the breaker `name`, which admits calls again in
+    /// `retry_after`.
+    pub const fn new(name: BreakerName, retry_after: Duration) -> Self {
+        Self { name, retry_after }
+    }
+
+    /// The name of the breaker that rejected the call.
+    pub const fn name(&self) -> &BreakerName {
+        &self.name
+    }
+
+    /// Time until trial calls are let through: zero once the reset time
+    /// has passed but every half-open trial permit is taken.
+    pub const fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// [`retry_after`](Self::retry_after) in whole seconds, rounded up, as
+    /// an HTTP `Retry-After` delay-seconds value wants it (a client told 0
+    /// would come straight back while trials are still running, so a
+    /// non-zero wait never rounds down to 0).
+    pub const fn retry_after_secs(&self) -> u64 {
+        let d = self.retry_after;
+        if d.subsec_nanos() == 0 {
+            d.as_secs()
+        } else {
+            d.as_secs().saturating_add(1)
+        }
+    }
+}
+
+impl fmt::Display for CircuitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "circuit breaker `{}` is open; calls are admitted again in {:?}",
+            self.name, self.retry_after
+        )
+    }
+}
+
+impl std::error::Error for CircuitOpen {}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn names_compare_and_hash_by_text() {
+        let mut map = HashMap::new();
+        map.insert(BreakerName::new("a"), 1);
+        map.insert(BreakerName::from(String::from("b")), 2);
+        assert_eq!(map.get("a"), Some(&1));
+        assert_eq!(map.get("b"), Some(&2));
+        assert_eq!(
+            BreakerName::new("x"),
+            BreakerName::from(Arc::<str>::from("x"))
+        );
+        assert!(BreakerName::new("a") < BreakerName::from(String::from("b")));
+        assert_eq!(format!("{:?}", BreakerName::new("q")), "\"q\"");
+    }
+
+    #[test]
+    fn retry_after_secs_rounds_up() {
+        let open = |d| CircuitOpen::new(BreakerName::new("n"), d);
+        assert_eq!(open(Duration::ZERO).retry_after_secs(), 0);
+        assert_eq!(open(Duration::from_nanos(1)).retry_after_secs(), 1);
+        assert_eq!(open(Duration::from_secs(60)).retry_after_secs(), 60);
+        assert_eq!(open(Duration::MAX).retry_after_secs(), u64::MAX);
+    }
+
+    #[test]
+    fn only_open_rejects_every_call() {
+        assert!(CircuitState::Closed.admits_calls());
+        assert!(CircuitState::HalfOpen.admits_calls());
+        assert!(!CircuitState::Open.admits_calls());
+        assert_eq!(CircuitState::Open.to_string(), "open");
+    }
+
+    #[test]
+    fn circuit_open_is_send_sync_and_an_error() {
+        fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
+        assert_error::<CircuitOpen>();
+    }
+}
