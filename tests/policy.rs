@@ -154,7 +154,7 @@ fn invalid_settings_are_named() {
     rejects(
         b().max_retry_after(Duration::ZERO),
         "max_retry_after",
-        "invalid retry setting `max_retry_after`: must be above zero (to ignore server hints, do not read them)",
+        "invalid retry setting `max_retry_after`: must be above zero (to ignore server hints, turn hint reading off instead)",
     );
     rejects(
         b().max_retry_after(Duration::MAX),

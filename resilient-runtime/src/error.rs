@@ -34,10 +34,10 @@ pub struct ConfigError {
 /// `config_error!("max", "must not be below `initial`")`: the full message
 /// is one static string, so `const` evaluation can panic with it too.
 macro_rules! config_error {
-    ($key:literal, $problem:literal) => {
+    ($key:literal, $($problem:literal),+) => {
         $crate::error::ConfigError::new(
             $key,
-            concat!("invalid retry setting `", $key, "`: ", $problem),
+            concat!("invalid retry setting `", $key, "`: ", $($problem),+),
         )
     };
 }

@@ -6,6 +6,31 @@ use crate::backoff::{DEFAULT_BACKOFF, Kind};
 use crate::error::{ConfigError, config_error};
 use crate::{Backoff, Jitter};
 
+/// Returns an error naming `$key` unless `$d` is in (0, 365 days].
+/// `subject` words the value when the key alone does not (`a fixed delay`);
+/// `if zero` adds advice to the zero case.
+macro_rules! check_duration {
+    ($d:expr, $key:literal $(, subject: $subject:literal)? $(, if zero: $if_zero:literal)?) => {{
+        if $d.is_zero() {
+            return Err(config_error!($key, $($subject, " ",)? "must be above zero" $(, $if_zero)?));
+        }
+        if too_long($d) {
+            return Err(config_error!($key, $($subject, " ",)? "must be at most 365 days"));
+        }
+    }};
+}
+
+/// `initial` and `max` in range, and `max >= initial`.
+macro_rules! check_range {
+    ($initial:expr, $max:expr) => {{
+        check_duration!($initial, "initial", if zero: " (use `Backoff::none()` for no delay)");
+        check_duration!($max, "max");
+        if $max.as_nanos() < $initial.as_nanos() {
+            return Err(config_error!("max", "must not be below `initial`"));
+        }
+    }};
+}
+
 /// How a call is retried: plain, validated data.
 ///
 /// | setting | meaning | default |
@@ -226,22 +251,13 @@ impl RetryPolicyBuilder {
             (None, false) => Jitter::Full,
         };
         if let Some(budget) = self.max_elapsed {
-            if budget.is_zero() {
-                return Err(config_error!("max_elapsed", "must be above zero"));
-            }
-            if too_long(budget) {
-                return Err(config_error!("max_elapsed", "must be at most 365 days"));
-            }
+            check_duration!(budget, "max_elapsed");
         }
-        if self.max_retry_after.is_zero() {
-            return Err(config_error!(
-                "max_retry_after",
-                "must be above zero (to ignore server hints, do not read them)"
-            ));
-        }
-        if too_long(self.max_retry_after) {
-            return Err(config_error!("max_retry_after", "must be at most 365 days"));
-        }
+        check_duration!(
+            self.max_retry_after,
+            "max_retry_after",
+            if zero: " (to ignore server hints, turn hint reading off instead)"
+        );
         Ok(RetryPolicy {
             attempts: self.attempts,
             backoff: self.backoff,
@@ -256,62 +272,26 @@ const fn too_long(d: Duration) -> bool {
     d.as_nanos() > RetryPolicy::MAX_DURATION.as_nanos()
 }
 
-/// `initial` (or `delay`) and `max` in range, `max >= initial`.
-macro_rules! check_range {
-    ($initial:expr, $initial_key:literal, $max:expr) => {{
-        if $initial.is_zero() {
-            return Err(config_error!(
-                $initial_key,
-                "must be above zero (use `Backoff::none()` for no delay)"
-            ));
-        }
-        if too_long($initial) {
-            return Err(config_error!($initial_key, "must be at most 365 days"));
-        }
-        if too_long($max) {
-            return Err(config_error!("max", "must be at most 365 days"));
-        }
-        if $max.as_nanos() < $initial.as_nanos() {
-            return Err(config_error!("max", "must not be below `initial`"));
-        }
-    }};
-}
-
 const fn check_backoff(backoff: &Backoff) -> Result<(), ConfigError> {
     match backoff.kind {
         Kind::None => {}
         Kind::Fixed { delay } => {
-            if delay.is_zero() {
-                return Err(config_error!(
-                    "backoff",
-                    "a fixed delay must be above zero (use `Backoff::none()` for no delay)"
-                ));
-            }
-            if too_long(delay) {
-                return Err(config_error!(
-                    "backoff",
-                    "a fixed delay must be at most 365 days"
-                ));
-            }
+            check_duration!(delay, "backoff", subject: "a fixed delay", if zero: " (use `Backoff::none()` for no delay)");
         }
         Kind::Linear { initial, step, max } => {
-            check_range!(initial, "initial", max);
-            if step.is_zero() {
-                return Err(config_error!(
-                    "step",
-                    "must be above zero (a linear backoff with no step is `Backoff::fixed`)"
-                ));
-            }
-            if too_long(step) {
-                return Err(config_error!("step", "must be at most 365 days"));
-            }
+            check_range!(initial, max);
+            check_duration!(
+                step,
+                "step",
+                if zero: " (a linear backoff with no step is `Backoff::fixed`)"
+            );
         }
         Kind::Exponential {
             initial,
             factor,
             max,
         } => {
-            check_range!(initial, "initial", max);
+            check_range!(initial, max);
             if factor.is_nan() || factor < 1.0 || factor == f64::INFINITY {
                 return Err(config_error!(
                     "factor",
@@ -319,7 +299,7 @@ const fn check_backoff(backoff: &Backoff) -> Result<(), ConfigError> {
                 ));
             }
         }
-        Kind::Decorrelated { initial, max } => check_range!(initial, "initial", max),
+        Kind::Decorrelated { initial, max } => check_range!(initial, max),
     }
     Ok(())
 }
