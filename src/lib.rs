@@ -32,9 +32,10 @@
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
 
 pub use resilient_runtime::{
-    Attempt, Backoff, BreakerName, CircuitOpen, CircuitState, ConfigError, Decision, Failure,
-    Jitter, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
-    retry, retry_after, retry_with_hints, testing,
+    Attempt, Backoff, BreakerName, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
+    CircuitState, ConfigError, Decision, Failure, Jitter, MAX_WINDOW, OnCancel, OnStateChange,
+    Permit, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
+    registry, retry, retry_after, retry_with_hints, testing,
 };
 
 #[doc(hidden)]

@@ -2,11 +2,12 @@
 
 use core::fmt;
 
-/// A retry setting that cannot work, found when a [`RetryPolicy`] is built.
+/// A setting that cannot work, found when a [`RetryPolicy`] or a
+/// [`CircuitBreaker`] is built.
 ///
-/// [`RetryPolicyBuilder::try_build`] returns it for settings read at run time
-/// (a configuration file, the environment); [`RetryPolicyBuilder::build`]
-/// panics with the same text, which for a `const` policy is a compile error.
+/// `try_build` returns it for settings read at run time (a configuration
+/// file, the environment); `build` panics with the same text, which for a
+/// `const` or `static` is a compile error.
 /// The error names the setting, so a message can point the operator at the
 /// right line of their configuration.
 ///
@@ -23,8 +24,7 @@ use core::fmt;
 /// ```
 ///
 /// [`RetryPolicy`]: crate::RetryPolicy
-/// [`RetryPolicyBuilder::try_build`]: crate::RetryPolicyBuilder::try_build
-/// [`RetryPolicyBuilder::build`]: crate::RetryPolicyBuilder::build
+/// [`CircuitBreaker`]: crate::CircuitBreaker
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     key: &'static str,
@@ -43,14 +43,28 @@ macro_rules! config_error {
 }
 pub(crate) use config_error;
 
+/// `breaker_error!("window", "must be at most 1024")`, as `config_error!`
+/// for circuit breaker settings.
+macro_rules! breaker_error {
+    ($key:literal, $($problem:literal),+) => {
+        $crate::error::ConfigError::new(
+            $key,
+            concat!("invalid circuit breaker setting `", $key, "`: ", $($problem),+),
+        )
+    };
+}
+pub(crate) use breaker_error;
+
 impl ConfigError {
     pub(crate) const fn new(key: &'static str, message: &'static str) -> Self {
         Self { key, message }
     }
 
-    /// The setting at fault, spelled as the attribute key: `attempts`,
-    /// `backoff` (the delay of `fixed(..)`), `initial`, `max`, `factor`,
-    /// `step`, `jitter`, `max_elapsed` or `max_retry_after`.
+    /// The setting at fault, spelled as the attribute key. For a retry:
+    /// `attempts`, `backoff` (the delay of `fixed(..)`), `initial`, `max`,
+    /// `factor`, `step`, `jitter`, `max_elapsed` or `max_retry_after`. For
+    /// a circuit breaker: `failures`, `failure_rate`, `window`,
+    /// `min_calls`, `reset` or `half_open`.
     pub const fn key(&self) -> &'static str {
         self.key
     }

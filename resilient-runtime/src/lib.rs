@@ -13,20 +13,25 @@
 //! - [`RetryHint`]: what an error can say about itself (transient? wait how
 //!   long?), and [`retry_after`] to read a server's `Retry-After`.
 //! - [`testing`]: deterministic jitter for tests.
-//! - [`CircuitState`], [`CircuitOpen`] and [`BreakerName`]: the vocabulary
-//!   of the circuit breaker, which is being built on them.
+//! - [`CircuitBreaker`]: fail fast while a dependency is down, with
+//!   [`CircuitOpen`] as its rejection and [`registry`] listing every
+//!   breaker for health routes and tests.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod backoff;
 mod circuit_breaker;
+mod clock;
 mod error;
 mod policy;
 mod retry;
 mod retry_future;
 mod rng;
+mod sync;
 
+pub mod registry;
 pub mod retry_after;
 pub mod testing;
 
@@ -34,7 +39,10 @@ pub mod testing;
 pub mod __private;
 
 pub use backoff::{Backoff, Jitter};
-pub use circuit_breaker::{BreakerName, CircuitOpen, CircuitState};
+pub use circuit_breaker::{
+    BreakerName, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState, MAX_WINDOW,
+    OnCancel, OnStateChange, Permit,
+};
 pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
 pub use retry::{Attempt, Decision, Failure, RetryHint, RetryState, StopReason};

@@ -1,0 +1,630 @@
+//! [`CircuitBreaker`]: fail fast while a dependency is down.
+
+mod settings;
+mod types;
+mod window;
+mod word;
+
+use core::fmt;
+use core::future::IntoFuture;
+use core::time::Duration;
+
+pub use settings::{CircuitBreakerBuilder, MAX_WINDOW, OnCancel, OnStateChange};
+pub use types::{BreakerName, CircuitOpen, CircuitState};
+
+use self::settings::{Mode, Settings};
+use self::window::Window;
+use self::word::{Phase, Word};
+use crate::clock;
+use crate::sync::{AtomicI64, AtomicU64, Mutex, MutexGuard, Ordering, lock};
+
+/// A circuit breaker: after enough failures it *opens* and rejects calls at
+/// once, without running them, so a struggling dependency gets room to
+/// recover and callers get an answer fast; after `reset` it lets trial
+/// calls through (*half-open*), and their outcome closes it again or keeps
+/// it open.
+///
+/// | setting | meaning | default |
+/// |---|---|---|
+/// | [`failures`](CircuitBreakerBuilder::failures) | open after N consecutive failures | 5 |
+/// | [`failure_rate`](CircuitBreakerBuilder::failure_rate), [`window`](CircuitBreakerBuilder::window), [`min_calls`](CircuitBreakerBuilder::min_calls) | open when the failure share of the last `window` calls reaches the rate, once `min_calls` were seen | `window` 100, `min_calls` = `window` |
+/// | [`reset`](CircuitBreakerBuilder::reset) | time open before trial calls | 60 s |
+/// | [`half_open`](CircuitBreakerBuilder::half_open) | trial calls (all succeed → closed, one fails → open) | 1 |
+/// | [`on_cancel`](CircuitBreakerBuilder::on_cancel) | what a dropped call counts as | nothing |
+///
+/// The breaker holds no types: what counts as a failure is decided per call
+/// ([`call`](Self::call) counts every error, [`call_with`](Self::call_with)
+/// takes a classifier), so one breaker can guard calls with different error
+/// types.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilient::{CircuitBreaker, CircuitOpen, CircuitState};
+///
+/// static UPSTREAM: CircuitBreaker = CircuitBreaker::builder()
+///     .name("upstream")
+///     .failures(2)
+///     .reset(Duration::from_secs(30))
+///     .build();
+///
+/// #[derive(Debug)]
+/// enum ApiError { Down, Open(CircuitOpen) }
+/// impl From<CircuitOpen> for ApiError {
+///     fn from(open: CircuitOpen) -> Self { ApiError::Open(open) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// for _ in 0..2 {
+///     let _ = UPSTREAM.call(async { Err::<(), _>(ApiError::Down) }).await;
+/// }
+/// assert_eq!(UPSTREAM.state(), CircuitState::Open);
+///
+/// // Rejected at once, without running the call:
+/// let Err(ApiError::Open(open)) = UPSTREAM.call(async { Ok(()) }).await else { panic!() };
+/// assert_eq!(open.retry_after(), Duration::from_secs(30));
+///
+/// tokio::time::sleep(Duration::from_secs(30)).await;
+/// assert_eq!(UPSTREAM.state(), CircuitState::HalfOpen);
+/// UPSTREAM.call(async { Ok::<_, ApiError>(()) }).await.unwrap(); // the trial succeeds
+/// assert_eq!(UPSTREAM.state(), CircuitState::Closed);
+/// # }
+/// ```
+///
+/// # Time
+///
+/// All through tokio's clock, so `#[tokio::test(start_paused = true)]`
+/// runs a 60 s reset instantly. A `static` breaker outlives any one
+/// runtime: tests that must not share one use a breaker each, or
+/// [`reset`](Self::reset) it (or [`registry::reset`](crate::registry::reset)).
+pub struct CircuitBreaker {
+    name: BreakerName,
+    settings: Settings,
+    word: AtomicU64,
+    /// When the breaker last opened, in [`clock`] nanoseconds. Written
+    /// only under `lock`, before the state word publishes the open state.
+    opened_at: AtomicI64,
+    /// Serialises the transitions that write `opened_at`, the kill
+    /// switches, and (in failure-rate mode) the window.
+    lock: Mutex<Window>,
+}
+
+impl CircuitBreaker {
+    /// Starts a builder with the defaults: 5 consecutive failures, 60 s
+    /// reset, 1 trial call.
+    pub const fn builder() -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder::new()
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) const fn new(name: BreakerName, settings: Settings) -> Self {
+        Self {
+            name,
+            settings,
+            word: AtomicU64::new(Word::CLOSED.0),
+            opened_at: AtomicI64::new(0),
+            lock: Mutex::new(Window::new()),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new(name: BreakerName, settings: Settings) -> Self {
+        Self {
+            name,
+            settings,
+            word: AtomicU64::new(Word::CLOSED.0),
+            opened_at: AtomicI64::new(0),
+            lock: Mutex::new(Window::new()),
+        }
+    }
+
+    /// The same breaker under a name made at run time, such as one breaker
+    /// per upstream host.
+    ///
+    /// ```
+    /// # use resilient::CircuitBreaker;
+    /// let host = "10.0.0.7:8080";
+    /// let breaker = CircuitBreaker::builder().build().with_name(format!("upstream {host}"));
+    /// assert_eq!(breaker.name(), "upstream 10.0.0.7:8080");
+    /// ```
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<BreakerName>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &BreakerName {
+        &self.name
+    }
+
+    /// Runs `fut` through the breaker: rejected at once with
+    /// `E::from(CircuitOpen)` while open; otherwise run, and every error
+    /// counts as a failure.
+    ///
+    /// If the returned future is dropped before `fut` finishes, the call
+    /// counts as nothing (or as a failure with [`OnCancel::Failure`]) and a
+    /// half-open trial permit is given back. A panic in `fut` counts as a
+    /// failure and goes on unwinding.
+    ///
+    /// # Errors
+    ///
+    /// `fut`'s error, or `E::from(CircuitOpen)` when the breaker rejects
+    /// the call.
+    pub async fn call<T, E, F>(&self, fut: F) -> Result<T, E>
+    where
+        F: IntoFuture<Output = Result<T, E>>,
+        E: From<CircuitOpen>,
+    {
+        self.call_with(fut, |_| true).await
+    }
+
+    /// [`call`](Self::call), counting only the errors for which
+    /// `is_failure` returns `true` (a `404` says the service is up). An
+    /// error that does not count is a success for the breaker: the service
+    /// answered.
+    ///
+    /// ```
+    /// # use resilient::{CircuitBreaker, CircuitOpen, CircuitState};
+    /// # #[derive(Debug)] enum Error { NotFound, Open }
+    /// # impl From<CircuitOpen> for Error { fn from(_: CircuitOpen) -> Self { Error::Open } }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let breaker = CircuitBreaker::builder().failures(1).build();
+    /// let _ = breaker
+    ///     .call_with(async { Err::<(), _>(Error::NotFound) }, |e| !matches!(e, Error::NotFound))
+    ///     .await;
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_with<T, E, F, C>(&self, fut: F, is_failure: C) -> Result<T, E>
+    where
+        F: IntoFuture<Output = Result<T, E>>,
+        E: From<CircuitOpen>,
+        C: FnOnce(&E) -> bool,
+    {
+        let permit = self.acquire().map_err(E::from)?;
+        let outcome = fut.await;
+        match &outcome {
+            Ok(_) => permit.success(),
+            Err(err) => permit.record(is_failure(err)),
+        }
+        outcome
+    }
+
+    /// Asks to make one call: a [`Permit`] to record its outcome on, or the
+    /// rejection. For layering the breaker by hand; [`call`](Self::call)
+    /// does this around a future.
+    ///
+    /// Reads the clock only while open (at most once); while closed, it is
+    /// one atomic load.
+    ///
+    /// # Errors
+    ///
+    /// [`CircuitOpen`] while open, while half-open with every trial permit
+    /// taken, and while [forced open](Self::force_open).
+    pub fn acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
+        let mut now = None;
+        let mut word = Word(self.word.load(Ordering::Acquire));
+        loop {
+            if word.disabled() {
+                return Ok(Permit::new(self, word, Kind::Untracked));
+            }
+            if word.forced_open() {
+                return Err(self.rejection(self.settings.reset));
+            }
+            let next = match word.phase() {
+                Phase::Closed => return Ok(Permit::new(self, word, Kind::Closed)),
+                Phase::Open => {
+                    let now = *now.get_or_insert_with(clock::now);
+                    let wait = self.open_until().saturating_sub(now);
+                    if wait > 0 {
+                        return Err(self.rejection(clock::duration(wait)));
+                    }
+                    word.next(Phase::HalfOpen).with_inflight(1)
+                }
+                Phase::HalfOpen => {
+                    if word.inflight() + word.count() >= self.settings.half_open {
+                        return Err(self.rejection(Duration::ZERO));
+                    }
+                    word.with_inflight(word.inflight() + 1)
+                }
+            };
+            match self.word.compare_exchange_weak(
+                word.0,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if word.phase() == Phase::Open {
+                        self.changed(CircuitState::Open, CircuitState::HalfOpen);
+                    }
+                    return Ok(Permit::new(self, next, Kind::Trial));
+                }
+                Err(actual) => word = Word(actual),
+            }
+        }
+    }
+
+    /// The state now. Computed on read: an open breaker whose reset time
+    /// has passed reports `HalfOpen` before any call arrives. Reads the
+    /// clock only while open.
+    pub fn state(&self) -> CircuitState {
+        let word = Word(self.word.load(Ordering::Acquire));
+        if word.disabled() {
+            return CircuitState::Closed;
+        }
+        if word.forced_open() {
+            return CircuitState::Open;
+        }
+        match word.phase() {
+            Phase::Closed => CircuitState::Closed,
+            Phase::HalfOpen => CircuitState::HalfOpen,
+            Phase::Open if clock::now() >= self.open_until() => CircuitState::HalfOpen,
+            Phase::Open => CircuitState::Open,
+        }
+    }
+
+    /// How long until this breaker admits a call: zero if it would now (or
+    /// if it is half-open with every trial permit taken, where the wait is
+    /// a trial's length, unknown); the rest of `reset` while open; `reset`
+    /// while forced open. What an outer retry asks before it sleeps.
+    pub fn admits_in(&self) -> Duration {
+        let word = Word(self.word.load(Ordering::Acquire));
+        if word.disabled() {
+            return Duration::ZERO;
+        }
+        if word.forced_open() {
+            return self.settings.reset;
+        }
+        match word.phase() {
+            Phase::Closed | Phase::HalfOpen => Duration::ZERO,
+            Phase::Open => clock::duration(self.open_until().saturating_sub(clock::now())),
+        }
+    }
+
+    /// Back to closed with every count cleared, kill switches off; calls in
+    /// flight from before are ignored when they finish.
+    pub fn reset(&self) {
+        self.transition(
+            |word| word.with_flags(false, false).next(Phase::Closed),
+            true,
+        );
+    }
+
+    /// Kill switch: reject every call until [`reset`](Self::reset), as if
+    /// open (each rejection says to come back after `reset`).
+    pub fn force_open(&self) {
+        self.transition(
+            |word| word.with_flags(true, false).next(word.phase()),
+            false,
+        );
+    }
+
+    /// Kill switch: let every call through and count nothing until
+    /// [`reset`](Self::reset).
+    pub fn disable(&self) {
+        self.transition(
+            |word| word.with_flags(false, true).next(word.phase()),
+            false,
+        );
+    }
+
+    fn open_until(&self) -> i64 {
+        self.opened_at
+            .load(Ordering::Relaxed)
+            .saturating_add(self.settings.reset_nanos)
+    }
+
+    fn rejection(&self, retry_after: Duration) -> CircuitOpen {
+        CircuitOpen::new(self.name.clone(), retry_after)
+    }
+
+    /// A kill-switch or reset transition, under the lock.
+    fn transition(&self, to: impl Fn(Word) -> Word, clear_window: bool) {
+        let before = self.state();
+        {
+            let mut window = lock(&self.lock);
+            let mut word = Word(self.word.load(Ordering::Acquire));
+            loop {
+                match self.word.compare_exchange_weak(
+                    word.0,
+                    to(word).0,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(actual) => word = Word(actual),
+                }
+            }
+            if clear_window {
+                window.clear();
+            }
+        }
+        let after = self.state();
+        if before != after {
+            self.changed(before, after);
+        }
+    }
+
+    /// Records one outcome of a call admitted in state `admitted`.
+    fn record(&self, admitted: Word, kind: Kind, outcome: Outcome) {
+        match (kind, outcome) {
+            (Kind::Untracked, _) | (Kind::Closed, Outcome::Cancelled) => {}
+            (Kind::Closed, _) => match self.settings.mode {
+                Mode::Consecutive { failures } => {
+                    self.record_consecutive(admitted, outcome == Outcome::Failure, failures);
+                }
+                Mode::Rate {
+                    rate,
+                    window,
+                    min_calls,
+                } => {
+                    let mut guard = lock(&self.lock);
+                    if !self.is_current(admitted, Phase::Closed) {
+                        return;
+                    }
+                    guard.push(window, outcome == Outcome::Failure);
+                    if guard.tripped(rate, min_calls) {
+                        self.trip(guard, admitted);
+                    }
+                }
+            },
+            (Kind::Trial, Outcome::Failure) => {
+                let guard = lock(&self.lock);
+                self.trip(guard, admitted);
+            }
+            (Kind::Trial, Outcome::Success) => self.trial_succeeded(admitted),
+            (Kind::Trial, Outcome::Cancelled) => {
+                self.update(admitted, Phase::HalfOpen, |word| {
+                    Some(word.with_inflight(word.inflight().saturating_sub(1)))
+                });
+            }
+        }
+    }
+
+    fn record_consecutive(&self, admitted: Word, failed: bool, threshold: u32) {
+        if !failed {
+            // The fast path: a success with no failures pending writes
+            // nothing (one load, here and in `acquire`).
+            self.update(admitted, Phase::Closed, |word| {
+                (word.count() != 0).then(|| word.with_count(0))
+            });
+            return;
+        }
+        let reached = self.update(admitted, Phase::Closed, |word| {
+            let count = word.count() + 1;
+            (count < threshold).then(|| word.with_count(count))
+        });
+        if reached == Update::Declined {
+            let guard = lock(&self.lock);
+            self.trip(guard, admitted);
+        }
+    }
+
+    fn trial_succeeded(&self, admitted: Word) {
+        let mut closed = false;
+        let guard = lock(&self.lock);
+        let result = self.update(admitted, Phase::HalfOpen, |word| {
+            let successes = word.count() + 1;
+            closed = successes >= self.settings.half_open;
+            Some(if closed {
+                word.next(Phase::Closed)
+            } else {
+                word.with_count(successes)
+                    .with_inflight(word.inflight().saturating_sub(1))
+            })
+        });
+        let mut window = guard;
+        if result == Update::Done && closed {
+            window.clear();
+            drop(window);
+            self.changed(CircuitState::HalfOpen, CircuitState::Closed);
+        }
+    }
+
+    /// Whether `word` is still the state a call was admitted in.
+    fn is_current(&self, admitted: Word, phase: Phase) -> bool {
+        let word = Word(self.word.load(Ordering::Acquire));
+        word.generation() == admitted.generation() && word.phase() == phase
+    }
+
+    /// Applies `f` to the state word while it is still in the generation
+    /// and phase a call was admitted in. `f` returns `None` to write
+    /// nothing.
+    fn update(
+        &self,
+        admitted: Word,
+        phase: Phase,
+        mut f: impl FnMut(Word) -> Option<Word>,
+    ) -> Update {
+        let mut word = Word(self.word.load(Ordering::Acquire));
+        loop {
+            if word.generation() != admitted.generation() || word.phase() != phase {
+                return Update::Stale;
+            }
+            let Some(next) = f(word) else {
+                return Update::Declined;
+            };
+            match self.word.compare_exchange_weak(
+                word.0,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Update::Done,
+                Err(actual) => word = Word(actual),
+            }
+        }
+    }
+
+    /// Opens the breaker, if it is still in the generation of `admitted`.
+    /// Takes the lock guard so `opened_at` is written by one thread at a
+    /// time, before the open state is published.
+    fn trip(&self, guard: MutexGuard<'_, Window>, admitted: Word) {
+        let mut window = guard;
+        let mut word = Word(self.word.load(Ordering::Acquire));
+        let from = loop {
+            if word.generation() != admitted.generation() || word.phase() == Phase::Open {
+                return;
+            }
+            self.opened_at.store(clock::now(), Ordering::Relaxed);
+            match self.word.compare_exchange_weak(
+                word.0,
+                word.next(Phase::Open).0,
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break word.phase(),
+                Err(actual) => word = Word(actual),
+            }
+        };
+        window.clear();
+        drop(window);
+        let from = if from == Phase::Closed {
+            CircuitState::Closed
+        } else {
+            CircuitState::HalfOpen
+        };
+        self.changed(from, CircuitState::Open);
+    }
+
+    fn changed(&self, from: CircuitState, to: CircuitState) {
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            target: "resilient::circuit_breaker",
+            breaker = %self.name,
+            from = from.as_str(),
+            to = to.as_str(),
+            "circuit breaker state changed"
+        );
+        if let Some(hook) = self.settings.on_state_change {
+            hook(&self.name, from, to);
+        }
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Update {
+    Done,
+    Declined,
+    Stale,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Admitted while closed.
+    Closed,
+    /// A half-open trial, holding one of the permits.
+    Trial,
+    /// Admitted by a disabled breaker: nothing is recorded.
+    Untracked,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Failure,
+    Cancelled,
+}
+
+/// Leave to make one call through a [`CircuitBreaker`]; from
+/// [`CircuitBreaker::acquire`].
+///
+/// Record the outcome with [`success`](Self::success),
+/// [`failure`](Self::failure) or [`record`](Self::record). Dropped without
+/// an outcome, it counts as a cancelled call (nothing, or a failure with
+/// [`OnCancel::Failure`]), or as a failure while the thread panics, and a
+/// half-open trial permit is given back. An outcome that arrives after the
+/// breaker changed state (a slow call admitted while closed, finishing
+/// after it opened) is ignored.
+///
+/// ```
+/// # use resilient::CircuitBreaker;
+/// let breaker = CircuitBreaker::builder().failures(1).build();
+/// let permit = breaker.acquire().expect("closed");
+/// permit.failure();
+/// assert!(breaker.acquire().is_err());
+/// ```
+#[must_use = "a permit records nothing useful unless its outcome is given"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    admitted: Word,
+    kind: Kind,
+    settled: bool,
+}
+
+impl<'a> Permit<'a> {
+    fn new(breaker: &'a CircuitBreaker, admitted: Word, kind: Kind) -> Self {
+        Self {
+            breaker,
+            admitted,
+            kind,
+            settled: false,
+        }
+    }
+
+    /// The call succeeded.
+    pub fn success(self) {
+        self.settle(Outcome::Success);
+    }
+
+    /// The call failed.
+    pub fn failure(self) {
+        self.settle(Outcome::Failure);
+    }
+
+    /// The call failed if `failed`, else succeeded.
+    pub fn record(self, failed: bool) {
+        self.settle(if failed {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+    }
+
+    fn settle(mut self, outcome: Outcome) {
+        self.settled = true;
+        self.breaker.record(self.admitted, self.kind, outcome);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let outcome = if std::thread::panicking() {
+            Outcome::Failure
+        } else {
+            match self.breaker.settings.on_cancel {
+                OnCancel::Ignore => Outcome::Cancelled,
+                OnCancel::Failure => Outcome::Failure,
+            }
+        };
+        self.breaker.record(self.admitted, self.kind, outcome);
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.breaker.name)
+            .field("trial", &(self.kind == Kind::Trial))
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,288 @@
+//! [`CircuitBreakerBuilder`]: the breaker's settings, validated together.
+
+use core::time::Duration;
+
+use super::{BreakerName, CircuitBreaker, CircuitState};
+use crate::clock;
+use crate::error::{ConfigError, breaker_error};
+
+/// What a call dropped before its outcome (a `select!` loser, an outer
+/// timeout, a client that went away) counts as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OnCancel {
+    /// Nothing: the breaker learned nothing about the service. A half-open
+    /// trial permit is given back, so the next caller becomes the trial.
+    #[default]
+    Ignore,
+    /// A failure, as if the call had returned an error.
+    Failure,
+}
+
+/// Called on every state change with the breaker's name, the old state and
+/// the new one. A plain `fn` so that a `static` breaker can hold it; it runs
+/// on the thread that caused the change, so keep it short.
+pub type OnStateChange = fn(&BreakerName, CircuitState, CircuitState);
+
+/// Builds a [`CircuitBreaker`]; from [`CircuitBreaker::builder`].
+///
+/// Every method is a `const fn`, so a breaker can be a `static`, where
+/// [`build`](Self::build) turns a bad setting into a compile error. For
+/// settings read at run time, [`try_build`](Self::try_build) returns a
+/// [`ConfigError`] naming the setting.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "a builder does nothing until `build` or `try_build` is called"]
+pub struct CircuitBreakerBuilder {
+    name: &'static str,
+    failures: Option<u32>,
+    failure_rate: Option<f64>,
+    window: Option<u32>,
+    min_calls: Option<u32>,
+    reset: Duration,
+    half_open: u32,
+    on_cancel: OnCancel,
+    on_state_change: Option<OnStateChange>,
+}
+
+/// The validated, untyped settings a breaker runs on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) mode: Mode,
+    pub(crate) reset: Duration,
+    pub(crate) reset_nanos: i64,
+    pub(crate) half_open: u32,
+    pub(crate) on_cancel: OnCancel,
+    pub(crate) on_state_change: Option<OnStateChange>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Mode {
+    Consecutive {
+        failures: u32,
+    },
+    Rate {
+        rate: f64,
+        window: u32,
+        min_calls: u32,
+    },
+}
+
+/// The largest `failures` and `half_open`: both are counted in 16 bits of
+/// the breaker's state word.
+pub(crate) const MAX_COUNT: u32 = u16::MAX as u32;
+
+/// The largest failure-rate `window`.
+pub const MAX_WINDOW: u32 = 1024;
+
+const DEFAULT_WINDOW: u32 = 100;
+const MAX_RESET: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+impl CircuitBreakerBuilder {
+    pub(crate) const fn new() -> Self {
+        Self {
+            name: "circuit_breaker",
+            failures: None,
+            failure_rate: None,
+            window: None,
+            min_calls: None,
+            reset: Duration::from_secs(60),
+            half_open: 1,
+            on_cancel: OnCancel::Ignore,
+            on_state_change: None,
+        }
+    }
+
+    /// The name in the registry, in [`CircuitOpen`](crate::CircuitOpen) and
+    /// in events. For a name made at run time, see
+    /// [`CircuitBreaker::with_name`].
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Consecutive-failure mode (the default, with 5): open after this many
+    /// failures in a row; a success in between starts the count again.
+    /// 1 to 65 535.
+    pub const fn failures(mut self, failures: u32) -> Self {
+        self.failures = Some(failures);
+        self
+    }
+
+    /// Failure-rate mode: open when the share of failures among the last
+    /// [`window`](Self::window) calls reaches `rate` (above 0, at most 1),
+    /// once [`min_calls`](Self::min_calls) calls were seen. As
+    /// resilience4j's count-based sliding window.
+    pub const fn failure_rate(mut self, rate: f64) -> Self {
+        self.failure_rate = Some(rate);
+        self
+    }
+
+    /// How many of the latest calls the failure rate is measured over: 1
+    /// to 1024, 100 by default.
+    pub const fn window(mut self, calls: u32) -> Self {
+        self.window = Some(calls);
+        self
+    }
+
+    /// How many calls the window must have seen before the rate can open
+    /// the breaker: 1 to `window`, all of `window` by default.
+    pub const fn min_calls(mut self, calls: u32) -> Self {
+        self.min_calls = Some(calls);
+        self
+    }
+
+    /// How long the breaker stays open before it lets trial calls through:
+    /// a call at or after `opened + reset` is a trial. 60 s by default.
+    pub const fn reset(mut self, reset: Duration) -> Self {
+        self.reset = reset;
+        self
+    }
+
+    /// How many trial calls half-open lets through (at most that many at
+    /// once): all succeed → closed, one fails → open again. 1 by default.
+    pub const fn half_open(mut self, trials: u32) -> Self {
+        self.half_open = trials;
+        self
+    }
+
+    /// What a call dropped before its outcome counts as; see [`OnCancel`].
+    pub const fn on_cancel(mut self, on_cancel: OnCancel) -> Self {
+        self.on_cancel = on_cancel;
+        self
+    }
+
+    /// A function called on every state change.
+    pub const fn on_state_change(mut self, hook: OnStateChange) -> Self {
+        self.on_state_change = Some(hook);
+        self
+    }
+
+    /// Checks the settings and builds the breaker.
+    ///
+    /// # Panics
+    ///
+    /// With the text of the [`ConfigError`] that
+    /// [`try_build`](Self::try_build) would return; in a `static` that is a
+    /// compile error.
+    ///
+    /// ```compile_fail
+    /// # use resilient::CircuitBreaker;
+    /// static NEVER: CircuitBreaker = CircuitBreaker::builder().failure_rate(1.5).build();
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn build(self) -> CircuitBreaker {
+        match self.settings() {
+            Ok(settings) => CircuitBreaker::new(BreakerName::new(self.name), settings),
+            Err(err) => err.panic(),
+        }
+    }
+
+    /// Checks the settings and builds the breaker, or names the first
+    /// setting at fault.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `failures` or `half_open` is 0 or above
+    /// 65 535; `failures` and `failure_rate` are both set; `window` or
+    /// `min_calls` is set without `failure_rate`; `failure_rate` is not in
+    /// (0, 1]; `window` is not in 1..=1024; `min_calls` is not in
+    /// 1..=`window`; or `reset` is zero or longer than 365 days.
+    #[cfg(not(loom))]
+    pub const fn try_build(self) -> Result<CircuitBreaker, ConfigError> {
+        match self.settings() {
+            Ok(settings) => Ok(CircuitBreaker::new(BreakerName::new(self.name), settings)),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Under loom, whose atomics are not `const`.
+    #[cfg(loom)]
+    pub fn build(self) -> CircuitBreaker {
+        match self.settings() {
+            Ok(settings) => CircuitBreaker::new(BreakerName::new(self.name), settings),
+            Err(err) => err.panic(),
+        }
+    }
+
+    const fn settings(&self) -> Result<Settings, ConfigError> {
+        let mode = match (self.failures, self.failure_rate) {
+            (Some(_), Some(_)) => {
+                return Err(breaker_error!(
+                    "failure_rate",
+                    "cannot be combined with `failures`: choose consecutive failures or a failure rate"
+                ));
+            }
+            (failures, None) => {
+                if self.window.is_some() {
+                    return Err(breaker_error!("window", "only applies with `failure_rate`"));
+                }
+                if self.min_calls.is_some() {
+                    return Err(breaker_error!(
+                        "min_calls",
+                        "only applies with `failure_rate`"
+                    ));
+                }
+                let failures = match failures {
+                    Some(n) => n,
+                    None => 5,
+                };
+                if failures == 0 {
+                    return Err(breaker_error!("failures", "must be at least 1"));
+                }
+                if failures > MAX_COUNT {
+                    return Err(breaker_error!("failures", "must be at most 65535"));
+                }
+                Mode::Consecutive { failures }
+            }
+            (None, Some(rate)) => {
+                if rate.is_nan() || rate <= 0.0 || rate > 1.0 {
+                    return Err(breaker_error!(
+                        "failure_rate",
+                        "must be above 0 and at most 1 (0.5 means half the calls)"
+                    ));
+                }
+                let window = match self.window {
+                    Some(n) => n,
+                    None => DEFAULT_WINDOW,
+                };
+                if window == 0 || window > MAX_WINDOW {
+                    return Err(breaker_error!("window", "must be from 1 to 1024 calls"));
+                }
+                let min_calls = match self.min_calls {
+                    Some(n) => n,
+                    None => window,
+                };
+                if min_calls == 0 {
+                    return Err(breaker_error!("min_calls", "must be at least 1"));
+                }
+                if min_calls > window {
+                    return Err(breaker_error!("min_calls", "must not be above `window`"));
+                }
+                Mode::Rate {
+                    rate,
+                    window,
+                    min_calls,
+                }
+            }
+        };
+        if self.reset.is_zero() {
+            return Err(breaker_error!("reset", "must be above zero"));
+        }
+        if self.reset.as_nanos() > MAX_RESET.as_nanos() {
+            return Err(breaker_error!("reset", "must be at most 365 days"));
+        }
+        if self.half_open == 0 {
+            return Err(breaker_error!("half_open", "must be at least 1"));
+        }
+        if self.half_open > MAX_COUNT {
+            return Err(breaker_error!("half_open", "must be at most 65535"));
+        }
+        Ok(Settings {
+            mode,
+            reset: self.reset,
+            reset_nanos: clock::nanos(self.reset),
+            half_open: self.half_open,
+            on_cancel: self.on_cancel,
+            on_state_change: self.on_state_change,
+        })
+    }
+}

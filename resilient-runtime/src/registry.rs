@@ -1,0 +1,120 @@
+//! Every registered circuit breaker, by name: for a `/health` route, for
+//! operators, and for tests that need a fresh start.
+//!
+//! Breakers made by `#[circuit_breaker]` register themselves on first use.
+//! A breaker you build yourself joins with [`register`]: a `static` one by
+//! reference, or one shared through an `Arc` (kept in application state,
+//! one per upstream host).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use resilient::{CircuitBreaker, CircuitState, registry};
+//!
+//! static PAYMENTS: CircuitBreaker = CircuitBreaker::builder().name("doc-payments").build();
+//! registry::register(&PAYMENTS);
+//! let search = Arc::new(CircuitBreaker::builder().name("doc-search").build());
+//! registry::register(search.clone());
+//!
+//! let handle = registry::get("doc-payments").expect("registered");
+//! PAYMENTS.force_open();
+//! assert_eq!(handle.state(), CircuitState::Open); // a live handle
+//!
+//! for breaker in registry::all() {
+//!     println!("{}: {}", breaker.name(), breaker.state());
+//! }
+//! registry::reset("doc-payments");
+//! assert_eq!(PAYMENTS.state(), CircuitState::Closed);
+//! ```
+
+use core::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use crate::CircuitBreaker;
+
+/// A live reference to a registered breaker: its state, name and kill
+/// switches, through `Deref` to [`CircuitBreaker`].
+#[derive(Clone, Debug)]
+pub struct BreakerHandle(Repr);
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Static(&'static CircuitBreaker),
+    Shared(Arc<CircuitBreaker>),
+}
+
+impl Deref for BreakerHandle {
+    type Target = CircuitBreaker;
+
+    fn deref(&self) -> &CircuitBreaker {
+        match &self.0 {
+            Repr::Static(breaker) => breaker,
+            Repr::Shared(breaker) => breaker,
+        }
+    }
+}
+
+impl From<&'static CircuitBreaker> for BreakerHandle {
+    fn from(breaker: &'static CircuitBreaker) -> Self {
+        Self(Repr::Static(breaker))
+    }
+}
+
+impl From<Arc<CircuitBreaker>> for BreakerHandle {
+    fn from(breaker: Arc<CircuitBreaker>) -> Self {
+        Self(Repr::Shared(breaker))
+    }
+}
+
+impl From<&Arc<CircuitBreaker>> for BreakerHandle {
+    fn from(breaker: &Arc<CircuitBreaker>) -> Self {
+        Self(Repr::Shared(Arc::clone(breaker)))
+    }
+}
+
+static REGISTRY: Mutex<Vec<BreakerHandle>> = Mutex::new(Vec::new());
+
+fn registry() -> std::sync::MutexGuard<'static, Vec<BreakerHandle>> {
+    // Nothing panics while the list is held; recover from poisoning anyway.
+    REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Adds a breaker to the registry. Registering the same breaker again does
+/// nothing; a different breaker under a name already taken replaces the
+/// old one (a test that builds a fresh breaker under the same name sees the
+/// fresh one), and the old one's handles stay valid.
+pub fn register(breaker: impl Into<BreakerHandle>) {
+    let handle = breaker.into();
+    let mut list = registry();
+    match list.iter_mut().find(|h| h.name() == handle.name()) {
+        Some(existing) if core::ptr::eq(&raw const **existing, &raw const *handle) => {}
+        Some(existing) => *existing = handle,
+        None => list.push(handle),
+    }
+}
+
+/// The breaker registered under `name`.
+pub fn get(name: &str) -> Option<BreakerHandle> {
+    registry().iter().find(|h| *h.name() == *name).cloned()
+}
+
+/// Every registered breaker, in the order they were registered.
+pub fn all() -> Vec<BreakerHandle> {
+    registry().clone()
+}
+
+/// [`CircuitBreaker::reset`] on the breaker registered under `name`;
+/// `false` if there is none.
+pub fn reset(name: &str) -> bool {
+    let handle = get(name);
+    // Reset outside the registry lock: a state-change hook may read it.
+    handle.map(|h| h.reset()).is_some()
+}
+
+/// [`CircuitBreaker::reset`] on every registered breaker.
+pub fn reset_all() {
+    for handle in all() {
+        handle.reset();
+    }
+}
