@@ -76,3 +76,40 @@ fn the_counter_counts() {
     let (n, _) = allocations(|| async { Box::new(1) });
     assert_eq!(n, 1);
 }
+
+use resilient::{CircuitBreaker, CircuitOpen};
+
+#[derive(Debug)]
+struct Rejected;
+
+impl From<CircuitOpen> for Rejected {
+    fn from(_: CircuitOpen) -> Self {
+        Self
+    }
+}
+
+#[test]
+fn breaker_success_allocates_nothing_in_either_mode() {
+    for breaker in [
+        CircuitBreaker::builder().failures(3).build(),
+        CircuitBreaker::builder()
+            .failure_rate(0.5)
+            .window(16)
+            .build(),
+    ] {
+        // Warm up: the first clock read may set up the process epoch.
+        let _ = breaker.admits_in();
+        let (n, out) = allocations(|| breaker.call(async { Ok::<_, Rejected>(1) }));
+        assert!(out.is_ok());
+        assert_eq!(n, 0);
+    }
+}
+
+#[test]
+fn breaker_rejection_allocates_nothing() {
+    let breaker = CircuitBreaker::builder().failures(1).build();
+    let _ = allocations(|| breaker.call(async { Err::<(), _>(Rejected) }));
+    let (n, out) = allocations(|| breaker.call(async { Ok::<_, Rejected>(1) }));
+    assert!(out.is_err(), "the breaker should be open");
+    assert_eq!(n, 0);
+}

@@ -104,3 +104,22 @@ async fn a_permanent_error_is_a_debug_event() {
         "{lines:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn breaker_transitions_are_events() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let breaker = resilient::CircuitBreaker::builder()
+        .name("traced")
+        .failures(1)
+        .build();
+    breaker.acquire().unwrap().failure();
+    breaker.reset();
+    assert_eq!(
+        collector.lines(),
+        [
+            "INFO resilient::circuit_breaker: message=circuit breaker state changed breaker=traced from=\"closed\" to=\"open\"",
+            "INFO resilient::circuit_breaker: message=circuit breaker state changed breaker=traced from=\"open\" to=\"closed\"",
+        ]
+    );
+}

@@ -1,17 +1,17 @@
 //! The atomics and lock the circuit breaker is built on: std's normally,
-//! loom's under `--cfg loom`, so the state machine can be model-checked.
+//! loom's under `--cfg resilient_loom`, so the state machine can be model-checked.
 //!
 //! std's are `const`-constructible, which a `static` breaker needs; loom's
 //! are not, so under loom breakers are built at run time (local instances).
 
-#[cfg(not(loom))]
+#[cfg(not(resilient_loom))]
 pub(crate) use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-#[cfg(not(loom))]
+#[cfg(not(resilient_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
-#[cfg(loom)]
+#[cfg(resilient_loom)]
 pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-#[cfg(loom)]
+#[cfg(resilient_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
 /// Locks `mutex`, recovering from poisoning: every critical section leaves

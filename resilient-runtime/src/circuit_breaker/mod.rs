@@ -96,7 +96,7 @@ impl CircuitBreaker {
         CircuitBreakerBuilder::new()
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(resilient_loom))]
     pub(crate) const fn new(name: BreakerName, settings: Settings) -> Self {
         Self {
             name,
@@ -107,7 +107,7 @@ impl CircuitBreaker {
         }
     }
 
-    #[cfg(loom)]
+    #[cfg(resilient_loom)]
     pub(crate) fn new(name: BreakerName, settings: Settings) -> Self {
         Self {
             name,
@@ -578,6 +578,12 @@ impl<'a> Permit<'a> {
         }
     }
 
+    /// Whether this is a half-open trial call, whose outcome decides
+    /// whether the breaker closes.
+    pub fn is_trial(&self) -> bool {
+        self.kind == Kind::Trial
+    }
+
     /// The call succeeded.
     pub fn success(self) {
         self.settle(Outcome::Success);
@@ -624,7 +630,7 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name)
-            .field("trial", &(self.kind == Kind::Trial))
+            .field("trial", &self.is_trial())
             .finish_non_exhaustive()
     }
 }

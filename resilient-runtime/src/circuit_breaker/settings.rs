@@ -168,7 +168,7 @@ impl CircuitBreakerBuilder {
     /// # use resilient::CircuitBreaker;
     /// static NEVER: CircuitBreaker = CircuitBreaker::builder().failure_rate(1.5).build();
     /// ```
-    #[cfg(not(loom))]
+    #[cfg(not(resilient_loom))]
     pub const fn build(self) -> CircuitBreaker {
         match self.settings() {
             Ok(settings) => CircuitBreaker::new(BreakerName::new(self.name), settings),
@@ -186,7 +186,7 @@ impl CircuitBreakerBuilder {
     /// `min_calls` is set without `failure_rate`; `failure_rate` is not in
     /// (0, 1]; `window` is not in 1..=1024; `min_calls` is not in
     /// 1..=`window`; or `reset` is zero or longer than 365 days.
-    #[cfg(not(loom))]
+    #[cfg(not(resilient_loom))]
     pub const fn try_build(self) -> Result<CircuitBreaker, ConfigError> {
         match self.settings() {
             Ok(settings) => Ok(CircuitBreaker::new(BreakerName::new(self.name), settings)),
@@ -195,7 +195,7 @@ impl CircuitBreakerBuilder {
     }
 
     /// Under loom, whose atomics are not `const`.
-    #[cfg(loom)]
+    #[cfg(resilient_loom)]
     pub fn build(self) -> CircuitBreaker {
         match self.settings() {
             Ok(settings) => CircuitBreaker::new(BreakerName::new(self.name), settings),
