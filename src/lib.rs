@@ -1,7 +1,9 @@
 //! Make an `async fn` survive failure: retries with backoff and jitter that
-//! respect a server's `Retry-After`, usable by hand today, and as stacked
-//! attributes (`#[retry]`, `#[circuit_breaker]`, `#[fallback]`,
-//! `#[timeout]`) on your own `async fn` as they land.
+//! respect a server's `Retry-After`, and circuit breakers that fail fast
+//! while a dependency is down. Usable by hand today ([`retry()`],
+//! [`CircuitBreaker`]), and as stacked attributes (`#[retry]`,
+//! `#[circuit_breaker]`, `#[fallback]`, `#[timeout]`) on your own
+//! `async fn` as they land.
 //!
 //! # Retrying by hand
 //!
@@ -27,7 +29,8 @@
 //! # Feature flags
 //!
 //! - `tracing`: an event for every retry (attempt, delay, hint) and for why
-//!   retrying stopped, under the target `resilient::retry`.
+//!   retrying stopped, under the target `resilient::retry`, and for every
+//!   breaker state change, under `resilient::circuit_breaker`.
 //! - `http`: `retry_after::from_headers` reads `Retry-After` from an
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
 

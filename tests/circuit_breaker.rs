@@ -445,3 +445,16 @@ async fn time_is_exact_from_the_first_call_in_a_paused_runtime() {
 fn futures_poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> std::task::Poll<F::Output> {
     fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
+
+#[test]
+fn breakers_are_shareable_and_calls_are_send() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
+    assert_send_sync::<CircuitBreaker>();
+    let b = breaker(1);
+    let call = b.call(async { Ok::<_, Error>(()) });
+    assert_send(&call);
+    let permit = b.acquire().unwrap();
+    assert_send(&permit);
+    permit.success();
+}

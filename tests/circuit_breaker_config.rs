@@ -1,19 +1,14 @@
 //! Breaker settings: defaults, and every invalid one as a named error.
 
+mod common;
+
 use std::time::Duration;
 
 use resilient::{CircuitBreaker, CircuitBreakerBuilder, CircuitState};
 
 #[track_caller]
 fn rejects(builder: CircuitBreakerBuilder, key: &str, message: &str) {
-    let err = builder.try_build().unwrap_err();
-    assert_eq!(err.key(), key);
-    assert_eq!(err.to_string(), message);
-    let panic = std::panic::catch_unwind(|| builder.build()).unwrap_err();
-    assert_eq!(
-        panic.downcast_ref::<String>().map(String::as_str),
-        Some(message)
-    );
+    common::assert_rejected(|| builder.try_build(), || builder.build(), key, message);
 }
 
 #[test]

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use resilient::{Backoff, ConfigError, Jitter, RetryPolicy};
+mod common;
+
+use resilient::{Backoff, Jitter, RetryPolicy};
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -62,15 +64,7 @@ fn decorrelated_defaults_to_no_jitter() {
 
 #[track_caller]
 fn rejects(builder: resilient::RetryPolicyBuilder, key: &str, message: &str) {
-    let err: ConfigError = builder.try_build().unwrap_err();
-    assert_eq!(err.key(), key);
-    assert_eq!(err.to_string(), message);
-    // `build` panics with the same text.
-    let panic = std::panic::catch_unwind(|| builder.build()).unwrap_err();
-    assert_eq!(
-        panic.downcast_ref::<String>().map(String::as_str),
-        Some(message)
-    );
+    common::assert_rejected(|| builder.try_build(), || builder.build(), key, message);
 }
 
 #[test]
