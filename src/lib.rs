@@ -37,8 +37,8 @@
 pub use resilient_runtime::{
     Attempt, Backoff, BreakerName, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
     CircuitState, ConfigError, Decision, Failure, Jitter, MAX_WINDOW, OnCancel, OnStateChange,
-    Permit, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
-    registry, retry, retry_after, retry_with_hints, testing,
+    Permit, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState,
+    StateChange, StopReason, registry, retry, retry_after, retry_with_hints, testing,
 };
 
 #[doc(hidden)]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use resilient::{BreakerName, CircuitBreaker, CircuitOpen, CircuitState, OnCancel};
+use resilient::{CircuitBreaker, CircuitOpen, CircuitState, OnCancel, Permit, StateChange};
 use tokio::time::{Instant, sleep};
 
 const fn secs(n: u64) -> Duration {
@@ -382,10 +382,15 @@ async fn kill_switches() {
     assert_eq!(b.state(), CircuitState::Open, "counting again after reset");
 }
 
-static CHANGES: Mutex<Vec<(String, CircuitState, CircuitState)>> = Mutex::new(Vec::new());
+static CHANGES: Mutex<Vec<(String, CircuitState, CircuitState, u64)>> = Mutex::new(Vec::new());
 
-fn record_change(name: &BreakerName, from: CircuitState, to: CircuitState) {
-    CHANGES.lock().unwrap().push((name.to_string(), from, to));
+fn record_change(change: &StateChange<'_>) {
+    CHANGES.lock().unwrap().push((
+        change.breaker.to_string(),
+        change.from,
+        change.to,
+        change.sequence,
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -408,8 +413,19 @@ async fn the_state_change_hook_sees_every_transition() {
         .unwrap()
         .iter()
         .filter(|(name, ..)| name == "test-hook")
-        .map(|(_, from, to)| (*from, *to))
+        .map(|(_, from, to, sequence)| {
+            assert!(*sequence > 0);
+            (*from, *to)
+        })
         .collect();
+    let sequences: Vec<u64> = CHANGES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(name, ..)| name == "test-hook")
+        .map(|c| c.3)
+        .collect();
+    assert_eq!(sequences, (1..=7).collect::<Vec<_>>());
     assert_eq!(
         seen,
         [
@@ -457,4 +473,103 @@ fn breakers_are_shareable_and_calls_are_send() {
     let permit = b.acquire().unwrap();
     assert_send(&permit);
     permit.success();
+}
+
+fn reset_from_the_hook(change: &StateChange<'_>) {
+    if change.to == CircuitState::Open {
+        // A hook may use its own breaker: it runs with no lock held.
+        let breaker = resilient::registry::get(change.breaker.as_str()).unwrap();
+        assert_eq!(breaker.state(), CircuitState::Open);
+        breaker.reset();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hook_may_reset_its_own_breaker() {
+    static B: CircuitBreaker = CircuitBreaker::builder()
+        .name("test-hook-resets")
+        .failures(1)
+        .on_state_change(reset_from_the_hook)
+        .build();
+    resilient::registry::register(&B);
+    let _ = fail(&B).await;
+    assert_eq!(B.state(), CircuitState::Closed);
+}
+
+static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn panic_once_on_half_open(change: &StateChange<'_>) {
+    assert!(
+        change.to != CircuitState::HalfOpen || PANICKED.swap(true, Ordering::SeqCst),
+        "hook failure"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_hook_does_not_wedge_the_breaker() {
+    let b = CircuitBreaker::builder()
+        .failures(1)
+        .on_state_change(panic_once_on_half_open)
+        .build();
+    let _ = fail(&b).await;
+    sleep(secs(60)).await;
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        b.acquire().map(Permit::success)
+    }));
+    assert!(caught.is_err(), "the hook panicked");
+    // The trial permit was dropped while unwinding: a failure, so open again.
+    assert_eq!(b.state(), CircuitState::Open);
+    sleep(secs(60)).await;
+    assert_eq!(succeed(&b).await, Ok(()), "trials still work");
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_cancel_failure_counts_a_dropped_call_while_closed() {
+    let b = CircuitBreaker::builder()
+        .failures(2)
+        .on_cancel(OnCancel::Failure)
+        .build();
+    assert!(tokio::time::timeout(secs(1), hanging(&b)).await.is_err());
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert!(tokio::time::timeout(secs(1), hanging(&b)).await.is_err());
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn forced_open_says_to_come_back_after_reset() {
+    let b = breaker(5);
+    b.force_open();
+    assert_eq!(b.admits_in(), secs(60));
+    sleep(secs(600)).await;
+    assert_eq!(b.admits_in(), secs(60));
+    b.disable();
+    assert_eq!(b.admits_in(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failure_rate_ignores_late_results_from_before_a_trip() {
+    let b = CircuitBreaker::builder()
+        .failure_rate(0.5)
+        .window(4)
+        .min_calls(2)
+        .build();
+    let slow = b.acquire().unwrap(); // admitted while closed
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    assert_eq!(b.state(), CircuitState::Open);
+    sleep(secs(60)).await;
+    assert_eq!(succeed(&b).await, Ok(()));
+    assert_eq!(b.state(), CircuitState::Closed);
+    // The slow call fails only now: it belongs to the closed period before
+    // the trip, and must not count in the new window.
+    slow.failure();
+    let _ = fail(&b).await;
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "1 call in the window < min_calls"
+    );
+    let _ = fail(&b).await;
+    assert_eq!(b.state(), CircuitState::Open);
 }

@@ -118,8 +118,8 @@ async fn breaker_transitions_are_events() {
     assert_eq!(
         collector.lines(),
         [
-            "INFO resilient::circuit_breaker: message=circuit breaker state changed breaker=traced from=\"closed\" to=\"open\"",
-            "INFO resilient::circuit_breaker: message=circuit breaker state changed breaker=traced from=\"open\" to=\"closed\"",
+            "INFO resilient::circuit_breaker: message=circuit breaker state changed breaker=traced from=\"closed\" to=\"open\" sequence=1",
+            "INFO resilient::circuit_breaker: message=circuit breaker state changed breaker=traced from=\"open\" to=\"closed\" sequence=2",
         ]
     );
 }

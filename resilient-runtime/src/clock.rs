@@ -13,10 +13,33 @@ use tokio::time::Instant;
 static EPOCH: OnceLock<StdInstant> = OnceLock::new();
 
 /// Nanoseconds from the process epoch to tokio's `now` (paused or not).
+#[cfg(not(resilient_loom))]
 pub(crate) fn now() -> i64 {
     since_epoch(Instant::now())
 }
 
+// Under loom, a clock the model sets: every model thread runs on the test's
+// own OS thread, so a thread-local makes each model's time its own and
+// fixed unless the model moves it, and the interleavings explored do not
+// depend on wall time.
+#[cfg(resilient_loom)]
+thread_local! {
+    static MODEL_NOW: core::cell::Cell<i64> = const { core::cell::Cell::new(0) };
+}
+
+#[cfg(resilient_loom)]
+pub(crate) fn now() -> i64 {
+    MODEL_NOW.with(core::cell::Cell::get)
+}
+
+/// Moves the model clock forward (loom models only).
+#[cfg(resilient_loom)]
+#[doc(hidden)]
+pub fn advance_model_clock(d: core::time::Duration) {
+    MODEL_NOW.with(|now| now.set(now.get() + nanos(d)));
+}
+
+#[cfg_attr(resilient_loom, allow(dead_code))] // the model clock replaces it
 pub(crate) fn since_epoch(t: Instant) -> i64 {
     let epoch = *EPOCH.get_or_init(StdInstant::now);
     let t = t.into_std();

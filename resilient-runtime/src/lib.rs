@@ -38,10 +38,14 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private;
 
+#[cfg(resilient_loom)]
+#[doc(hidden)]
+pub use clock::advance_model_clock;
+
 pub use backoff::{Backoff, Jitter};
 pub use circuit_breaker::{
     BreakerName, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState, MAX_WINDOW,
-    OnCancel, OnStateChange, Permit,
+    OnCancel, OnStateChange, Permit, StateChange,
 };
 pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};

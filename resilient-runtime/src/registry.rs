@@ -80,17 +80,25 @@ fn registry() -> std::sync::MutexGuard<'static, Vec<BreakerHandle>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Adds a breaker to the registry. Registering the same breaker again does
-/// nothing; a different breaker under a name already taken replaces the
-/// old one (a test that builds a fresh breaker under the same name sees the
-/// fresh one), and the old one's handles stay valid.
-pub fn register(breaker: impl Into<BreakerHandle>) {
+/// Adds a breaker to the registry, where its name identifies it: give
+/// every registered breaker a name of its own
+/// ([`CircuitBreakerBuilder::name`](crate::CircuitBreakerBuilder::name)).
+///
+/// Registering the same breaker again does nothing. A different breaker
+/// under a name already taken replaces the old one, which is returned (a
+/// test that builds a fresh breaker under the same name then sees the
+/// fresh one); handles to the old one stay valid.
+#[allow(clippy::must_use_candidate)] // replacing is the common, wanted case
+pub fn register(breaker: impl Into<BreakerHandle>) -> Option<BreakerHandle> {
     let handle = breaker.into();
     let mut list = registry();
     match list.iter_mut().find(|h| h.name() == handle.name()) {
-        Some(existing) if core::ptr::eq(&raw const **existing, &raw const *handle) => {}
-        Some(existing) => *existing = handle,
-        None => list.push(handle),
+        Some(existing) if core::ptr::eq(&raw const **existing, &raw const *handle) => None,
+        Some(existing) => Some(core::mem::replace(existing, handle)),
+        None => {
+            list.push(handle);
+            None
+        }
     }
 }
 

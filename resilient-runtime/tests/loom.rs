@@ -5,63 +5,114 @@
 //! RUSTFLAGS="--cfg resilient_loom" cargo test -p resilient-runtime --test loom --release
 //! ```
 //!
-//! Under that cfg the breaker's atomics and lock are loom's; its clock is
-//! still tokio's (the std clock outside a runtime), so each model reaches
-//! half-open by a short real sleep past a 1 ns `reset`.
+//! Under that cfg the breaker's atomics and lock are loom's, and its clock
+//! is a model clock that moves only when a model says so.
 #![cfg(resilient_loom)]
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use resilient_runtime::{CircuitBreaker, CircuitState};
+use resilient_runtime::{CircuitBreaker, CircuitState, StateChange, advance_model_clock};
 
-fn tripped(half_open: u32) -> Arc<CircuitBreaker> {
-    let breaker = CircuitBreaker::builder()
-        .failures(1)
-        .half_open(half_open)
-        .reset(Duration::from_nanos(1))
-        .build();
-    breaker.acquire().unwrap().failure();
-    std::thread::sleep(Duration::from_micros(2));
-    assert_eq!(breaker.state(), CircuitState::HalfOpen);
-    Arc::new(breaker)
+const RESET: Duration = Duration::from_secs(1);
+
+/// Every interleaving with at most two preemptions (as tokio bounds its own
+/// loom runs): the bugs loom finds need few, and three threads with no
+/// bound take many minutes.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(f);
 }
 
-/// Two callers race for one trial permit; one of them abandons its call.
-/// Never two trials at once, and the permit is never lost.
+thread_local! {
+    // Every model thread runs on the test's OS thread: one log per test.
+    static CHANGES: RefCell<Vec<(u64, CircuitState, CircuitState)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn log_change(change: &StateChange<'_>) {
+    CHANGES.with(|c| {
+        c.borrow_mut()
+            .push((change.sequence, change.from, change.to))
+    });
+}
+
+fn breaker(failures: u32, half_open: u32) -> Arc<CircuitBreaker> {
+    CHANGES.with(|c| c.borrow_mut().clear());
+    Arc::new(
+        CircuitBreaker::builder()
+            .failures(failures)
+            .half_open(half_open)
+            .reset(RESET)
+            .on_state_change(log_change)
+            .build(),
+    )
+}
+
+/// A breaker that opened and whose reset time has just passed.
+fn half_open(trials: u32) -> Arc<CircuitBreaker> {
+    let breaker = breaker(1, trials);
+    breaker.acquire().unwrap().failure();
+    advance_model_clock(RESET);
+    assert_eq!(breaker.state(), CircuitState::HalfOpen);
+    breaker
+}
+
+/// The hook's events, in sequence order, form one chain from `Closed` to
+/// the final state: each change is reported, and reported truthfully. The
+/// one link without an event is time passing: an open breaker whose reset
+/// time has passed reads as half-open.
+fn assert_changes_chain_to(breaker: &CircuitBreaker) {
+    use CircuitState::{Closed, HalfOpen, Open};
+    let follows = |previous: CircuitState, next: CircuitState| {
+        previous == next || (previous == Open && next == HalfOpen)
+    };
+    let mut changes = CHANGES.with(|c| c.borrow().clone());
+    changes.sort_unstable_by_key(|c| c.0);
+    let mut state = Closed;
+    for (i, (sequence, from, to)) in changes.iter().enumerate() {
+        assert_eq!(*sequence, i as u64 + 1, "{changes:?}");
+        assert!(follows(state, *from), "{changes:?}");
+        assert_ne!(from, to, "{changes:?}");
+        state = *to;
+    }
+    assert!(
+        follows(state, breaker.state()),
+        "{changes:?}, now {:?}",
+        breaker.state()
+    );
+}
+
+/// Three callers race for two trial permits; one of them abandons its
+/// call. Never more than two trials at once, and no permit is lost.
 #[test]
-fn one_trial_at_a_time_and_no_leak() {
-    loom::model(|| {
-        let breaker = tripped(1);
+fn trials_never_exceed_half_open_and_no_permit_leaks() {
+    model(|| {
+        let breaker = half_open(2);
         let running = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..2)
+        let threads: Vec<_> = (0..3)
             .map(|i| {
                 let (breaker, running) = (breaker.clone(), running.clone());
                 thread::spawn(move || {
-                    if let Ok(permit) = breaker.acquire() {
-                        // Once the other's trial closed the breaker, this is
-                        // an ordinary call.
-                        let trial = permit.is_trial();
-                        if trial {
-                            assert_eq!(
-                                running.fetch_add(1, Ordering::SeqCst),
-                                0,
-                                "two trials at once"
-                            );
-                        }
-                        if i == 0 {
-                            if trial {
-                                running.fetch_sub(1, Ordering::SeqCst);
-                            }
-                            drop(permit); // cancelled
-                        } else {
-                            if trial {
-                                running.fetch_sub(1, Ordering::SeqCst);
-                            }
-                            permit.success();
-                        }
+                    let Ok(permit) = breaker.acquire() else {
+                        return;
+                    };
+                    // Once trials closed the breaker, this is an ordinary call.
+                    let trial = permit.is_trial();
+                    if trial {
+                        assert!(
+                            running.fetch_add(1, Ordering::SeqCst) < 2,
+                            "three trials at once"
+                        );
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    if i == 0 {
+                        drop(permit); // cancelled
+                    } else {
+                        permit.success();
                     }
                 })
             })
@@ -69,21 +120,21 @@ fn one_trial_at_a_time_and_no_leak() {
         for t in threads {
             t.join().unwrap();
         }
-        // Closed (the success won), or half-open with its permit free.
-        let permit = breaker.acquire().expect("no permit may leak");
-        permit.success();
+        // Closed, or half-open with its permits free again.
+        while breaker.state() == CircuitState::HalfOpen {
+            breaker.acquire().expect("a trial permit leaked").success();
+        }
         assert_eq!(breaker.state(), CircuitState::Closed);
+        assert_changes_chain_to(&breaker);
     });
 }
 
-/// Two trials of two: one fails while the other succeeds. Whatever the
-/// order, the breaker does not close (with a 1 ns `reset` it may already be
-/// half-open again, but never closed: that takes two successes in one
-/// half-open period).
+/// One trial fails while the other succeeds: whatever the order, the
+/// breaker opens again (closing takes two successes in one period).
 #[test]
-fn a_failed_trial_keeps_it_from_closing() {
-    loom::model(|| {
-        let breaker = tripped(2);
+fn a_failed_trial_wins_over_a_concurrent_success() {
+    model(|| {
+        let breaker = half_open(2);
         let other = breaker.clone();
         let t = thread::spawn(move || {
             if let Ok(permit) = other.acquire() {
@@ -94,52 +145,46 @@ fn a_failed_trial_keeps_it_from_closing() {
             permit.failure();
         }
         t.join().unwrap();
-        assert_ne!(breaker.state(), CircuitState::Closed);
+        assert_eq!(breaker.state(), CircuitState::Open);
+        assert_changes_chain_to(&breaker);
     });
 }
 
-/// Two failures racing in closed state, threshold 2: the breaker opens.
+/// Two failures racing in closed state, threshold 2: both are counted.
 #[test]
 fn concurrent_failures_are_all_counted() {
-    loom::model(|| {
-        let breaker = Arc::new(CircuitBreaker::builder().failures(2).build());
+    model(|| {
+        let breaker = breaker(2, 1);
         let other = breaker.clone();
         let t = thread::spawn(move || other.acquire().unwrap().failure());
         breaker.acquire().unwrap().failure();
         t.join().unwrap();
         assert_eq!(breaker.state(), CircuitState::Open);
+        assert_changes_chain_to(&breaker);
     });
 }
 
-/// A reset racing a failure admitted before it: either the failure lands
-/// first and the reset clears it, or it arrives stale and is ignored.
+/// A reset racing a call that fails: the failure opens the breaker or is
+/// cleared (or ignored as stale) by the reset; either way the hook's
+/// events tell the truth about the final state.
 #[test]
-fn a_reset_racing_a_failure_leaves_it_closed() {
-    loom::model(|| {
-        let breaker = Arc::new(CircuitBreaker::builder().failures(1).build());
-        let permit_breaker = breaker.clone();
-        let t = thread::spawn(move || {
-            let permit = permit_breaker.acquire().unwrap();
-            permit.failure();
-        });
+fn a_reset_racing_a_failure_is_reported_truthfully() {
+    model(|| {
+        let breaker = breaker(1, 1);
+        let other = breaker.clone();
+        let t = thread::spawn(move || other.acquire().unwrap().failure());
         breaker.reset();
         t.join().unwrap();
-        let state = breaker.state();
-        // The acquire may also come after the reset, then its failure is
-        // current and opens the breaker: both are correct orders.
-        assert!(
-            matches!(state, CircuitState::Closed | CircuitState::Open),
-            "{state:?}"
-        );
+        assert_changes_chain_to(&breaker);
     });
 }
 
-/// A kill switch racing a trial: `force_open` always wins, and `reset`
-/// after it always closes.
+/// `force_open` racing the start of a trial: it always wins, and a reset
+/// after it closes the breaker.
 #[test]
 fn force_open_racing_a_trial() {
-    loom::model(|| {
-        let breaker = tripped(1);
+    model(|| {
+        let breaker = half_open(1);
         let other = breaker.clone();
         let t = thread::spawn(move || {
             if let Ok(permit) = other.acquire() {
@@ -149,6 +194,7 @@ fn force_open_racing_a_trial() {
         breaker.force_open();
         t.join().unwrap();
         assert_eq!(breaker.state(), CircuitState::Open);
+        assert_changes_chain_to(&breaker);
         breaker.reset();
         assert_eq!(breaker.state(), CircuitState::Closed);
     });

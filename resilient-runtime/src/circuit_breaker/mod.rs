@@ -10,7 +10,7 @@ use core::future::IntoFuture;
 use core::time::Duration;
 
 pub use settings::{CircuitBreakerBuilder, MAX_WINDOW, OnCancel, OnStateChange};
-pub use types::{BreakerName, CircuitOpen, CircuitState};
+pub use types::{BreakerName, CircuitOpen, CircuitState, StateChange};
 
 use self::settings::{Mode, Settings};
 use self::window::Window;
@@ -84,9 +84,12 @@ pub struct CircuitBreaker {
     /// When the breaker last opened, in [`clock`] nanoseconds. Written
     /// only under `lock`, before the state word publishes the open state.
     opened_at: AtomicI64,
-    /// Serialises the transitions that write `opened_at`, the kill
-    /// switches, and (in failure-rate mode) the window.
+    /// Serialises every state change (so they are numbered in order),
+    /// the writes of `opened_at`, and (in failure-rate mode) the window.
     lock: Mutex<Window>,
+    /// State changes so far, written under `lock`: numbers them for the
+    /// state-change hook.
+    changes: AtomicU64,
 }
 
 impl CircuitBreaker {
@@ -104,6 +107,7 @@ impl CircuitBreaker {
             word: AtomicU64::new(Word::CLOSED.0),
             opened_at: AtomicI64::new(0),
             lock: Mutex::new(Window::new()),
+            changes: AtomicU64::new(0),
         }
     }
 
@@ -115,6 +119,7 @@ impl CircuitBreaker {
             word: AtomicU64::new(Word::CLOSED.0),
             opened_at: AtomicI64::new(0),
             lock: Mutex::new(Window::new()),
+            changes: AtomicU64::new(0),
         }
     }
 
@@ -225,7 +230,18 @@ impl CircuitBreaker {
                     if wait > 0 {
                         return Err(self.rejection(clock::duration(wait)));
                     }
-                    word.next(Phase::HalfOpen).with_inflight(1)
+                    match self.start_trials(word) {
+                        Ok((permit, change)) => {
+                            // The permit exists before the hook runs, so a
+                            // panicking hook cannot leak the trial slot.
+                            self.announce(change);
+                            return Ok(permit);
+                        }
+                        Err(actual) => {
+                            word = actual;
+                            continue;
+                        }
+                    }
                 }
                 Phase::HalfOpen => {
                     if word.inflight() + word.count() >= self.settings.half_open {
@@ -240,14 +256,27 @@ impl CircuitBreaker {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    if word.phase() == Phase::Open {
-                        self.changed(CircuitState::Open, CircuitState::HalfOpen);
-                    }
-                    return Ok(Permit::new(self, next, Kind::Trial));
-                }
+                Ok(_) => return Ok(Permit::new(self, next, Kind::Trial)),
                 Err(actual) => word = Word(actual),
             }
+        }
+    }
+
+    /// Open → half-open, taking the first trial permit: a state change, so
+    /// under the lock like every other. Returns the word found instead if
+    /// the breaker moved on meanwhile.
+    fn start_trials(&self, open: Word) -> Result<(Permit<'_>, Change), Word> {
+        let _guard = lock(&self.lock);
+        let next = open.next(Phase::HalfOpen).with_inflight(1);
+        match self
+            .word
+            .compare_exchange(open.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Ok((
+                Permit::new(self, next, Kind::Trial),
+                self.change(CircuitState::Open, CircuitState::HalfOpen),
+            )),
+            Err(actual) => Err(Word(actual)),
         }
     }
 
@@ -255,7 +284,11 @@ impl CircuitBreaker {
     /// has passed reports `HalfOpen` before any call arrives. Reads the
     /// clock only while open.
     pub fn state(&self) -> CircuitState {
-        let word = Word(self.word.load(Ordering::Acquire));
+        self.state_of(Word(self.word.load(Ordering::Acquire)))
+    }
+
+    /// The state a word stands for, reading the clock only if it is open.
+    fn state_of(&self, word: Word) -> CircuitState {
         if word.disabled() {
             return CircuitState::Closed;
         }
@@ -325,30 +358,32 @@ impl CircuitBreaker {
         CircuitOpen::new(self.name.clone(), retry_after)
     }
 
-    /// A kill-switch or reset transition, under the lock.
+    /// A kill-switch or reset transition, under the lock. The change it
+    /// announces is read from the word it actually replaced.
     fn transition(&self, to: impl Fn(Word) -> Word, clear_window: bool) {
-        let before = self.state();
-        {
+        let change = {
             let mut window = lock(&self.lock);
             let mut word = Word(self.word.load(Ordering::Acquire));
-            loop {
+            let next = loop {
+                let next = to(word);
                 match self.word.compare_exchange_weak(
                     word.0,
-                    to(word).0,
+                    next.0,
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
-                    Ok(_) => break,
+                    Ok(_) => break next,
                     Err(actual) => word = Word(actual),
                 }
-            }
+            };
             if clear_window {
                 window.clear();
             }
-        }
-        let after = self.state();
-        if before != after {
-            self.changed(before, after);
+            let (from, to) = (self.state_of(word), self.state_of(next));
+            (from != to).then(|| self.change(from, to))
+        };
+        if let Some(change) = change {
+            self.announce(change);
         }
     }
 
@@ -408,23 +443,26 @@ impl CircuitBreaker {
     }
 
     fn trial_succeeded(&self, admitted: Word) {
-        let mut closed = false;
-        let guard = lock(&self.lock);
-        let result = self.update(admitted, Phase::HalfOpen, |word| {
-            let successes = word.count() + 1;
-            closed = successes >= self.settings.half_open;
-            Some(if closed {
-                word.next(Phase::Closed)
-            } else {
-                word.with_count(successes)
-                    .with_inflight(word.inflight().saturating_sub(1))
+        let change = {
+            let mut window = lock(&self.lock);
+            let mut closed = false;
+            let result = self.update(admitted, Phase::HalfOpen, |word| {
+                let successes = word.count() + 1;
+                closed = successes >= self.settings.half_open;
+                Some(if closed {
+                    word.next(Phase::Closed)
+                } else {
+                    word.with_count(successes)
+                        .with_inflight(word.inflight().saturating_sub(1))
+                })
+            });
+            (result == Update::Done && closed).then(|| {
+                window.clear();
+                self.change(CircuitState::HalfOpen, CircuitState::Closed)
             })
-        });
-        let mut window = guard;
-        if result == Update::Done && closed {
-            window.clear();
-            drop(window);
-            self.changed(CircuitState::HalfOpen, CircuitState::Closed);
+        };
+        if let Some(change) = change {
+            self.announce(change);
         }
     }
 
@@ -469,7 +507,7 @@ impl CircuitBreaker {
     fn trip(&self, guard: MutexGuard<'_, Window>, admitted: Word) {
         let mut window = guard;
         let mut word = Word(self.word.load(Ordering::Acquire));
-        let from = loop {
+        loop {
             if word.generation() != admitted.generation() || word.phase() == Phase::Open {
                 return;
             }
@@ -480,33 +518,60 @@ impl CircuitBreaker {
                 Ordering::Release,
                 Ordering::Acquire,
             ) {
-                Ok(_) => break word.phase(),
+                Ok(_) => break,
                 Err(actual) => word = Word(actual),
             }
-        };
+        }
         window.clear();
-        drop(window);
-        let from = if from == Phase::Closed {
+        let from = if word.phase() == Phase::Closed {
             CircuitState::Closed
         } else {
             CircuitState::HalfOpen
         };
-        self.changed(from, CircuitState::Open);
+        let change = self.change(from, CircuitState::Open);
+        drop(window);
+        self.announce(change);
     }
 
-    fn changed(&self, from: CircuitState, to: CircuitState) {
+    /// Numbers a state change; called under the lock, so the numbers follow
+    /// the order of the changes.
+    fn change(&self, from: CircuitState, to: CircuitState) -> Change {
+        Change {
+            from,
+            to,
+            sequence: self.changes.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+
+    /// Tells the hook and the event log, outside the lock, so a hook may
+    /// use the breaker (even `reset` it).
+    fn announce(&self, change: Change) {
         #[cfg(feature = "tracing")]
         tracing::info!(
             target: "resilient::circuit_breaker",
             breaker = %self.name,
-            from = from.as_str(),
-            to = to.as_str(),
+            from = change.from.as_str(),
+            to = change.to.as_str(),
+            sequence = change.sequence,
             "circuit breaker state changed"
         );
         if let Some(hook) = self.settings.on_state_change {
-            hook(&self.name, from, to);
+            hook(&StateChange {
+                breaker: &self.name,
+                from: change.from,
+                to: change.to,
+                sequence: change.sequence,
+            });
         }
     }
+}
+
+/// A state change, numbered under the lock, announced after it.
+#[derive(Clone, Copy, Debug)]
+struct Change {
+    from: CircuitState,
+    to: CircuitState,
+    sequence: u64,
 }
 
 impl fmt::Debug for CircuitBreaker {

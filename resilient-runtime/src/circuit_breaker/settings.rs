@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use super::{BreakerName, CircuitBreaker, CircuitState};
+use super::{BreakerName, CircuitBreaker, StateChange};
 use crate::clock;
 use crate::error::{ConfigError, breaker_error};
 
@@ -18,10 +18,14 @@ pub enum OnCancel {
     Failure,
 }
 
-/// Called on every state change with the breaker's name, the old state and
-/// the new one. A plain `fn` so that a `static` breaker can hold it; it runs
-/// on the thread that caused the change, so keep it short.
-pub type OnStateChange = fn(&BreakerName, CircuitState, CircuitState);
+/// Called on every state change (see [`StateChange`]). A plain `fn` so that a
+/// `static` breaker can hold it. It runs on the thread that caused the
+/// change, after the change, without any lock held: it may read or even
+/// `reset` the breaker. Two changes made at nearly the same time on two
+/// threads can reach it in either order: [`StateChange::sequence`] says
+/// which came first. It must not panic (during a call that is itself
+/// panicking, a second panic aborts).
+pub type OnStateChange = fn(&StateChange<'_>);
 
 /// Builds a [`CircuitBreaker`]; from [`CircuitBreaker::builder`].
 ///

@@ -51,6 +51,36 @@ impl fmt::Display for CircuitState {
     }
 }
 
+/// One state change of a circuit breaker, as its
+/// [`on_state_change`](crate::CircuitBreakerBuilder::on_state_change) hook
+/// sees it.
+///
+/// ```
+/// use resilient::{CircuitBreaker, CircuitState, StateChange};
+///
+/// fn log(change: &StateChange<'_>) {
+///     println!("#{} {}: {} -> {}", change.sequence, change.breaker, change.from, change.to);
+/// }
+/// let breaker = CircuitBreaker::builder().failures(1).on_state_change(log).build();
+/// breaker.acquire().unwrap().failure(); // prints "#1 circuit_breaker: closed -> open"
+/// # assert_eq!(breaker.state(), CircuitState::Open);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StateChange<'a> {
+    /// The breaker that changed.
+    pub breaker: &'a BreakerName,
+    /// The state before: `HalfOpen` for an open breaker whose reset time
+    /// had passed, as [`CircuitBreaker::state`](crate::CircuitBreaker::state)
+    /// reports it.
+    pub from: CircuitState,
+    /// The state after.
+    pub to: CircuitState,
+    /// 1 for this breaker's first change, then one more for each: the order
+    /// of the changes, whatever order the hook sees them in.
+    pub sequence: u64,
+}
+
 /// A circuit breaker's name, as the registry and [`CircuitOpen`] show it.
 ///
 /// Cheap to clone: a `&'static str` (the usual case, and the only one a
@@ -219,9 +249,10 @@ impl CircuitOpen {
     }
 
     /// [`retry_after`](Self::retry_after) in whole seconds, rounded up, as
-    /// an HTTP `Retry-After` delay-seconds value wants it (a client told 0
-    /// would come straight back while trials are still running, so a
-    /// non-zero wait never rounds down to 0).
+    /// an HTTP `Retry-After` delay-seconds value wants it: a wait of 1.2 s
+    /// is 2, never 1, so a client is not invited back early. Zero (a
+    /// half-open breaker with every trial in flight) stays 0; a server
+    /// answering `503` may prefer to send 1 then.
     pub const fn retry_after_secs(&self) -> u64 {
         let d = self.retry_after;
         if d.subsec_nanos() == 0 {
@@ -234,6 +265,13 @@ impl CircuitOpen {
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.retry_after.is_zero() {
+            return write!(
+                f,
+                "circuit breaker `{}` is half-open and its trial calls are all in flight",
+                self.name
+            );
+        }
         write!(
             f,
             "circuit breaker `{}` is open; calls are admitted again in {:?}",
@@ -272,6 +310,15 @@ mod tests {
         assert_eq!(open(Duration::from_nanos(1)).retry_after_secs(), 1);
         assert_eq!(open(Duration::from_secs(60)).retry_after_secs(), 60);
         assert_eq!(open(Duration::MAX).retry_after_secs(), u64::MAX);
+    }
+
+    #[test]
+    fn a_zero_wait_says_why() {
+        let open = CircuitOpen::new(BreakerName::new("n"), Duration::ZERO);
+        assert_eq!(
+            open.to_string(),
+            "circuit breaker `n` is half-open and its trial calls are all in flight"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The breaker's state word: everything the fast path needs in one `u64`,
-//! so a call through a closed breaker with no failures pending is one
-//! atomic load.
+//! so a call through a closed breaker with no failures pending is two
+//! atomic loads of it (one to admit, one to record) and no write.
 //!
 //! ```text
 //! bits  0..2   phase: Closed, Open, HalfOpen
