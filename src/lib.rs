@@ -42,4 +42,11 @@ pub use resilient_runtime::{
 };
 
 #[doc(hidden)]
-pub use resilient_runtime::__private;
+pub use resilient_macros::retry;
+
+/// Glue for generated code; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use resilient_macros::__stack;
+    pub use resilient_runtime::__private::*;
+}

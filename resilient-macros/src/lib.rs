@@ -1,7 +1,37 @@
 //! The attribute macros of [`resilient`](https://docs.rs/resilient).
 //!
 //! Depend on `resilient` and use the attributes from there: this crate is an
-//! implementation detail, versioned in lockstep with it. The attributes
-//! (`#[retry]`, `#[circuit_breaker]`, `#[fallback]`, `#[timeout]`) arrive in
-//! this crate as thin entry points over the runtime in `resilient-runtime`;
-//! until then it exports nothing.
+//! implementation detail, versioned in lockstep with it. Every entry point
+//! is one line; the work happens on `proc_macro2` token streams in the
+//! modules below, parse → validate → expand:
+//!
+//! - `item`: the annotated function, kept token for token;
+//! - `args` (with `duration`): typed arguments, each value with its span;
+//! - `validate`: checks across arguments and the signature, all errors at
+//!   once, emitting nothing;
+//! - `stack`: the hidden `__stack!` invocation that gathers a run of
+//!   resilient attributes, so the top attribute ends up outermost;
+//! - `expand`: code generation, which cannot fail.
+
+mod args;
+mod duration;
+mod expand;
+mod item;
+mod stack;
+mod validate;
+
+use proc_macro::TokenStream;
+
+/// Retries the function's body; see `resilient::retry` for the arguments.
+#[proc_macro_attribute]
+pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::Retry, args.into(), item.into()).into()
+}
+
+/// Generates a whole stack of resilient layers at once; written by the
+/// attributes, not by hand.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __stack(input: TokenStream) -> TokenStream {
+    stack::generate(input.into()).into()
+}

@@ -1,0 +1,593 @@
+//! Typed arguments of `#[retry(..)]`, each value kept with its span.
+//!
+//! Parsing records every mistake it can recover from (unknown key,
+//! duplicate, wrong value) and goes on, so one compile shows them all.
+
+use core::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use syn::meta::ParseNestedMeta;
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, LitBool, LitFloat, LitInt, LitStr, Path, Token};
+
+use crate::duration;
+
+/// A duration: a literal with a unit, checked now, or an expression of
+/// type `Duration`, evaluated when the call starts.
+#[derive(Clone)]
+pub(crate) enum DurationArg {
+    Literal { value: Duration, span: Span },
+    Expr(Box<Expr>),
+}
+
+impl DurationArg {
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            Self::Literal { span, .. } => *span,
+            Self::Expr(expr) => expr.span(),
+        }
+    }
+
+    pub(crate) fn literal(&self) -> Option<Duration> {
+        match self {
+            Self::Literal { value, .. } => Some(*value),
+            Self::Expr(_) => None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Factor {
+    Literal { value: f64, span: Span },
+    Expr(Box<Expr>),
+}
+
+#[derive(Clone)]
+pub(crate) enum Backoff {
+    None,
+    Fixed(DurationArg),
+    Linear {
+        initial: DurationArg,
+        step: DurationArg,
+        max: DurationArg,
+    },
+    Exponential {
+        initial: Option<DurationArg>,
+        factor: Option<Factor>,
+        max: Option<DurationArg>,
+    },
+    Decorrelated {
+        initial: DurationArg,
+        max: DurationArg,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Jitter {
+    None,
+    Full,
+    Equal,
+}
+
+#[derive(Clone)]
+pub(crate) enum RetryAfter {
+    Enabled(bool),
+    Path(Path),
+}
+
+/// A value with the span of the key that set it (for "duplicate key" and
+/// conflict messages).
+#[derive(Clone)]
+pub(crate) struct Keyed<T> {
+    pub(crate) key: Span,
+    pub(crate) value: T,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct RetryArgs {
+    pub(crate) attempts: Option<Keyed<(u32, Span)>>,
+    pub(crate) backoff: Option<Keyed<Backoff>>,
+    pub(crate) jitter: Option<Keyed<Jitter>>,
+    pub(crate) max_elapsed: Option<Keyed<DurationArg>>,
+    pub(crate) when: Option<Keyed<Path>>,
+    pub(crate) retry_after: Option<Keyed<RetryAfter>>,
+    pub(crate) max_retry_after: Option<Keyed<DurationArg>>,
+    pub(crate) on_retry: Option<Keyed<Path>>,
+    pub(crate) policy: Option<Keyed<Box<Expr>>>,
+    pub(crate) clone: Option<Keyed<Vec<Ident>>>,
+}
+
+pub(crate) const RETRY_KEYS: &[&str] = &[
+    "attempts",
+    "backoff",
+    "jitter",
+    "max_elapsed",
+    "when",
+    "retry_after",
+    "max_retry_after",
+    "on_retry",
+    "policy",
+    "clone",
+];
+
+/// Collects errors; combined into one `syn::Error` at the end.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub(crate) fn at(&mut self, span: Span, message: impl core::fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    pub(crate) fn finish(self) -> Result<(), syn::Error> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+impl RetryArgs {
+    /// Parses the tokens inside `#[retry(..)]`.
+    pub(crate) fn parse(tokens: TokenStream) -> Result<Self, syn::Error> {
+        let mut args = Self::default();
+        let mut errors = Errors::default();
+        let parser = syn::meta::parser(|meta| args.key(&meta, &mut errors));
+        if let Err(error) = parser.parse2(tokens) {
+            errors.push(error);
+        }
+        errors.finish().map(|()| args)
+    }
+
+    fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
+        let Some(name) = meta.path.get_ident().map(ToString::to_string) else {
+            let error = meta.error("expected an argument name such as `attempts`");
+            skip_value(meta)?;
+            errors.push(error);
+            return Ok(());
+        };
+        let key = meta.path.span();
+        macro_rules! set {
+            ($field:ident, $value:expr) => {{
+                let value = $value;
+                if self.$field.is_some() {
+                    errors.at(key, format!("duplicate argument `{name}`"));
+                } else {
+                    self.$field = Some(Keyed { key, value });
+                }
+            }};
+        }
+        match name.as_str() {
+            "attempts" => {
+                let lit: LitInt = meta.value()?.parse()?;
+                match lit.base10_parse::<u32>() {
+                    Ok(n) => set!(attempts, (n, lit.span())),
+                    Err(_) => errors.at(
+                        lit.span(),
+                        "`attempts` must be a whole number from 1 to 4294967295",
+                    ),
+                }
+            }
+            "backoff" => {
+                let input = meta.value()?;
+                if let Some(backoff) = parse_backoff(input, errors)? {
+                    set!(backoff, backoff);
+                }
+            }
+            "jitter" => {
+                if let Some(jitter) = parse_jitter(meta.value()?, errors)? {
+                    set!(jitter, jitter);
+                }
+            }
+            "max_elapsed" => {
+                if let Some(d) = parse_duration(meta.value()?, errors)? {
+                    set!(max_elapsed, d);
+                }
+            }
+            "max_retry_after" => {
+                if let Some(d) = parse_duration(meta.value()?, errors)? {
+                    set!(max_retry_after, d);
+                }
+            }
+            "when" => set!(when, meta.value()?.parse::<Path>()?),
+            "on_retry" => set!(on_retry, meta.value()?.parse::<Path>()?),
+            "retry_after" => {
+                let input = meta.value()?;
+                let value = if input.peek(LitBool) {
+                    RetryAfter::Enabled(input.parse::<LitBool>()?.value)
+                } else {
+                    RetryAfter::Path(input.parse()?)
+                };
+                set!(retry_after, value);
+            }
+            "policy" => set!(policy, Box::new(meta.value()?.parse::<Expr>()?)),
+            "clone" => set!(clone, parse_clone(meta, errors)?),
+            other => {
+                errors.at(
+                    key,
+                    format!("unknown argument `{other}`{}", suggest(other, RETRY_KEYS)),
+                );
+                skip_value(meta)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_jitter(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<Jitter>> {
+    let ident: Ident = input.parse()?;
+    Ok(match ident.to_string().as_str() {
+        "full" => Some(Jitter::Full),
+        "equal" => Some(Jitter::Equal),
+        "none" => Some(Jitter::None),
+        other => {
+            errors.at(
+                ident.span(),
+                format!(
+                    "unknown jitter `{other}`{}: expected `full`, `equal` or `none`",
+                    suggest(other, &["full", "equal", "none"])
+                ),
+            );
+            None
+        }
+    })
+}
+
+/// `clone(a, b)`: names of owned arguments to clone per attempt.
+fn parse_clone(meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<Vec<Ident>> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let mut names = Vec::new();
+    for name in content.parse_terminated(Ident::parse_any_ident, Token![,])? {
+        if name == "self" {
+            errors.at(
+                name.span(),
+                "`clone(self)` is not supported: a method body is re-run with `self` borrowed; clone the fields you consume instead",
+            );
+        } else {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+trait ParseAnyIdent {
+    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Ident>;
+}
+
+impl ParseAnyIdent for Ident {
+    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Ident> {
+        syn::ext::IdentExt::parse_any(input)
+    }
+}
+
+/// Consumes `= value` or `(..)` after a key that is being rejected.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in meta.input);
+        let _: TokenStream = content.parse()?;
+    }
+    Ok(())
+}
+
+/// `, did you mean `x`?` for the closest known name, if close enough.
+pub(crate) fn suggest(unknown: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (edit_distance(unknown, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map_or_else(String::new, |(_, k)| format!(", did you mean `{k}`?"))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// A duration value: a string literal with a unit, or any expression.
+fn parse_duration(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<DurationArg>> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return Ok(match duration::parse(&lit.value()) {
+            Ok(value) => Some(DurationArg::Literal {
+                value,
+                span: lit.span(),
+            }),
+            Err(message) => {
+                errors.at(lit.span(), message);
+                None
+            }
+        });
+    }
+    if input.peek(LitInt) || input.peek(LitFloat) {
+        let lit: Expr = input.parse()?;
+        errors.at(
+            lit.span(),
+            "a duration needs a unit: write it as a string such as \"100ms\" or \"2s\"",
+        );
+        return Ok(None);
+    }
+    Ok(Some(DurationArg::Expr(Box::new(input.parse()?))))
+}
+
+fn parse_factor(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<Factor>> {
+    if input.peek(LitInt) {
+        let lit: LitInt = input.parse()?;
+        if let Ok(n) = lit.base10_parse::<u32>() {
+            return Ok(Some(Factor::Literal {
+                value: f64::from(n),
+                span: lit.span(),
+            }));
+        }
+        errors.at(lit.span(), "`factor` must be a number of at least 1");
+        return Ok(None);
+    }
+    if input.peek(LitFloat) {
+        let lit: LitFloat = input.parse()?;
+        if let Ok(value) = lit.base10_parse::<f64>() {
+            return Ok(Some(Factor::Literal {
+                value,
+                span: lit.span(),
+            }));
+        }
+        errors.at(lit.span(), "`factor` must be a number of at least 1");
+        return Ok(None);
+    }
+    Ok(Some(Factor::Expr(Box::new(input.parse()?))))
+}
+
+const BACKOFFS: &[&str] = &["exponential", "fixed", "linear", "decorrelated", "none"];
+
+fn parse_backoff(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<Backoff>> {
+    let kind: Ident = input.parse()?;
+    let name = kind.to_string();
+    let content = if input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in input);
+        Some(content.parse::<TokenStream>()?)
+    } else {
+        None
+    };
+    let needs_parens = |errors: &mut Errors, example: &str| {
+        errors.at(
+            kind.span(),
+            format!("`{name}` needs its settings: `{example}`"),
+        );
+    };
+    match name.as_str() {
+        "none" => {
+            if content.is_some() {
+                errors.at(kind.span(), "`none` takes no settings");
+            }
+            Ok(Some(Backoff::None))
+        }
+        "fixed" => {
+            let Some(content) = content else {
+                needs_parens(errors, "fixed(\"500ms\")");
+                return Ok(None);
+            };
+            let parser = |input: ParseStream<'_>| {
+                let d = parse_duration(input, errors)?;
+                if !input.is_empty() {
+                    return Err(input.error("`fixed` takes one duration: `fixed(\"500ms\")`"));
+                }
+                Ok(d)
+            };
+            Ok(parser.parse2(content)?.map(Backoff::Fixed))
+        }
+        "exponential" | "linear" | "decorrelated" => parse_schedule(&kind, content, errors),
+        other => {
+            errors.at(
+                kind.span(),
+                format!(
+                    "unknown backoff `{other}`{}: expected `exponential(..)`, `fixed(..)`, `linear(..)`, `decorrelated(..)` or `none`",
+                    suggest(other, BACKOFFS)
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// `exponential(..)`, `linear(..)` or `decorrelated(..)`: named settings.
+fn parse_schedule(
+    kind: &Ident,
+    content: Option<TokenStream>,
+    errors: &mut Errors,
+) -> syn::Result<Option<Backoff>> {
+    let name = kind.to_string();
+    let keys: &[&str] = match name.as_str() {
+        "exponential" => &["initial", "factor", "max"],
+        "linear" => &["initial", "step", "max"],
+        _ => &["initial", "max"],
+    };
+    let mut initial = None;
+    let mut step = None;
+    let mut max = None;
+    let mut factor = None;
+    if let Some(content) = content {
+        let parser = syn::meta::parser(|meta| {
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if !keys.contains(&key.as_str()) {
+                errors.at(
+                    meta.path.span(),
+                    format!(
+                        "`{name}` has no setting `{key}`{}; it takes {}",
+                        suggest(&key, keys),
+                        keys.iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                return skip_value(&meta);
+            }
+            let slot = match key.as_str() {
+                "initial" => &mut initial,
+                "step" => &mut step,
+                "max" => &mut max,
+                _ => {
+                    if factor.is_some() {
+                        errors.at(meta.path.span(), "duplicate setting `factor`");
+                    }
+                    factor = parse_factor(meta.value()?, errors)?;
+                    return Ok(());
+                }
+            };
+            if slot.is_some() {
+                errors.at(meta.path.span(), format!("duplicate setting `{key}`"));
+            }
+            *slot = parse_duration(meta.value()?, errors)?;
+            Ok(())
+        });
+        parser.parse2(content)?;
+    }
+    let mut missing = |value: Option<DurationArg>, key: &str, example: &str| {
+        if value.is_none() {
+            errors.at(kind.span(), format!("`{name}` needs `{key}`: `{example}`"));
+        }
+        value
+    };
+    Ok(match name.as_str() {
+        "exponential" => Some(Backoff::Exponential {
+            initial,
+            factor,
+            max,
+        }),
+        "linear" => {
+            let example = "linear(initial = \"100ms\", step = \"100ms\", max = \"2s\")";
+            let (i, s, m) = (
+                missing(initial, "initial", example),
+                missing(step, "step", example),
+                missing(max, "max", example),
+            );
+            match (i, s, m) {
+                (Some(initial), Some(step), Some(max)) => {
+                    Some(Backoff::Linear { initial, step, max })
+                }
+                _ => None,
+            }
+        }
+        _ => {
+            let example = "decorrelated(initial = \"100ms\", max = \"10s\")";
+            let (i, m) = (
+                missing(initial, "initial", example),
+                missing(max, "max", example),
+            );
+            match (i, m) {
+                (Some(initial), Some(max)) => Some(Backoff::Decorrelated { initial, max }),
+                _ => None,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+
+    fn error(tokens: TokenStream) -> String {
+        match RetryArgs::parse(tokens) {
+            Ok(_) => String::from("no error"),
+            Err(e) => e
+                .into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(" | "),
+        }
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let args = RetryArgs::parse(quote!(
+            attempts = 5,
+            backoff = exponential(initial = "100ms", factor = 1.5, max = "10s"),
+            jitter = equal,
+            max_elapsed = "30s",
+            when = is_transient,
+            retry_after = false,
+            max_retry_after = self.cap,
+            on_retry = log,
+            clone(a, b)
+        ))
+        .ok()
+        .unwrap();
+        assert_eq!(args.attempts.unwrap().value.0, 5);
+        assert!(args.jitter.unwrap().value == Jitter::Equal);
+        assert_eq!(args.clone.unwrap().value.len(), 2);
+        assert!(matches!(
+            args.max_retry_after.unwrap().value,
+            DurationArg::Expr(_)
+        ));
+    }
+
+    #[test]
+    fn unknown_keys_suggest_and_all_mistakes_are_reported() {
+        assert_eq!(
+            error(quote!(attemps = 3)),
+            "unknown argument `attemps`, did you mean `attempts`?"
+        );
+        assert_eq!(
+            error(quote!(attemps = 3, jitter = fulll, max_elapsed = "5sec")),
+            "unknown argument `attemps`, did you mean `attempts`? | unknown jitter `fulll`, did you mean `full`?: expected `full`, `equal` or `none` | unknown unit `sec` in \"5sec\": expected one of `ns`, `us`, `ms`, `s`, `m`, `h`"
+        );
+        assert_eq!(error(quote!(zzz = 1)), "unknown argument `zzz`");
+        assert_eq!(
+            error(quote!(attempts = 1, attempts = 2)),
+            "duplicate argument `attempts`"
+        );
+    }
+
+    #[test]
+    fn backoff_forms() {
+        assert_eq!(error(quote!(backoff = none)), "no error");
+        assert_eq!(error(quote!(backoff = fixed("1s"))), "no error");
+        assert_eq!(error(quote!(backoff = fixed(self.delay))), "no error");
+        assert_eq!(
+            error(quote!(backoff = linear(initial = "1s", max = "2s"))),
+            "`linear` needs `step`: `linear(initial = \"100ms\", step = \"100ms\", max = \"2s\")`"
+        );
+        assert_eq!(
+            error(quote!(backoff = expo(initial = "1s"))),
+            "unknown backoff `expo`: expected `exponential(..)`, `fixed(..)`, `linear(..)`, `decorrelated(..)` or `none`"
+        );
+        assert_eq!(
+            error(quote!(backoff = exponential(inital = "1s"))),
+            "`exponential` has no setting `inital`, did you mean `initial`?; it takes `initial`, `factor`, `max`"
+        );
+        assert_eq!(
+            error(quote!(max_elapsed = 5)),
+            "a duration needs a unit: write it as a string such as \"100ms\" or \"2s\""
+        );
+    }
+
+    #[test]
+    fn clone_self_is_refused() {
+        assert!(error(quote!(clone(self))).starts_with("`clone(self)` is not supported"));
+    }
+}

@@ -1,0 +1,253 @@
+//! Code generation. Everything here has been validated: no error paths.
+//!
+//! Generated names are `__resilient_*` with `Span::mixed_site()`, so the
+//! user's body cannot name them; paths are absolute, through
+//! `::resilient::__private`; lints are relaxed on glue only, never on the
+//! user's block.
+
+use core::time::Duration;
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::args::{Backoff, DurationArg, Factor, Jitter, RetryAfter, RetryArgs};
+use crate::item::erase_impl_trait;
+use crate::stack::StackInput;
+use crate::validate::{DEFAULT_INITIAL, DEFAULT_MAX};
+
+/// The whole stack: `layers[0]` outermost, the user's block innermost.
+pub(crate) fn stack(stack: &StackInput, layers: &[RetryArgs]) -> TokenStream {
+    let body = &stack.body;
+    let mut inner = quote!(#body);
+    for (depth, args) in layers.iter().enumerate().rev() {
+        inner = retry(stack, args, depth, &inner);
+    }
+    inner
+}
+
+fn ident(name: &str, depth: usize) -> syn::Ident {
+    format_ident!("__resilient_{}_{}", name, depth, span = Span::mixed_site())
+}
+
+/// Makes the block's type known before the user's `return`s and tail are
+/// checked, as the plain function's signature would: coercions and `?`
+/// inference work as they do without the attribute. Spanned at the return
+/// type, so type errors point there.
+fn fake_return_edge(output: &syn::Type) -> TokenStream {
+    let erased = erase_impl_trait(output);
+    let fake = format_ident!("__resilient_fake_return", span = Span::mixed_site());
+    quote_spanned! {output.span()=>
+        if let ::core::option::Option::Some(#fake) = ::core::option::Option::<#erased>::None {
+            return #fake;
+        }
+    }
+}
+
+fn duration(d: &DurationArg) -> TokenStream {
+    match d {
+        DurationArg::Literal { value, .. } => literal_duration(*value),
+        DurationArg::Expr(expr) => quote!((#expr)),
+    }
+}
+
+fn literal_duration(value: Duration) -> TokenStream {
+    let secs = Literal::u64_unsuffixed(value.as_secs());
+    let nanos = Literal::u32_unsuffixed(value.subsec_nanos());
+    quote!(::resilient::__private::Duration::new(#secs, #nanos))
+}
+
+/// The policy, as an expression, and whether every input is a literal
+/// (then it is built in a `const` block, checked already, and folds away).
+fn policy(args: &RetryArgs) -> (TokenStream, bool) {
+    if let Some(policy) = &args.policy {
+        let expr = &policy.value;
+        return (quote!(#expr), false);
+    }
+    let literal = core::cell::Cell::new(true);
+    let dur = |d: &DurationArg| {
+        literal.set(literal.get() && d.literal().is_some());
+        duration(d)
+    };
+    let mut calls = Vec::new();
+    if let Some(attempts) = &args.attempts {
+        let n = Literal::u32_unsuffixed(attempts.value.0);
+        calls.push(quote!(.attempts(#n)));
+    }
+    if let Some(backoff) = &args.backoff {
+        let backoff = match &backoff.value {
+            Backoff::None => quote!(none()),
+            Backoff::Fixed(d) => {
+                let d = dur(d);
+                quote!(fixed(#d))
+            }
+            Backoff::Linear { initial, step, max } => {
+                let (i, s, m) = (dur(initial), dur(step), dur(max));
+                quote!(linear(#i, #s, #m))
+            }
+            Backoff::Decorrelated { initial, max } => {
+                let (i, m) = (dur(initial), dur(max));
+                quote!(decorrelated(#i, #m))
+            }
+            Backoff::Exponential {
+                initial,
+                factor,
+                max,
+            } => {
+                let i = initial
+                    .as_ref()
+                    .map_or_else(|| literal_duration(DEFAULT_INITIAL), dur);
+                let m = max
+                    .as_ref()
+                    .map_or_else(|| literal_duration(DEFAULT_MAX), dur);
+                let f = match factor {
+                    None => quote!(2.0),
+                    Some(Factor::Literal { value, .. }) => {
+                        let value = Literal::f64_suffixed(*value);
+                        quote!(#value)
+                    }
+                    Some(Factor::Expr(expr)) => {
+                        literal.set(false);
+                        quote!(::core::convert::Into::<f64>::into(#expr))
+                    }
+                };
+                quote!(exponential(#i, #f, #m))
+            }
+        };
+        calls.push(quote!(.backoff(::resilient::__private::Backoff::#backoff)));
+    }
+    if let Some(jitter) = &args.jitter {
+        let jitter = match jitter.value {
+            Jitter::None => quote!(None),
+            Jitter::Full => quote!(Full),
+            Jitter::Equal => quote!(Equal),
+        };
+        calls.push(quote!(.jitter(::resilient::__private::Jitter::#jitter)));
+    }
+    if let Some(budget) = &args.max_elapsed {
+        let d = dur(&budget.value);
+        calls.push(quote!(.max_elapsed(#d)));
+    }
+    if let Some(cap) = &args.max_retry_after {
+        let d = dur(&cap.value);
+        calls.push(quote!(.max_retry_after(#d)));
+    }
+    let builder = quote!(::resilient::__private::RetryPolicy::builder() #(#calls)*);
+    (builder, literal.get())
+}
+
+// Input:  #[retry(..)] over `inner` (the user's block, or the next layer)
+// Output:
+//     {
+//         let policy = ..;             // per call: may use the arguments
+//         let mut state = RetryState::new();
+//         loop {
+//             let outcome: Output = async { <fake return edge> <clones> inner }.await;
+//             let failure = match error_of(&outcome) { None => break outcome, Some(e) => classify(e) };
+//             match state.on_failure(&policy, failure, Instant::now()) {
+//                 Decision::Retry(attempt) => { on_retry(e, &attempt); drop(outcome); pause(..).await }
+//                 Decision::Stop(_) => break outcome,
+//             }
+//         }
+//     }
+fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream) -> TokenStream {
+    let output = &stack.output;
+    let erased = erase_impl_trait(output);
+    let fn_name = &stack.fn_name;
+    let policy_var = ident("policy", depth);
+    let state = ident("state", depth);
+    let outcome = ident("outcome", depth);
+    let failure = ident("failure", depth);
+    let error = ident("error", depth);
+    let attempt = ident("attempt", depth);
+    let now = ident("now", depth);
+
+    let (policy, literal) = policy(args);
+    let policy = if args.policy.is_some() {
+        quote!(let #policy_var: ::resilient::__private::RetryPolicy = #policy;)
+    } else if literal {
+        quote!(let #policy_var = const { #policy.build() };)
+    } else {
+        quote!(let #policy_var = ::resilient::__private::build_policy(#policy, #fn_name);)
+    };
+
+    // The clock is read before the first attempt only when something will
+    // look at the elapsed time: `max_elapsed` or `on_retry`.
+    let start = if args.on_retry.is_some() || args.max_elapsed.is_some() {
+        Some(quote!(#state.start(::resilient::__private::Instant::now());))
+    } else if args.policy.is_some() {
+        Some(quote! {
+            if ::resilient::__private::RetryState::needs_start(&#policy_var) {
+                #state.start(::resilient::__private::Instant::now());
+            }
+        })
+    } else {
+        None
+    };
+
+    let transient = if let Some(when) = &args.when {
+        let path = &when.value;
+        quote!(#path(#error))
+    } else {
+        quote!((&::resilient::__private::HintWrap(#error)).__resilient_is_transient())
+    };
+    let hint = match args.retry_after.as_ref().map(|k| &k.value) {
+        None | Some(RetryAfter::Enabled(true)) => {
+            quote!((&::resilient::__private::HintWrap(#error)).__resilient_retry_after())
+        }
+        Some(RetryAfter::Enabled(false)) => quote!(::core::option::Option::None),
+        Some(RetryAfter::Path(path)) => quote!(#path(#error)),
+    };
+    let on_retry = args.on_retry.as_ref().map(|on_retry| {
+        let path = &on_retry.value;
+        quote! {
+            if let ::core::option::Option::Some(#error) = ::resilient::__private::error_of(&#outcome) {
+                #path(#error, &#attempt);
+            }
+        }
+    });
+    let clones = args
+        .clone
+        .iter()
+        .flat_map(|c| &c.value)
+        .map(|name| quote!(let #name = ::core::clone::Clone::clone(&#name);));
+    let fake = fake_return_edge(output);
+    // Spanned at the return type: a function that does not return a
+    // `Result` gets the error (with its `on_unimplemented` text) there.
+    let error_of = quote_spanned! {output.span()=>
+        ::resilient::__private::error_of(&#outcome)
+    };
+
+    quote! {
+        {
+            #[allow(unused_imports)]
+            use ::resilient::__private::{ViaDefault as _, ViaRetryHint as _};
+            #policy
+            let mut #state = ::resilient::__private::RetryState::new();
+            #start
+            loop {
+                let #outcome: #erased = async {
+                    #fake
+                    #(#clones)*
+                    #inner
+                }
+                .await;
+                let #failure = match #error_of {
+                    ::core::option::Option::None => break #outcome,
+                    ::core::option::Option::Some(#error) => {
+                        ::resilient::__private::Failure::new(#transient).with_retry_after(#hint)
+                    }
+                };
+                let #now = ::resilient::__private::Instant::now();
+                match #state.on_failure(&#policy_var, #failure, #now) {
+                    ::resilient::__private::Decision::Retry(#attempt) => {
+                        #on_retry
+                        ::core::mem::drop(#outcome);
+                        ::resilient::__private::pause(#now, #attempt.delay()).await;
+                    }
+                    ::resilient::__private::Decision::Stop(_) => break #outcome,
+                }
+            }
+        }
+    }
+}

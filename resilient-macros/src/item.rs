@@ -1,0 +1,180 @@
+//! The annotated function: where its body is, what it returns.
+//!
+//! Only the body is ever rewritten; the signature, attributes and doc
+//! comments are re-emitted as written, so callers, rustdoc and
+//! rust-analyzer see the user's own function.
+
+use syn::visit_mut::VisitMut;
+use syn::{
+    Block, Expr, GenericArgument, ItemFn, PathArguments, ReturnType, Stmt, Type, TypeParamBound,
+};
+
+/// Where the stack goes, and the type the body evaluates to.
+pub(crate) struct BodySlot<'a> {
+    pub(crate) block: &'a mut Block,
+    pub(crate) output: Type,
+}
+
+/// Why a function cannot take the attribute.
+pub(crate) enum NotSupported {
+    NotAsync,
+    NoReturnType,
+}
+
+// Input:  async fn f(..) -> R { body }
+// Output: the body block and R.
+//
+// Input:  fn f(..) -> Pin<Box<dyn Future<Output = R> + Send + 'async_trait>> {
+//             Box::pin(async move { body })
+//         }                                   (a method after `#[async_trait]`)
+// Output: the inner `async move` block and R.
+pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported> {
+    if item.sig.asyncness.is_some() {
+        let ReturnType::Type(_, output) = &item.sig.output else {
+            return Err(NotSupported::NoReturnType);
+        };
+        let output = (**output).clone();
+        return Ok(BodySlot {
+            block: &mut item.block,
+            output,
+        });
+    }
+    let output = boxed_future_output(&item.sig.output).ok_or(NotSupported::NotAsync)?;
+    let block = async_trait_block(&mut item.block).ok_or(NotSupported::NotAsync)?;
+    Ok(BodySlot { block, output })
+}
+
+/// `R` of `Pin<Box<dyn Future<Output = R> + ..>>`.
+fn boxed_future_output(output: &ReturnType) -> Option<Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let pin = last_generic(ty, "Pin")?;
+    let boxed = last_generic(pin, "Box")?;
+    let Type::TraitObject(object) = boxed else {
+        return None;
+    };
+    object.bounds.iter().find_map(|bound| {
+        let TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let segment = bound.path.segments.last()?;
+        if segment.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(args) = &segment.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
+            _ => None,
+        })
+    })
+}
+
+/// The one type argument of a path type whose last segment is `name`.
+fn last_generic<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
+    let Type::Path(path) = ty else { return None };
+    let segment = path.path.segments.last()?;
+    if segment.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
+}
+
+/// The block of a body that is exactly `Box::pin(async move { .. })`.
+fn async_trait_block(block: &mut Block) -> Option<&mut Block> {
+    let [Stmt::Expr(Expr::Call(call), None)] = block.stmts.as_mut_slice() else {
+        return None;
+    };
+    let Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    let segments: Vec<_> = func
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    if !segments.ends_with(&[String::from("Box"), String::from("pin")]) || call.args.len() != 1 {
+        return None;
+    }
+    let Some(Expr::Async(inner)) = call.args.first_mut() else {
+        return None;
+    };
+    Some(&mut inner.block)
+}
+
+/// The return type with every `impl Trait` replaced by `_`, so it can
+/// annotate a local (`let r: Result<_, E> = ..`).
+pub(crate) fn erase_impl_trait(ty: &Type) -> Type {
+    struct Eraser;
+    impl VisitMut for Eraser {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(impl_trait) = ty {
+                let span = syn::spanned::Spanned::span(impl_trait);
+                *ty = syn::parse_quote_spanned!(span=> _);
+                return;
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    let mut ty = ty.clone();
+    Eraser.visit_type_mut(&mut ty);
+    ty
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::{ToTokens, quote};
+    use syn::parse_quote;
+
+    use super::*;
+
+    #[test]
+    fn impl_trait_becomes_infer() {
+        let ty: Type = parse_quote!(Result<impl Iterator<Item = impl Display>, E>);
+        assert_eq!(
+            erase_impl_trait(&ty).to_token_stream().to_string(),
+            quote!(Result<_, E>).to_string()
+        );
+    }
+
+    #[test]
+    fn async_trait_shape_is_found() {
+        let mut item: ItemFn = parse_quote! {
+            fn get<'life0, 'async_trait>(&'life0 self) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<u32, E>> + ::core::marker::Send + 'async_trait>> {
+                Box::pin(async move { let __self = self; Ok(1) })
+            }
+        };
+        let slot = body_slot(&mut item).ok().unwrap();
+        assert_eq!(
+            slot.output.to_token_stream().to_string(),
+            quote!(Result<u32, E>).to_string()
+        );
+        assert_eq!(slot.block.stmts.len(), 2);
+    }
+
+    #[test]
+    fn a_plain_fn_is_not_async() {
+        let mut item: ItemFn = parse_quote!(
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        assert!(matches!(body_slot(&mut item), Err(NotSupported::NotAsync)));
+        let mut item: ItemFn = parse_quote!(
+            async fn f() {}
+        );
+        assert!(matches!(
+            body_slot(&mut item),
+            Err(NotSupported::NoReturnType)
+        ));
+    }
+}

@@ -1,0 +1,233 @@
+//! How a run of resilient attributes becomes one stack, top outermost.
+//!
+//! Rust expands attribute macros top first, each seeing the ones below it.
+//! The first resilient attribute replaces the body with one hidden
+//! invocation,
+//!
+//! ```text
+//! ::resilient::__private::__stack! {
+//!     fn_name = "fetch_data",
+//!     output = (Result<Data, ApiError>),
+//!     layers = [retry(attempts = 3)],
+//!     body = { /* the user's block */ }
+//! }
+//! ```
+//!
+//! and each attribute below appends its layer to `layers` (the inner side).
+//! rustc expands `__stack!` only after every attribute of the item, so it
+//! sees the whole run and generates it once, `layers[0]` outermost. No
+//! attribute is recognised by name: `use resilient::retry as again;` works,
+//! and a foreign `#[retry]` is never taken over.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::{Block, Expr, Ident, ItemFn, LitStr, Stmt, Token, Type};
+
+use crate::args::RetryArgs;
+use crate::item::{self, NotSupported};
+use crate::{expand, validate};
+
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Retry,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+        }
+    }
+}
+
+/// One layer: its kind and its (validated) argument tokens.
+pub(crate) struct Layer {
+    pub(crate) kind: Ident,
+    pub(crate) args: TokenStream,
+}
+
+/// What `__stack!` receives.
+pub(crate) struct StackInput {
+    pub(crate) fn_name: LitStr,
+    pub(crate) output: Type,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) body: Block,
+}
+
+/// An attribute's expansion: validate, then start or extend the stack. On
+/// any error the function is re-emitted unchanged beside the errors, so a
+/// typo does not also make every caller fail to find the function.
+pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_attribute(kind, args, &item) {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            let mut tokens = error.into_compile_error();
+            tokens.extend(item);
+            tokens
+        }
+    }
+}
+
+fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Result<TokenStream> {
+    let name = kind.name();
+    let mut function: ItemFn = syn::parse2(item.clone()).map_err(|_| {
+        syn::Error::new(
+            first_span(item),
+            format!("`#[{name}]` goes on an `async fn`: this item is not a function"),
+        )
+    })?;
+
+    // Arguments and signature errors are reported together.
+    let args_checked = RetryArgs::parse(args.clone()).and_then(|args| validate::retry(&args));
+    let fn_name = function.sig.ident.to_string();
+    let fn_span = function.sig.fn_token.span;
+    let output_tokens = match &function.sig.output {
+        syn::ReturnType::Type(arrow, ty) => {
+            let ty = ty.to_token_stream();
+            quote!(#arrow #ty)
+        }
+        syn::ReturnType::Default => function.sig.ident.to_token_stream(),
+    };
+    let slot = item::body_slot(&mut function).map_err(|reason| match reason {
+        NotSupported::NotAsync => syn::Error::new(
+            fn_span,
+            format!("`#[{name}]` works on `async fn` only: plain functions are not supported yet"),
+        ),
+        NotSupported::NoReturnType => syn::Error::new_spanned(
+            output_tokens,
+            format!(
+                "`#[{name}]` needs a function that returns `Result<T, E>`: this one returns `()`"
+            ),
+        ),
+    });
+    let slot = match (slot, args_checked) {
+        (Ok(slot), Ok(())) => slot,
+        (Err(signature), Err(mut args)) => {
+            args.combine(signature);
+            return Err(args);
+        }
+        (Err(error), Ok(())) | (Ok(_), Err(error)) => return Err(error),
+    };
+
+    let layer = Layer {
+        kind: Ident::new(name, Span::call_site()),
+        args,
+    };
+    let mut stack = match existing_stack(slot.block) {
+        Some(stack) => stack?,
+        None => StackInput {
+            fn_name: LitStr::new(&fn_name, Span::call_site()),
+            output: slot.output,
+            layers: Vec::new(),
+            body: slot.block.clone(),
+        },
+    };
+    stack.layers.push(layer);
+    let invocation = stack.to_invocation();
+    *slot.block = syn::parse_quote!({ #invocation });
+    Ok(function.into_token_stream())
+}
+
+fn first_span(tokens: &TokenStream) -> Span {
+    tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
+
+/// The stack already in the body, if the body is exactly one `__stack!`.
+fn existing_stack(block: &Block) -> Option<syn::Result<StackInput>> {
+    let mac = match block.stmts.as_slice() {
+        [Stmt::Expr(Expr::Macro(m), None)] => &m.mac,
+        [Stmt::Macro(m)] => &m.mac,
+        _ => return None,
+    };
+    if mac.path.segments.last()?.ident != "__stack" {
+        return None;
+    }
+    Some(mac.parse_body::<StackInput>())
+}
+
+impl StackInput {
+    fn to_invocation(&self) -> TokenStream {
+        let Self {
+            fn_name,
+            output,
+            layers,
+            body,
+        } = self;
+        let layers = layers
+            .iter()
+            .map(|Layer { kind, args }| quote!([#kind(#args)]));
+        quote! {
+            ::resilient::__private::__stack! {
+                fn_name = #fn_name,
+                output = (#output),
+                layers = #(#layers)*,
+                body = #body
+            }
+        }
+    }
+}
+
+impl Parse for StackInput {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        fn key(input: ParseStream<'_>, name: &str) -> syn::Result<()> {
+            let ident: Ident = input.parse()?;
+            if ident != name {
+                return Err(syn::Error::new(ident.span(), format!("expected `{name}`")));
+            }
+            input.parse::<Token![=]>()?;
+            Ok(())
+        }
+        key(input, "fn_name")?;
+        let fn_name = input.parse()?;
+        input.parse::<Token![,]>()?;
+        key(input, "output")?;
+        let content;
+        syn::parenthesized!(content in input);
+        let output = content.parse()?;
+        input.parse::<Token![,]>()?;
+        key(input, "layers")?;
+        let mut layers = Vec::new();
+        while input.peek(syn::token::Bracket) {
+            let layer;
+            syn::bracketed!(layer in input);
+            let kind: Ident = layer.parse()?;
+            let args;
+            syn::parenthesized!(args in layer);
+            layers.push(Layer {
+                kind,
+                args: args.parse()?,
+            });
+        }
+        input.parse::<Token![,]>()?;
+        key(input, "body")?;
+        let body = input.parse()?;
+        Ok(Self {
+            fn_name,
+            output,
+            layers,
+            body,
+        })
+    }
+}
+
+/// `__stack!`: generates every layer, innermost first, around the body.
+pub(crate) fn generate(input: TokenStream) -> TokenStream {
+    let stack = match StackInput::parse.parse2(input) {
+        Ok(stack) => stack,
+        Err(error) => return error.into_compile_error(),
+    };
+    let mut layers = Vec::new();
+    for layer in &stack.layers {
+        // Validated when the attribute expanded; parsed again here.
+        match RetryArgs::parse(layer.args.clone()) {
+            Ok(args) => layers.push(args),
+            Err(error) => return error.into_compile_error(),
+        }
+    }
+    expand::stack(&stack, &layers)
+}
