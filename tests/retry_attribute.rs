@@ -97,3 +97,150 @@ async fn on_retry_sees_attempts_1_to_n_minus_1() {
     let _ = with_hook().await;
     assert_eq!(CALLS.load(Ordering::Relaxed), 1 + 2);
 }
+
+// Renamed: the stack is built by accumulation, not by matching names.
+use resilient::retry as again;
+
+/// Top outermost: 2 slow outer attempts, each running 3 fast inner ones.
+#[retry(attempts = 2, backoff = fixed("10s"), jitter = none)]
+#[again(attempts = 3, backoff = fixed("1s"), jitter = none)]
+async fn two_retries(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Unavailable)
+}
+
+#[tokio::test(start_paused = true)]
+async fn stacked_retries_nest_top_outermost_even_renamed() {
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    let _ = two_retries(&calls).await;
+    assert_eq!(calls.load(Ordering::Relaxed), 6);
+    // Inner 1 s + 1 s, outer 10 s, inner 1 s + 1 s. The other way round
+    // would take 3 × (10 s) + 2 × 1 s.
+    assert_eq!(start.elapsed(), secs(2 + 10 + 2));
+}
+
+fn only_unavailable(err: &ApiError) -> bool {
+    *err == ApiError::Unavailable
+}
+
+#[retry(attempts = 5, backoff = none, when = only_unavailable)]
+async fn classified(calls: &AtomicU32) -> Result<(), ApiError> {
+    match calls.fetch_add(1, Ordering::Relaxed) {
+        0 => Err(ApiError::Unavailable),
+        _ => Err(ApiError::RateLimited(secs(1))),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_replaces_is_transient() {
+    let calls = AtomicU32::new(0);
+    assert_eq!(
+        classified(&calls).await,
+        Err(ApiError::RateLimited(secs(1)))
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+}
+
+#[retry(attempts = 2, backoff = fixed("1s"), jitter = none, retry_after = false)]
+async fn ignores_hints() -> Result<(), ApiError> {
+    Err(ApiError::RateLimited(secs(20)))
+}
+
+fn hint_from_anywhere(err: &&'static str) -> Option<Duration> {
+    (*err == "429").then_some(secs(3))
+}
+
+#[retry(attempts = 2, backoff = fixed("1s"), jitter = none, retry_after = hint_from_anywhere)]
+async fn foreign_error() -> Result<(), &'static str> {
+    Err("429")
+}
+
+#[retry(attempts = 3, max_retry_after = "5s")]
+async fn hint_above_cap(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::RateLimited(secs(6)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_false_a_path_and_the_cap() {
+    let start = Instant::now();
+    let _ = ignores_hints().await;
+    assert_eq!(start.elapsed(), secs(1));
+
+    let start = Instant::now();
+    let _ = foreign_error().await;
+    assert_eq!(start.elapsed(), secs(3));
+
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    assert_eq!(
+        hint_above_cap(&calls).await,
+        Err(ApiError::RateLimited(secs(6)))
+    );
+    assert_eq!(
+        (calls.load(Ordering::Relaxed), start.elapsed()),
+        (1, Duration::ZERO)
+    );
+}
+
+#[retry(attempts = 100, backoff = fixed("3s"), jitter = none, max_elapsed = "10s")]
+async fn budgeted(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Unavailable)
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_elapsed_through_the_attribute() {
+    let calls = AtomicU32::new(0);
+    let start = Instant::now();
+    let _ = budgeted(&calls).await;
+    assert_eq!(
+        (calls.load(Ordering::Relaxed), start.elapsed()),
+        (4, secs(9))
+    );
+}
+
+#[retry(attempts = 6, backoff = exponential(initial = "100ms", max = "2s"), jitter = full)]
+async fn jittered() -> Result<(), ApiError> {
+    Err(ApiError::Unavailable)
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_is_reproducible_with_a_seed() {
+    let run = || async {
+        let start = Instant::now();
+        let _ = jittered().await;
+        start.elapsed()
+    };
+    resilient::testing::seed(11);
+    let first = run().await;
+    resilient::testing::seed(11);
+    assert_eq!(run().await, first);
+    // Full jitter never sleeps longer than the envelope: 100+200+400+800+1600 ms.
+    assert!(first <= Duration::from_millis(3100), "{first:?}");
+}
+
+struct Configured {
+    initial: Duration,
+    max: Duration,
+}
+
+impl Configured {
+    #[retry(backoff = exponential(initial = self.initial, max = self.max))]
+    async fn call(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(
+    expected = "#[retry] on `call`: invalid retry setting `max`: must not be below `initial`"
+)]
+async fn an_invalid_runtime_combination_names_the_function_and_key() {
+    let c = Configured {
+        initial: secs(5),
+        max: secs(1),
+    };
+    let _ = c.call().await;
+}
