@@ -164,7 +164,16 @@ impl RetryArgs {
         }
         match name.as_str() {
             "attempts" => {
-                let lit: LitInt = meta.value()?.parse()?;
+                let input = meta.value()?;
+                if !input.peek(LitInt) {
+                    let value: Expr = input.parse()?;
+                    errors.at(
+                        value.span(),
+                        "`attempts` takes a whole number, such as `attempts = 3`",
+                    );
+                    return Ok(());
+                }
+                let lit: LitInt = input.parse()?;
                 match lit.base10_parse::<u32>() {
                     Ok(n) => set!(attempts, (n, lit.span())),
                     Err(_) => errors.at(
@@ -229,7 +238,7 @@ fn parse_jitter(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
             errors.at(
                 ident.span(),
                 format!(
-                    "unknown jitter `{other}`{}: expected `full`, `equal` or `none`",
+                    "unknown jitter `{other}`: expected `full`, `equal` or `none`{}",
                     suggest(other, &["full", "equal", "none"])
                 ),
             );
@@ -399,7 +408,7 @@ fn parse_backoff(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opt
             errors.at(
                 kind.span(),
                 format!(
-                    "unknown backoff `{other}`{}: expected `exponential(..)`, `fixed(..)`, `linear(..)`, `decorrelated(..)` or `none`",
+                    "unknown backoff `{other}`: expected `exponential(..)`, `fixed(..)`, `linear(..)`, `decorrelated(..)` or `none`{}",
                     suggest(other, BACKOFFS)
                 ),
             );
@@ -435,12 +444,12 @@ fn parse_schedule(
                 errors.at(
                     meta.path.span(),
                     format!(
-                        "`{name}` has no setting `{key}`{}; it takes {}",
-                        suggest(&key, keys),
+                        "`{name}` has no setting `{key}`: it takes {}{}",
                         keys.iter()
                             .map(|k| format!("`{k}`"))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(", "),
+                        suggest(&key, keys),
                     ),
                 );
                 return skip_value(&meta);
@@ -554,7 +563,7 @@ mod tests {
         );
         assert_eq!(
             error(quote!(attemps = 3, jitter = fulll, max_elapsed = "5sec")),
-            "unknown argument `attemps`, did you mean `attempts`? | unknown jitter `fulll`, did you mean `full`?: expected `full`, `equal` or `none` | unknown unit `sec` in \"5sec\": expected one of `ns`, `us`, `ms`, `s`, `m`, `h`"
+            "unknown argument `attemps`, did you mean `attempts`? | unknown jitter `fulll`: expected `full`, `equal` or `none`, did you mean `full`? | unknown unit `sec` in \"5sec\": expected one of `ns`, `us`, `ms`, `s`, `m`, `h`"
         );
         assert_eq!(error(quote!(zzz = 1)), "unknown argument `zzz`");
         assert_eq!(
@@ -578,7 +587,7 @@ mod tests {
         );
         assert_eq!(
             error(quote!(backoff = exponential(inital = "1s"))),
-            "`exponential` has no setting `inital`, did you mean `initial`?; it takes `initial`, `factor`, `max`"
+            "`exponential` has no setting `inital`: it takes `initial`, `factor`, `max`, did you mean `initial`?"
         );
         assert_eq!(
             error(quote!(max_elapsed = 5)),

@@ -143,7 +143,7 @@ fn policy(args: &RetryArgs) -> (TokenStream, bool) {
 //         let mut state = RetryState::new();
 //         loop {
 //             let outcome: Output = async { <fake return edge> <clones> inner }.await;
-//             let failure = match error_of(&outcome) { None => break outcome, Some(e) => classify(e) };
+//             let failure = match RetryResult::retry_error(&outcome) { None => break outcome, Some(e) => classify(e) };
 //             match state.on_failure(&policy, failure, Instant::now()) {
 //                 Decision::Retry(attempt) => { on_retry(e, &attempt); drop(outcome); pause(..).await }
 //                 Decision::Stop(_) => break outcome,
@@ -201,7 +201,9 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream
     let on_retry = args.on_retry.as_ref().map(|on_retry| {
         let path = &on_retry.value;
         quote! {
-            if let ::core::option::Option::Some(#error) = ::resilient::__private::error_of(&#outcome) {
+            if let ::core::option::Option::Some(#error) =
+                <#erased as ::resilient::__private::RetryResult>::retry_error(&#outcome)
+            {
                 #path(#error, &#attempt);
             }
         }
@@ -214,8 +216,10 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream
     let fake = fake_return_edge(output);
     // Spanned at the return type: a function that does not return a
     // `Result` gets the error (with its `on_unimplemented` text) there.
+    // The trait is named on the return type itself, so the unmet bound is
+    // reported there, once.
     let error_of = quote_spanned! {output.span()=>
-        ::resilient::__private::error_of(&#outcome)
+        <#erased as ::resilient::__private::RetryResult>::retry_error(&#outcome)
     };
 
     quote! {
@@ -249,5 +253,145 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream
                 }
             }
         }
+    }
+}
+
+/// Snapshots of whole expansions, pretty-printed: every change to the
+/// generated code shows up in review (`cargo insta review`, or
+/// `INSTA_UPDATE=always` and read the diff).
+#[cfg(test)]
+mod snapshots {
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use syn::visit_mut::VisitMut;
+
+    use crate::stack::{self, Kind};
+
+    /// Replaces each `__stack!` body with what it generates.
+    struct ExpandStack;
+    impl VisitMut for ExpandStack {
+        fn visit_block_mut(&mut self, block: &mut syn::Block) {
+            let mac = match block.stmts.as_slice() {
+                [syn::Stmt::Macro(m)] => Some(m.mac.clone()),
+                [syn::Stmt::Expr(syn::Expr::Macro(m), None)] => Some(m.mac.clone()),
+                _ => None,
+            };
+            if let Some(mac) = mac
+                && mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "__stack")
+            {
+                let generated = stack::generate(mac.tokens);
+                *block = syn::parse2(quote!({ #generated })).unwrap();
+            }
+            syn::visit_mut::visit_block_mut(self, block);
+        }
+    }
+
+    /// Expands `attrs` (top first) on `item`, as rustc would: each
+    /// attribute in turn, then the `__stack!` it leaves in the body.
+    fn expand(attrs: &[TokenStream], item: TokenStream) -> String {
+        let mut item = item;
+        for args in attrs {
+            item = stack::attribute(Kind::Retry, args.clone(), item);
+        }
+        let mut file: syn::File = syn::parse2(item).unwrap();
+        ExpandStack.visit_file_mut(&mut file);
+        prettyplease::unparse(&file)
+    }
+
+    #[test]
+    fn defaults() {
+        insta::assert_snapshot!(expand(
+            &[quote!()],
+            quote! {
+                async fn fetch(client: &Client, id: u64) -> Result<Data, ApiError> {
+                    client.get(id).await
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn every_literal_key() {
+        insta::assert_snapshot!(expand(
+            &[quote!(
+                attempts = 5,
+                backoff = exponential(initial = "250ms", factor = 1.5, max = "2s"),
+                jitter = equal,
+                max_elapsed = "10s",
+                when = is_transient,
+                retry_after = false,
+                on_retry = log_retry,
+                clone(payload)
+            )],
+            quote! {
+                async fn send(payload: String) -> Result<(), SendError> {
+                    deliver(payload).await
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn run_time_values_and_hint_reader() {
+        insta::assert_snapshot!(expand(
+            &[quote!(
+                backoff = fixed(self.delay),
+                max_retry_after = self.cap,
+                retry_after = read_hint
+            )],
+            quote! {
+                async fn get(&self) -> anyhow::Result<impl Display> {
+                    self.inner.get().await
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn policy_from_configuration() {
+        insta::assert_snapshot!(expand(
+            &[quote!(policy = self.policy)],
+            quote! {
+                async fn get(&self) -> io::Result<u32> {
+                    self.read().await
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn two_retries_top_outermost() {
+        insta::assert_snapshot!(expand(
+            &[
+                quote!(attempts = 2, backoff = fixed("10s")),
+                quote!(attempts = 3, backoff = none)
+            ],
+            quote! {
+                async fn get() -> Result<u32, E> {
+                    Ok(1)
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn async_trait_method() {
+        insta::assert_snapshot!(expand(
+            &[quote!(attempts = 2)],
+            quote! {
+                fn get<'life0, 'async_trait>(&'life0 self) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<u32, E>> + ::core::marker::Send + 'async_trait>> {
+                    Box::pin(async move {
+                        let __self = self;
+                        let __ret: Result<u32, E> = { Ok(1) };
+                        #[allow(unreachable_code)]
+                        __ret
+                    })
+                }
+            }
+        ));
     }
 }

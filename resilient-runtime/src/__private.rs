@@ -36,12 +36,6 @@ impl<T, E> RetryResult for Result<T, E> {
     }
 }
 
-/// The error of an attempt's outcome, if it failed.
-#[inline]
-pub fn error_of<R: RetryResult>(outcome: &R) -> Option<&R::Error> {
-    outcome.retry_error()
-}
-
 /// Builds a policy whose settings include run-time expressions.
 ///
 /// # Panics

@@ -1,0 +1,39 @@
+//! Generated code is clean under strict lints in the user's crate.
+#![deny(warnings)]
+#![warn(clippy::pedantic)]
+
+use std::time::Duration;
+
+use resilient::{Attempt, RetryHint, retry};
+
+#[derive(Debug)]
+struct ApiError;
+
+impl RetryHint for ApiError {
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+fn log(_: &ApiError, _: &Attempt) {}
+
+#[retry(
+    attempts = 3,
+    backoff = exponential(initial = "1ms", factor = 2, max = "4ms"),
+    jitter = equal,
+    max_elapsed = "1s",
+    on_retry = log,
+    max_retry_after = "2s"
+)]
+async fn fetch(flag: bool) -> Result<u32, ApiError> {
+    if flag {
+        return Ok(2);
+    }
+    Err(ApiError)
+}
+
+#[tokio::main(flavor = "current_thread", start_paused = true)]
+async fn main() {
+    assert_eq!(fetch(true).await.ok(), Some(2));
+    assert!(fetch(false).await.is_err());
+}
