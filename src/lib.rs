@@ -1,9 +1,9 @@
 //! Make an `async fn` survive failure: retries with backoff and jitter that
 //! respect a server's `Retry-After`, and circuit breakers that fail fast
-//! while a dependency is down. Usable by hand today ([`retry()`],
-//! [`CircuitBreaker`]), and as stacked attributes (`#[retry]`,
-//! `#[circuit_breaker]`, `#[fallback]`, `#[timeout]`) on your own
-//! `async fn` as they land.
+//! while a dependency is down. As attributes on your own `async fn`
+//! ([`#[retry]`](macro@retry) today; `#[circuit_breaker]`, `#[fallback]`
+//! and `#[timeout]` as they land), or by hand ([`retry()`],
+//! [`CircuitBreaker`]).
 //!
 //! # Retrying by hand
 //!
@@ -41,7 +41,114 @@ pub use resilient_runtime::{
     StateChange, StopReason, registry, retry, retry_after, retry_with_hints, testing,
 };
 
-#[doc(hidden)]
+/// Retries an `async fn`: the attribute form of [`retry()`].
+///
+/// Write one plain attempt; the attribute re-runs it while it fails with a
+/// transient error, sleeping with backoff and jitter between attempts, and
+/// returns the first success or the last error, as the function declares
+/// it. `?` and `return` in the body end one *attempt*, never the whole
+/// retry.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilient::{RetryHint, retry};
+///
+/// #[derive(Debug)]
+/// enum ApiError { Unavailable, RateLimited(Duration), NotFound }
+///
+/// impl RetryHint for ApiError {
+///     fn retry_after(&self) -> Option<Duration> {
+///         match self { ApiError::RateLimited(d) => Some(*d), _ => None }
+///     }
+///     fn is_transient(&self) -> bool {
+///         !matches!(self, ApiError::NotFound)
+///     }
+/// }
+///
+/// #[retry(attempts = 3, backoff = exponential(initial = "100ms", max = "10s"), jitter = full)]
+/// async fn fetch(id: u64) -> Result<String, ApiError> {
+///     if id == 0 { return Err(ApiError::NotFound) } // not transient: no retry
+///     Ok(format!("item {id}"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert_eq!(fetch(7).await.unwrap(), "item 7");
+/// assert!(matches!(fetch(0).await, Err(ApiError::NotFound)));
+/// # }
+/// ```
+///
+/// # Arguments
+///
+/// | key | meaning | default |
+/// |---|---|---|
+/// | `attempts = N` | total attempts, the first included; at least 1 | `3` |
+/// | `backoff = exponential(initial = D, factor = F, max = D)` | delay `initial × factorⁿ⁻¹`, capped at `max` | `exponential(initial = "100ms", factor = 2, max = "10s")` |
+/// | `backoff = fixed(D)` / `linear(initial = D, step = D, max = D)` / `none` | other schedules | |
+/// | `backoff = decorrelated(initial = D, max = D)` | AWS "decorrelated jitter": each delay uniform in `[initial, 3 × previous]`, capped; takes no `jitter` | |
+/// | `jitter = full \| equal \| none` | full: uniform in `[0, d]`; equal: `d/2` + uniform in `[0, d/2]`; never above `max` | `full` |
+/// | `max_elapsed = D` | stop when the next sleep would end past this budget since the first attempt | none |
+/// | `when = PATH` | `fn(&E) -> bool`: retry this error? Replaces [`RetryHint::is_transient`]; hints still apply | every error (or the transient ones, if `E: RetryHint`) |
+/// | `retry_after = true \| false \| PATH` | honour a server's hint; a `PATH` is `fn(&E) -> Option<Duration>`, for foreign error types | `true` |
+/// | `max_retry_after = D` | a longer hint stops the retries at once and returns the error | `"30s"` |
+/// | `on_retry = PATH` | `fn(&E, &resilient::Attempt)`, called before each sleep | none |
+/// | `policy = EXPR` | a [`RetryPolicy`] (from configuration) instead of the schedule keys | |
+/// | `clone(a, b)` | clone these owned arguments at the start of each attempt, for bodies that consume them | none |
+///
+/// Durations (`D`) are string literals with a unit (`"250ms"`, `"1.5s"`,
+/// `"2m"`, `"1h"`; also `ns`, `us`), checked at compile time, or any
+/// expression of type `Duration`, evaluated when the call starts (it may
+/// use the arguments: `backoff = fixed(self.delay)`).
+///
+/// # Arguments are re-used, not consumed
+///
+/// Each attempt re-runs the body with the same arguments: borrowed ones
+/// (`&self`, `&mut self`, `&mut T`) are re-borrowed, `Copy` ones copied.
+/// Side effects of failed attempts on `&mut` arguments remain. A body that
+/// moves an owned argument gets rustc's "value moved in previous iteration
+/// of loop"; `clone(arg)` clones it per attempt instead.
+///
+/// # Server hints
+///
+/// If the error type implements [`RetryHint`], its `is_transient` and
+/// `retry_after` are used; types that don't work unchanged. In a function
+/// generic over `E`, write the bound `E: RetryHint` for it to be used.
+///
+/// # Panics
+///
+/// When a run-time value makes the schedule invalid (a `max` below
+/// `initial`, read from `self`), with a message naming the function and the
+/// setting. Configuration read at run time belongs in `policy = EXPR`,
+/// validated once with [`RetryPolicyBuilder::try_build`].
+///
+/// # Equivalent code without the macro
+///
+/// ```
+/// # use resilient::{RetryPolicy, Backoff, Jitter, retry_with_hints, RetryHint};
+/// # use std::time::Duration;
+/// # #[derive(Debug)] struct ApiError;
+/// # impl RetryHint for ApiError {}
+/// # async fn fetch_once(_: u64) -> Result<String, ApiError> { Ok(String::new()) }
+/// # async fn run() -> Result<String, ApiError> {
+/// let policy = RetryPolicy::builder()
+///     .attempts(3)
+///     .backoff(Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(10)))
+///     .jitter(Jitter::Full)
+///     .build();
+/// retry_with_hints(&policy, || fetch_once(7)).await
+/// # }
+/// ```
+///
+/// The attribute generates an inline loop in your function rather than a
+/// closure, so the body can re-borrow `&mut self` on every attempt and the
+/// future stays `Send` whenever the body's is.
+///
+/// # Stacking
+///
+/// Resilient attributes stack like Python decorators: the top one is the
+/// outermost layer. A foreign attribute that wraps the body
+/// (`#[tracing::instrument]`) between resilient ones splits the run and
+/// follows Rust's own order (the lower attribute wraps outside).
 pub use resilient_macros::retry;
 
 /// Glue for generated code; not a public API.
