@@ -113,3 +113,32 @@ fn breaker_rejection_allocates_nothing() {
     assert!(out.is_err(), "the breaker should be open");
     assert_eq!(n, 0);
 }
+
+#[resilient::retry(attempts = 3, backoff = exponential(initial = "100ms", max = "1s"))]
+async fn attribute_literal(x: u32) -> Result<u32, Hinted> {
+    Ok(x)
+}
+
+#[resilient::retry(backoff = fixed(delay), max_elapsed = "5s", on_retry = ignore_retry)]
+async fn attribute_expression(x: u32, delay: Duration) -> Result<u32, Hinted> {
+    Ok(x)
+}
+
+fn ignore_retry(_: &Hinted, _: &resilient::Attempt) {}
+
+static ATTRIBUTE_POLICY: RetryPolicy = RetryPolicy::new();
+
+#[resilient::retry(policy = ATTRIBUTE_POLICY)]
+async fn attribute_policy(x: u32) -> Result<u32, String> {
+    Ok(x)
+}
+
+#[test]
+fn the_attribute_success_path_allocates_nothing() {
+    let (n, out) = allocations(|| attribute_literal(1));
+    assert_eq!((n, out.ok()), (0, Some(1)));
+    let (n, out) = allocations(|| attribute_expression(2, Duration::from_millis(5)));
+    assert_eq!((n, out.ok()), (0, Some(2)));
+    let (n, out) = allocations(|| attribute_policy(3));
+    assert_eq!((n, out.ok()), (0, Some(3)));
+}

@@ -155,6 +155,43 @@ impl AsyncTraitFetch for Service {
     }
 }
 
+#[async_trait::async_trait]
+trait AsyncTraitMut {
+    async fn push(&mut self, label: String) -> Result<usize, Flaky>;
+    async fn shared(self: Arc<Self>) -> Result<u32, Flaky>;
+}
+
+/// `#[async_trait]` moves the arguments into its block once (its prologue
+/// stays outside the retry loop): `&mut self`, `Arc<Self>` and an owned
+/// `String` the body only reads all work.
+#[async_trait::async_trait]
+impl AsyncTraitMut for Service {
+    #[retry(attempts = 3, backoff = none)]
+    async fn push(&mut self, label: String) -> Result<usize, Flaky> {
+        self.log.push(u32::try_from(label.len()).unwrap());
+        self.counter.hit()?;
+        Ok(self.log.len())
+    }
+
+    #[retry(attempts = 3, backoff = none)]
+    async fn shared(self: Arc<Self>) -> Result<u32, Flaky> {
+        self.counter.hit()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_trait_with_mut_self_arc_self_and_owned_arguments() {
+    let out = spawn(async {
+        let mut svc = Service::new(2);
+        let pushed = svc.push(String::from("abc")).await;
+        let shared = Arc::new(Service::new(1)).shared().await;
+        (pushed, svc.log, shared)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, (Ok(3), vec![3, 3, 3], Ok(2)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trait_methods_and_async_trait() {
     let svc = Arc::new(Service::new(2));

@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, LitBool, LitFloat, LitInt, LitStr, Path, Token};
+use syn::{Expr, Ident, LitBool, LitFloat, LitInt, LitStr, Token};
 
 use crate::duration;
 
@@ -73,7 +73,8 @@ pub(crate) enum Jitter {
 #[derive(Clone)]
 pub(crate) enum RetryAfter {
     Enabled(bool),
-    Path(Path),
+    /// A `fn(&E) -> Option<Duration>` path, or a closure.
+    Reader(Box<Expr>),
 }
 
 /// A value with the span of the key that set it (for "duplicate key" and
@@ -90,10 +91,10 @@ pub(crate) struct RetryArgs {
     pub(crate) backoff: Option<Keyed<Backoff>>,
     pub(crate) jitter: Option<Keyed<Jitter>>,
     pub(crate) max_elapsed: Option<Keyed<DurationArg>>,
-    pub(crate) when: Option<Keyed<Path>>,
+    pub(crate) when: Option<Keyed<Box<Expr>>>,
     pub(crate) retry_after: Option<Keyed<RetryAfter>>,
     pub(crate) max_retry_after: Option<Keyed<DurationArg>>,
-    pub(crate) on_retry: Option<Keyed<Path>>,
+    pub(crate) on_retry: Option<Keyed<Box<Expr>>>,
     pub(crate) policy: Option<Keyed<Box<Expr>>>,
     pub(crate) clone: Option<Keyed<Vec<Ident>>>,
 }
@@ -203,19 +204,35 @@ impl RetryArgs {
                     set!(max_retry_after, d);
                 }
             }
-            "when" => set!(when, meta.value()?.parse::<Path>()?),
-            "on_retry" => set!(on_retry, meta.value()?.parse::<Path>()?),
+            // A function path or a closure: called inline on failure.
+            "when" => {
+                if let Some(hook) = parse_hook(meta, "when", "a `fn(&E) -> bool`", errors)? {
+                    set!(when, hook);
+                }
+            }
+            "on_retry" => {
+                let signature = "a `fn(&E, &resilient::Attempt)`";
+                if let Some(hook) = parse_hook(meta, "on_retry", signature, errors)? {
+                    set!(on_retry, hook);
+                }
+            }
             "retry_after" => {
-                let input = meta.value()?;
-                let value = if input.peek(LitBool) {
-                    RetryAfter::Enabled(input.parse::<LitBool>()?.value)
-                } else {
-                    RetryAfter::Path(input.parse()?)
-                };
-                set!(retry_after, value);
+                if let Some(value) = parse_retry_after(meta.value()?, errors)? {
+                    set!(retry_after, value);
+                }
             }
             "policy" => set!(policy, Box::new(meta.value()?.parse::<Expr>()?)),
-            "clone" => set!(clone, parse_clone(meta, errors)?),
+            "clone" => {
+                if meta.input.peek(syn::token::Paren) {
+                    set!(clone, parse_clone(meta, errors)?);
+                } else {
+                    errors.at(
+                        key,
+                        "write the arguments to clone in parentheses: `clone(payload)`",
+                    );
+                    skip_value(meta)?;
+                }
+            }
             other => {
                 errors.at(
                     key,
@@ -228,7 +245,53 @@ impl RetryArgs {
     }
 }
 
+fn parse_retry_after(
+    input: ParseStream<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<RetryAfter>> {
+    if input.peek(LitBool) {
+        return Ok(Some(RetryAfter::Enabled(input.parse::<LitBool>()?.value)));
+    }
+    let expected = "`true`, `false` or a `fn(&E) -> Option<Duration>`";
+    Ok(hook_expr(input, "retry_after", expected, errors)?.map(RetryAfter::Reader))
+}
+
+/// `key = path` or `key = |..| ..`: anything else is reported, not fatal.
+fn parse_hook(
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    signature: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<Box<Expr>>> {
+    hook_expr(meta.value()?, key, signature, errors)
+}
+
+fn hook_expr(
+    input: ParseStream<'_>,
+    key: &str,
+    expected: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<Box<Expr>>> {
+    let expr: Expr = input.parse()?;
+    if matches!(expr, Expr::Path(_) | Expr::Closure(_) | Expr::Field(_)) {
+        return Ok(Some(Box::new(expr)));
+    }
+    errors.at(
+        expr.span(),
+        format!("`{key}` takes {expected}: the name of a function, or a closure"),
+    );
+    Ok(None)
+}
+
 fn parse_jitter(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<Jitter>> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        errors.at(
+            lit.span(),
+            format!("write `jitter = {}` without quotes", lit.value()),
+        );
+        return Ok(None);
+    }
     let ident: Ident = input.parse()?;
     Ok(match ident.to_string().as_str() {
         "full" => Some(Jitter::Full),
@@ -417,6 +480,27 @@ fn parse_backoff(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opt
     }
 }
 
+/// `exponential("1s")`: settings without names, reported with an example.
+fn positional(name: &str, content: &TokenStream, errors: &mut Errors) -> bool {
+    let named = content.is_empty()
+        || matches!(
+            content.clone().into_iter().next(),
+            Some(proc_macro2::TokenTree::Ident(_))
+        );
+    if !named {
+        let example = match name {
+            "exponential" => "exponential(initial = \"100ms\", max = \"10s\")",
+            "linear" => "linear(initial = \"100ms\", step = \"100ms\", max = \"2s\")",
+            _ => "decorrelated(initial = \"100ms\", max = \"10s\")",
+        };
+        errors.at(
+            content.span(),
+            format!("`{name}` takes named settings: `{example}`"),
+        );
+    }
+    !named
+}
+
 /// `exponential(..)`, `linear(..)` or `decorrelated(..)`: named settings.
 fn parse_schedule(
     kind: &Ident,
@@ -434,6 +518,9 @@ fn parse_schedule(
     let mut max = None;
     let mut factor = None;
     if let Some(content) = content {
+        if positional(&name, &content, errors) {
+            return Ok(None);
+        }
         let parser = syn::meta::parser(|meta| {
             let key = meta
                 .path

@@ -18,12 +18,23 @@ use crate::validate::{DEFAULT_INITIAL, DEFAULT_MAX};
 
 /// The whole stack: `layers[0]` outermost, the user's block innermost.
 pub(crate) fn stack(stack: &StackInput, layers: &[RetryArgs]) -> TokenStream {
-    let body = &stack.body;
-    let mut inner = quote!(#body);
+    // The innermost layer splices the user's statements into its own
+    // block, inside the user's braces: nesting the user's block would make
+    // a one-line body `{ Ok(1) }` trip `unused_braces`.
+    let stmts = &stack.body.stmts;
+    let mut inner = Inner::Body(quote!(#(#stmts)*));
+    let mut generated = TokenStream::new();
     for (depth, args) in layers.iter().enumerate().rev() {
-        inner = retry(stack, args, depth, &inner);
+        generated = retry(stack, args, depth, &inner);
+        inner = Inner::Layer(generated.clone());
     }
-    inner
+    generated
+}
+
+/// What a layer wraps: the user's statements, or the next layer's block.
+enum Inner {
+    Body(TokenStream),
+    Layer(TokenStream),
 }
 
 fn ident(name: &str, depth: usize) -> syn::Ident {
@@ -47,7 +58,8 @@ fn fake_return_edge(output: &syn::Type) -> TokenStream {
 fn duration(d: &DurationArg) -> TokenStream {
     match d {
         DurationArg::Literal { value, .. } => literal_duration(*value),
-        DurationArg::Expr(expr) => quote!((#expr)),
+        // Spanned at the user's expression: a type error lands there.
+        DurationArg::Expr(expr) => quote_spanned!(expr.span()=> (#expr)),
     }
 }
 
@@ -136,6 +148,52 @@ fn policy(args: &RetryArgs) -> (TokenStream, bool) {
     (builder, literal.get())
 }
 
+/// The classifier, the hint reader and the `on_retry` call, inline.
+fn hooks(
+    args: &RetryArgs,
+    error: &syn::Ident,
+    erased: &syn::Type,
+    outcome: &syn::Ident,
+    attempt: &syn::Ident,
+) -> (TokenStream, TokenStream, Option<TokenStream>) {
+    // Hooks are called inline, spanned at the user's expression so a
+    // signature mismatch is reported there.
+    // The error passed to a hook is located at the hook too (hygiene
+    // unchanged), so a signature mismatch underlines the user's hook.
+    let error_at =
+        |span: Span| syn::Ident::new(&error.to_string(), Span::mixed_site().located_at(span));
+    let transient = if let Some(when) = &args.when {
+        let when = &when.value;
+        let error = error_at(when.span());
+        quote_spanned!(when.span()=> ::resilient::__private::when(#when, #error))
+    } else {
+        quote!((&::resilient::__private::HintWrap(#error)).__resilient_is_transient())
+    };
+    let hint = match args.retry_after.as_ref().map(|k| &k.value) {
+        None | Some(RetryAfter::Enabled(true)) => {
+            quote!((&::resilient::__private::HintWrap(#error)).__resilient_retry_after())
+        }
+        Some(RetryAfter::Enabled(false)) => quote!(::core::option::Option::None),
+        Some(RetryAfter::Reader(reader)) => {
+            let error = error_at(reader.span());
+            quote_spanned!(reader.span()=> ::resilient::__private::read_hint(#reader, #error))
+        }
+    };
+    let on_retry = args.on_retry.as_ref().map(|on_retry| {
+        let hook = &on_retry.value;
+        let error_here = error_at(hook.span());
+        let call = quote_spanned!(hook.span()=> ::resilient::__private::on_retry(#hook, #error_here, &#attempt));
+        quote! {
+            if let ::core::option::Option::Some(#error) =
+                <#erased as ::resilient::__private::RetryResult>::retry_error(&#outcome)
+            {
+                #call;
+            }
+        }
+    });
+    (transient, hint, on_retry)
+}
+
 // Input:  #[retry(..)] over `inner` (the user's block, or the next layer)
 // Output:
 //     {
@@ -150,7 +208,7 @@ fn policy(args: &RetryArgs) -> (TokenStream, bool) {
 //             }
 //         }
 //     }
-fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream) -> TokenStream {
+fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &Inner) -> TokenStream {
     let output = &stack.output;
     let erased = erase_impl_trait(output);
     let fn_name = &stack.fn_name;
@@ -161,10 +219,16 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream
     let error = ident("error", depth);
     let attempt = ident("attempt", depth);
     let now = ident("now", depth);
+    let delay = ident("delay", depth);
 
     let (policy, literal) = policy(args);
-    let policy = if args.policy.is_some() {
-        quote!(let #policy_var: ::resilient::__private::RetryPolicy = #policy;)
+    let policy = if let Some(expr) = &args.policy {
+        // A `RetryPolicy` or a reference to one.
+        let expr = &expr.value;
+        quote_spanned! {expr.span()=>
+            let #policy_var: ::resilient::__private::RetryPolicy =
+                *::core::borrow::Borrow::<::resilient::__private::RetryPolicy>::borrow(&#expr);
+        }
     } else if literal {
         quote!(let #policy_var = const { #policy.build() };)
     } else {
@@ -185,34 +249,14 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream
         None
     };
 
-    let transient = if let Some(when) = &args.when {
-        let path = &when.value;
-        quote!(#path(#error))
-    } else {
-        quote!((&::resilient::__private::HintWrap(#error)).__resilient_is_transient())
-    };
-    let hint = match args.retry_after.as_ref().map(|k| &k.value) {
-        None | Some(RetryAfter::Enabled(true)) => {
-            quote!((&::resilient::__private::HintWrap(#error)).__resilient_retry_after())
-        }
-        Some(RetryAfter::Enabled(false)) => quote!(::core::option::Option::None),
-        Some(RetryAfter::Path(path)) => quote!(#path(#error)),
-    };
-    let on_retry = args.on_retry.as_ref().map(|on_retry| {
-        let path = &on_retry.value;
+    let (transient, hint, on_retry) = hooks(args, &error, &erased, &outcome, &attempt);
+    // `mut` whatever the parameter was: the body may mutate its copy.
+    let clones = args.clone.iter().flat_map(|c| &c.value).map(|name| {
         quote! {
-            if let ::core::option::Option::Some(#error) =
-                <#erased as ::resilient::__private::RetryResult>::retry_error(&#outcome)
-            {
-                #path(#error, &#attempt);
-            }
+            #[allow(unused_mut)]
+            let mut #name = ::core::clone::Clone::clone(&#name);
         }
     });
-    let clones = args
-        .clone
-        .iter()
-        .flat_map(|c| &c.value)
-        .map(|name| quote!(let #name = ::core::clone::Clone::clone(&#name);));
     let fake = fake_return_edge(output);
     // Spanned at the return type: a function that does not return a
     // `Result` gets the error (with its `on_unimplemented` text) there.
@@ -222,6 +266,20 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream
         <#erased as ::resilient::__private::RetryResult>::retry_error(&#outcome)
     };
 
+    let attempt_block = match inner {
+        Inner::Body(stmts) => {
+            let mut block = TokenStream::new();
+            stack.body.brace_token.surround(&mut block, |tokens| {
+                tokens.extend(quote!(#fake #(#clones)* #stmts));
+            });
+            block
+        }
+        Inner::Layer(layer) => quote!({ #fake #(#clones)* #layer }),
+    };
+
+    // The outcome lives in an inner block that ends before the sleep, so
+    // it is not held across the `.await`: the future stays `Send` even
+    // when `T` or `E` is not (`Box<dyn Error>`).
     quote! {
         {
             #[allow(unused_imports)]
@@ -230,27 +288,25 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &TokenStream
             let mut #state = ::resilient::__private::RetryState::new();
             #start
             loop {
-                let #outcome: #erased = async {
-                    #fake
-                    #(#clones)*
-                    #inner
-                }
-                .await;
-                let #failure = match #error_of {
-                    ::core::option::Option::None => break #outcome,
-                    ::core::option::Option::Some(#error) => {
-                        ::resilient::__private::Failure::new(#transient).with_retry_after(#hint)
+                let (#now, #delay) = {
+                    let #outcome: #erased = async #attempt_block.await;
+                    let #failure = match #error_of {
+                        ::core::option::Option::None => break #outcome,
+                        ::core::option::Option::Some(#error) => {
+                            ::resilient::__private::Failure::new(#transient)
+                                .with_retry_after(#hint)
+                        }
+                    };
+                    let #now = ::resilient::__private::Instant::now();
+                    match #state.on_failure(&#policy_var, #failure, #now) {
+                        ::resilient::__private::Decision::Retry(#attempt) => {
+                            #on_retry
+                            (#now, #attempt.delay())
+                        }
+                        ::resilient::__private::Decision::Stop(_) => break #outcome,
                     }
                 };
-                let #now = ::resilient::__private::Instant::now();
-                match #state.on_failure(&#policy_var, #failure, #now) {
-                    ::resilient::__private::Decision::Retry(#attempt) => {
-                        #on_retry
-                        ::core::mem::drop(#outcome);
-                        ::resilient::__private::pause(#now, #attempt.delay()).await;
-                    }
-                    ::resilient::__private::Decision::Stop(_) => break #outcome,
-                }
+                ::resilient::__private::pause(#now, #delay).await;
             }
         }
     }
@@ -271,20 +327,22 @@ mod snapshots {
     struct ExpandStack;
     impl VisitMut for ExpandStack {
         fn visit_block_mut(&mut self, block: &mut syn::Block) {
-            let mac = match block.stmts.as_slice() {
-                [syn::Stmt::Macro(m)] => Some(m.mac.clone()),
-                [syn::Stmt::Expr(syn::Expr::Macro(m), None)] => Some(m.mac.clone()),
-                _ => None,
-            };
-            if let Some(mac) = mac
-                && mac
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|s| s.ident == "__stack")
-            {
-                let generated = stack::generate(mac.tokens);
-                *block = syn::parse2(quote!({ #generated })).unwrap();
+            for stmt in &mut block.stmts {
+                let mac = match stmt {
+                    syn::Stmt::Macro(m) => Some(m.mac.clone()),
+                    syn::Stmt::Expr(syn::Expr::Macro(m), None) => Some(m.mac.clone()),
+                    _ => None,
+                };
+                if let Some(mac) = mac
+                    && mac
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "__stack")
+                {
+                    let generated = stack::generate(mac.tokens);
+                    *stmt = syn::Stmt::Expr(syn::parse2(generated).unwrap(), None);
+                }
             }
             syn::visit_mut::visit_block_mut(self, block);
         }

@@ -13,6 +13,10 @@ use syn::{
 pub(crate) struct BodySlot<'a> {
     pub(crate) block: &'a mut Block,
     pub(crate) output: Type,
+    /// Leading statements that stay outside the stack: `#[async_trait]`'s
+    /// prologue (`let __self = self; let arg = arg;`), which moves the
+    /// arguments into its block and must run once, not per attempt.
+    pub(crate) keep: usize,
 }
 
 /// Why a function cannot take the attribute.
@@ -37,11 +41,27 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
         return Ok(BodySlot {
             block: &mut item.block,
             output,
+            keep: 0,
         });
     }
     let output = boxed_future_output(&item.sig.output).ok_or(NotSupported::NotAsync)?;
     let block = async_trait_block(&mut item.block).ok_or(NotSupported::NotAsync)?;
-    Ok(BodySlot { block, output })
+    // async-trait binds the body's value to `__ret`; everything before that
+    // is its prologue.
+    let keep = block
+        .stmts
+        .iter()
+        .position(|stmt| {
+            matches!(stmt, Stmt::Local(local)
+                if matches!(&local.pat, syn::Pat::Type(t)
+                    if matches!(&*t.pat, syn::Pat::Ident(i) if i.ident == "__ret")))
+        })
+        .unwrap_or(0);
+    Ok(BodySlot {
+        block,
+        output,
+        keep,
+    })
 }
 
 /// `R` of `Pin<Box<dyn Future<Output = R> + ..>>`.
@@ -159,6 +179,7 @@ mod tests {
             quote!(Result<u32, E>).to_string()
         );
         assert_eq!(slot.block.stmts.len(), 2);
+        assert_eq!(slot.keep, 0, "no `let __ret` here");
     }
 
     #[test]

@@ -72,6 +72,14 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
 fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Result<TokenStream> {
     let name = kind.name();
     let mut function: ItemFn = syn::parse2(item.clone()).map_err(|_| {
+        if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
+            return syn::Error::new(
+                method.sig.fn_token.span,
+                format!(
+                    "`#[{name}]` needs the function's body: put it on the method in the `impl`, not in the trait"
+                ),
+            );
+        }
         syn::Error::new(
             first_span(item),
             format!("`#[{name}]` goes on an `async fn`: this item is not a function"),
@@ -79,7 +87,10 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     })?;
 
     // Arguments and signature errors are reported together.
-    let args_checked = RetryArgs::parse(args.clone()).and_then(|args| validate::retry(&args));
+    let args_checked = RetryArgs::parse(args.clone()).and_then(|parsed| {
+        validate::retry(&parsed)?;
+        check_clones(&parsed, &mut function)
+    });
     let fn_name = function.sig.ident.to_string();
     let fn_span = function.sig.fn_token.span;
     let output_tokens = match &function.sig.output {
@@ -114,19 +125,64 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         kind: Ident::new(name, Span::call_site()),
         args,
     };
-    let mut stack = match existing_stack(slot.block) {
+    let keep = slot.keep;
+    let mut stack = match existing_stack(&slot.block.stmts[keep..]) {
         Some(stack) => stack?,
         None => StackInput {
             fn_name: LitStr::new(&fn_name, Span::call_site()),
             output: slot.output,
             layers: Vec::new(),
-            body: slot.block.clone(),
+            body: Block {
+                brace_token: slot.block.brace_token,
+                stmts: slot.block.stmts[keep..].to_vec(),
+            },
         },
     };
     stack.layers.push(layer);
     let invocation = stack.to_invocation();
-    *slot.block = syn::parse_quote!({ #invocation });
+    // The body keeps its own braces (and so its spans): only the
+    // statements are replaced.
+    slot.block.stmts.truncate(keep);
+    slot.block
+        .stmts
+        .push(Stmt::Expr(syn::parse_quote!(#invocation), None));
     Ok(function.into_token_stream())
+}
+
+/// Each `clone(name)` must be an argument; its copy is `let mut`, so a
+/// `mut` on the parameter itself would only draw `unused_mut`: dropped
+/// (it is not part of the signature callers see).
+fn check_clones(args: &RetryArgs, function: &mut ItemFn) -> syn::Result<()> {
+    let Some(clone) = &args.clone else {
+        return Ok(());
+    };
+    let mut errors: Option<syn::Error> = None;
+    for name in &clone.value {
+        let param = function
+            .sig
+            .inputs
+            .iter_mut()
+            .find_map(|input| match input {
+                syn::FnArg::Typed(typed) => match &mut *typed.pat {
+                    syn::Pat::Ident(ident) if ident.ident == *name => Some(ident),
+                    _ => None,
+                },
+                syn::FnArg::Receiver(_) => None,
+            });
+        if let Some(param) = param {
+            param.mutability = None;
+        } else {
+            let error = syn::Error::new(
+                name.span(),
+                format!("`{name}` is not an argument of `{}`", function.sig.ident),
+            );
+            match &mut errors {
+                Some(all) => all.combine(error),
+                None => errors = Some(error),
+            }
+        }
+    }
+    errors.map_or(Ok(()), Err)
 }
 
 fn first_span(tokens: &TokenStream) -> Span {
@@ -138,8 +194,8 @@ fn first_span(tokens: &TokenStream) -> Span {
 }
 
 /// The stack already in the body, if the body is exactly one `__stack!`.
-fn existing_stack(block: &Block) -> Option<syn::Result<StackInput>> {
-    let mac = match block.stmts.as_slice() {
+fn existing_stack(stmts: &[Stmt]) -> Option<syn::Result<StackInput>> {
+    let mac = match stmts {
         [Stmt::Expr(Expr::Macro(m), None)] => &m.mac,
         [Stmt::Macro(m)] => &m.mac,
         _ => return None,

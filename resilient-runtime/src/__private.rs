@@ -78,6 +78,33 @@ impl Future for YieldOnce {
     }
 }
 
+/// Calls a `when` hook (a function or a closure). Going through a function
+/// gives a closure its argument type, so `|e| ..` needs no annotation, and
+/// keeps clippy's `redundant_closure_call` away from the user's crate.
+#[inline]
+pub fn when<E: ?Sized>(hook: impl FnOnce(&E) -> bool, error: &E) -> bool {
+    hook(error)
+}
+
+/// Calls a `retry_after` hint reader.
+#[inline]
+pub fn read_hint<E: ?Sized>(
+    hook: impl FnOnce(&E) -> Option<Duration>,
+    error: &E,
+) -> Option<Duration> {
+    hook(error)
+}
+
+/// Calls an `on_retry` hook.
+#[inline]
+pub fn on_retry<E: ?Sized>(
+    hook: impl FnOnce(&E, &crate::Attempt),
+    error: &E,
+    attempt: &crate::Attempt,
+) {
+    hook(error, attempt);
+}
+
 /// Autoref dispatch on the error value: `(&HintWrap(e)).method()` finds
 /// `ViaRetryHint` when `E: RetryHint` (a match at `&HintWrap`), and falls
 /// back to `ViaDefault` (a match only at `&&HintWrap`) otherwise. Resolved
