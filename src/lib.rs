@@ -88,10 +88,10 @@ pub use resilient_runtime::{
 /// | `backoff = decorrelated(initial = D, max = D)` | AWS "decorrelated jitter": each delay uniform in `[initial, 3 × previous]`, capped; takes no `jitter` | |
 /// | `jitter = full \| equal \| none` | full: uniform in `[0, d]`; equal: `d/2` + uniform in `[0, d/2]`; never above `max` | `full` |
 /// | `max_elapsed = D` | stop when the next sleep would end past this budget since the first attempt | none |
-/// | `when = PATH` | `fn(&E) -> bool`: retry this error? Replaces [`RetryHint::is_transient`]; hints still apply | every error (or the transient ones, if `E: RetryHint`) |
-/// | `retry_after = true \| false \| PATH` | honour a server's hint; a `PATH` is `fn(&E) -> Option<Duration>`, for foreign error types | `true` |
+/// | `when = F` | `fn(&E) -> bool` (a function or a closure): retry this error? Replaces [`RetryHint::is_transient`]; hints still apply | every error (or the transient ones, if `E: RetryHint`) |
+/// | `retry_after = true \| false \| F` | honour a server's hint; `F` is `fn(&E) -> Option<Duration>`, for foreign error types | `true` |
 /// | `max_retry_after = D` | a longer hint stops the retries at once and returns the error | `"30s"` |
-/// | `on_retry = PATH` | `fn(&E, &resilient::Attempt)`, called before each sleep | none |
+/// | `on_retry = F` | `fn(&E, &resilient::Attempt)` (a function or a closure), called before each sleep | none |
 /// | `policy = EXPR` | a [`RetryPolicy`] (from configuration) instead of the schedule keys | |
 /// | `clone(a, b)` | clone these owned arguments at the start of each attempt, for bodies that consume them | none |
 ///
@@ -107,6 +107,11 @@ pub use resilient_runtime::{
 /// Side effects of failed attempts on `&mut` arguments remain. A body that
 /// moves an owned argument gets rustc's "value moved in previous iteration
 /// of loop"; `clone(arg)` clones it per attempt instead.
+///
+/// One shape cannot be retried: returning a `&mut` borrowed from an
+/// argument (`async fn conn(&mut self) -> Result<&mut Conn, E>`), which
+/// rustc cannot return out of a loop (E0524). Return an owned value, or
+/// retry the call that produces it.
 ///
 /// # Server hints
 ///
