@@ -4,16 +4,16 @@
 //! cargo run --example resilient_api
 //! ```
 //!
-//! The full demo (an axum API in front of a flaky HTTP upstream, with the
-//! attributes doing the work) replaces this program when the attributes
-//! land. Until then it shows what they are sugar for: a validated
-//! `RetryPolicy`, exponential backoff with full jitter, and a server's
-//! `Retry-After` honoured up to a cap, or passed on when it is longer.
+//! The full demo (an axum API in front of a flaky HTTP upstream, with a
+//! circuit breaker and a fallback) replaces this program in its own issue.
+//! Until then it shows `#[retry]` on one plain attempt: exponential backoff
+//! with full jitter, and a server's `Retry-After` honoured up to a cap, or
+//! passed on when it is longer.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use resilient::{Backoff, Jitter, RetryHint, RetryPolicy, retry_after, retry_with_hints};
+use resilient::{Attempt, RetryHint, retry, retry_after};
 use tokio::time::Instant;
 
 /// What the upstream answers, as an error type that tells the retry what it
@@ -69,18 +69,32 @@ impl Upstream {
     }
 }
 
-async fn scenario(title: &str, policy: &RetryPolicy, upstream: Upstream) {
+/// One plain attempt, made resilient by the attribute. Short delays so the
+/// demo runs in a blink; a real service would keep the defaults (100 ms
+/// doubling up to 10 s, hints up to 30 s).
+#[retry(
+    attempts = 4,
+    backoff = exponential(initial = "20ms", max = "200ms"),
+    jitter = full,
+    max_retry_after = "1s",
+    on_retry = log_retry
+)]
+async fn fetch(upstream: &Upstream) -> Result<&'static str, UpstreamError> {
+    upstream.fetch().await
+}
+
+fn log_retry(err: &UpstreamError, attempt: &Attempt) {
+    println!(
+        "   attempt {} failed ({err:?}); sleeping {:?}",
+        attempt.number(),
+        attempt.delay()
+    );
+}
+
+async fn scenario(title: &str, upstream: Upstream) {
     println!("\n== {title}");
     let start = Instant::now();
-    let result = retry_with_hints(policy, || upstream.fetch())
-        .on_retry(|err, attempt| {
-            println!(
-                "   attempt {} failed ({err:?}); sleeping {:?}",
-                attempt.number(),
-                attempt.delay()
-            );
-        })
-        .await;
+    let result = fetch(&upstream).await;
     println!(
         "   => {result:?} after {} call(s) in {:?}",
         upstream.calls.load(Ordering::Relaxed),
@@ -90,50 +104,32 @@ async fn scenario(title: &str, policy: &RetryPolicy, upstream: Upstream) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    // Short delays so the demo runs in a blink; a real service would use
-    // the defaults (100 ms doubling up to 10 s).
-    let policy = RetryPolicy::builder()
-        .attempts(4)
-        .backoff(Backoff::exponential(
-            Duration::from_millis(20),
-            2.0,
-            Duration::from_millis(200),
-        ))
-        .jitter(Jitter::Full)
-        .max_retry_after(Duration::from_secs(1))
-        .build();
-
     scenario(
         "transient failures are retried with backoff and full jitter",
-        &policy,
         Upstream::new(vec![Err((503, "")), Err((503, "")), Ok("fresh data")]),
     )
     .await;
 
     scenario(
         "a 429 with a short Retry-After is honoured (plus jitter)",
-        &policy,
         Upstream::new(vec![Err((429, "1")), Ok("fresh data")]),
     )
     .await;
 
     scenario(
         "a Retry-After above the cap stops at once, so the caller can pass it on",
-        &policy,
         Upstream::new(vec![Err((429, "120")), Ok("never reached")]),
     )
     .await;
 
     scenario(
         "a 404 is not transient: no retry",
-        &policy,
         Upstream::new(vec![Err((404, "")), Ok("never reached")]),
     )
     .await;
 
     scenario(
         "an upstream that stays down: every attempt is used, the last error returned",
-        &policy,
         Upstream::new(vec![Err((503, ""))]),
     )
     .await;
