@@ -156,6 +156,68 @@ pub use resilient_runtime::{
 /// follows Rust's own order (the lower attribute wraps outside).
 pub use resilient_macros::retry;
 
+/// Fails fast while a dependency is down: the attribute form of
+/// [`CircuitBreaker`].
+///
+/// After enough failures the breaker *opens*: calls return at once with
+/// `E::from(CircuitOpen)`, without running the body, until `reset` has
+/// passed; then trial calls decide whether it closes again.
+///
+/// ```
+/// use resilient::{CircuitOpen, CircuitState, circuit_breaker, registry};
+///
+/// #[derive(Debug)]
+/// enum ApiError { Down, Open(CircuitOpen) }
+///
+/// impl From<CircuitOpen> for ApiError {
+///     fn from(open: CircuitOpen) -> Self { ApiError::Open(open) }
+/// }
+///
+/// #[circuit_breaker(failures = 2, reset = "30s", name = "doc-upstream")]
+/// async fn fetch() -> Result<u32, ApiError> {
+///     Err(ApiError::Down)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let _ = fetch().await;
+/// let _ = fetch().await; // the second failure opens it
+/// assert!(matches!(fetch().await, Err(ApiError::Open(_))));
+/// assert_eq!(registry::get("doc-upstream").unwrap().state(), CircuitState::Open);
+/// # }
+/// ```
+///
+/// # Arguments
+///
+/// | key | meaning | default |
+/// |---|---|---|
+/// | `failures = N` | open after N consecutive failures | `5` |
+/// | `failure_rate = R, window = N, min_calls = M` | open when the failure share of the last N calls reaches R (0 < R ≤ 1), once M calls were seen (`window` at most 1024) | |
+/// | `reset = D` | time open before trial calls | `"60s"` |
+/// | `half_open = N` | trial calls: all succeed → closed, one fails → open again | `1` |
+/// | `when = F` | `fn(&E) -> bool`: does this error count as a failure? (an error that does not count is a success: the service answered) | every error counts |
+/// | `shared = PATH` | a `static` [`CircuitBreaker`] of yours, shared by several functions | |
+/// | `breaker = EXPR` | a breaker the caller owns (`self.breaker`, one from application state), evaluated at each call | |
+/// | `name = "…"` | the name in the [`registry`] | the function's module path and name |
+/// | `on_open = F` | `fn(CircuitOpen) -> E`, for error types that cannot implement `From<CircuitOpen>` | |
+/// | `on_cancel = ignore \| failure` | what a call dropped mid-flight counts as | `ignore` |
+///
+/// Without `shared` or `breaker`, the function gets its own breaker: one
+/// process-wide `static`, shared by every caller and every
+/// monomorphisation of a generic function, registered in the [`registry`]
+/// on first use. Tests that must not share it use `breaker = EXPR` or
+/// [`registry::reset`].
+///
+/// The function's error type must implement `From<CircuitOpen>` (one
+/// `#[from]` line with thiserror; `anyhow::Error` and
+/// `Box<dyn Error + Send + Sync>` already do), or the attribute needs
+/// `on_open`; without either, the compile error points at `E`.
+///
+/// Below `#[retry]`, each attempt goes through the breaker, and an open
+/// breaker ends the retries early with its rejection (or, if it admits
+/// calls again within `max_retry_after`, the retry waits for it).
+pub use resilient_macros::circuit_breaker;
+
 /// Glue for generated code; not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -266,7 +266,7 @@ fn parse_hook(
     hook_expr(meta.value()?, key, signature, errors)
 }
 
-fn hook_expr(
+pub(crate) fn hook_expr(
     input: ParseStream<'_>,
     key: &str,
     expected: &str,
@@ -339,7 +339,7 @@ impl ParseAnyIdent for Ident {
 }
 
 /// Consumes `= value` or `(..)` after a key that is being rejected.
-fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(Token![=]) {
         meta.value()?.parse::<Expr>()?;
     } else if meta.input.peek(syn::token::Paren) {
@@ -376,7 +376,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// A duration value: a string literal with a unit, or any expression.
-fn parse_duration(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<DurationArg>> {
+pub(crate) fn parse_duration(
+    input: ParseStream<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<DurationArg>> {
     if input.peek(LitStr) {
         let lit: LitStr = input.parse()?;
         return Ok(match duration::parse(&lit.value()) {

@@ -12,23 +12,130 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::args::{Backoff, DurationArg, Factor, Jitter, RetryAfter, RetryArgs};
+use crate::breaker_args::BreakerArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
 use crate::validate::{DEFAULT_INITIAL, DEFAULT_MAX};
 
+/// One layer's arguments, by kind.
+pub(crate) enum LayerArgs {
+    Retry(RetryArgs),
+    Breaker(BreakerArgs),
+}
+
+/// What a layer knows of the layers below it.
+struct Below {
+    /// Whether what it receives may be a rejection (`Outcome<R>`) rather
+    /// than the plain result `R`.
+    tagged: bool,
+    /// `&CircuitBreaker` expressions of the breakers below, for an outer
+    /// retry to ask before it sleeps.
+    breakers: Vec<TokenStream>,
+}
+
 /// The whole stack: `layers[0]` outermost, the user's block innermost.
-pub(crate) fn stack(stack: &StackInput, layers: &[RetryArgs]) -> TokenStream {
+pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
+    let several = layers
+        .iter()
+        .filter(|l| matches!(l, LayerArgs::Breaker(_)))
+        .count()
+        > 1;
+    let statics = layers
+        .iter()
+        .enumerate()
+        .filter_map(|(depth, layer)| match layer {
+            LayerArgs::Breaker(args) => breaker_static(stack, args, depth, several),
+            LayerArgs::Retry(_) => None,
+        });
+    let statics: Vec<_> = statics.collect();
+
     // The innermost layer splices the user's statements into its own
     // block, inside the user's braces: nesting the user's block would make
     // a one-line body `{ Ok(1) }` trip `unused_braces`.
     let stmts = &stack.body.stmts;
     let mut inner = Inner::Body(quote!(#(#stmts)*));
+    let mut below = Below {
+        tagged: false,
+        breakers: Vec::new(),
+    };
     let mut generated = TokenStream::new();
-    for (depth, args) in layers.iter().enumerate().rev() {
-        generated = retry(stack, args, depth, &inner);
+    for (depth, layer) in layers.iter().enumerate().rev() {
+        match layer {
+            LayerArgs::Retry(args) => {
+                generated = retry(stack, args, depth, &inner, &below);
+            }
+            LayerArgs::Breaker(args) => {
+                generated = breaker(stack, args, depth, &inner, below.tagged);
+                below.tagged = true;
+                below.breakers.push(breaker_ref(args, depth));
+            }
+        }
         inner = Inner::Layer(generated.clone());
     }
-    generated
+    if below.tagged {
+        generated = at_the_boundary(stack, layers, &generated);
+    }
+    quote!({ #(#statics)* #generated })
+}
+
+/// The function returns its own type: a rejection that reached the top
+/// becomes `Err(E::from(open))`, or `Err(on_open(open))`.
+fn at_the_boundary(stack: &StackInput, layers: &[LayerArgs], top: &TokenStream) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let open = format_ident!("__resilient_rejected", span = Span::mixed_site());
+    let done = format_ident!("__resilient_done", span = Span::mixed_site());
+    let on_open = layers.iter().find_map(|layer| match layer {
+        LayerArgs::Breaker(args) => args.on_open.as_ref().map(|k| &k.value),
+        LayerArgs::Retry(_) => None,
+    });
+    let convert = if let Some(on_open) = on_open {
+        quote_spanned! {on_open.span()=>
+            ::resilient::__private::rejected_with::<#erased>(#open, #on_open)
+        }
+    } else {
+        // Every token at `E` (the type argument too): a missing
+        // `From<CircuitOpen>` is reported there.
+        let span = error_type_span(&stack.output);
+        let erased_at_e = respan(quote!(#erased), span);
+        quote_spanned! {span=> ::resilient::__private::rejected::<#erased_at_e>(#open)}
+    };
+    quote! {
+        match #top {
+            ::resilient::__private::Outcome::Done(#done) => #done,
+            ::resilient::__private::Outcome::Rejected(#open) => #convert,
+        }
+    }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// The span of `E` in `Result<T, E>` (or in `io::Result<T>`-like aliases,
+/// the whole type).
+fn error_type_span(output: &syn::Type) -> Span {
+    if let syn::Type::Path(path) = output
+        && let Some(segment) = path.path.segments.last()
+        && let syn::PathArguments::AngleBracketed(args) = &segment.arguments
+        && let Some(syn::GenericArgument::Type(error)) = args.args.iter().nth(1)
+    {
+        return error.span();
+    }
+    output.span()
 }
 
 /// What a layer wraps: the user's statements, or the next layer's block.
@@ -153,7 +260,7 @@ fn hooks(
     args: &RetryArgs,
     error: &syn::Ident,
     erased: &syn::Type,
-    outcome: &syn::Ident,
+    result: &syn::Ident,
     attempt: &syn::Ident,
 ) -> (TokenStream, TokenStream, Option<TokenStream>) {
     // Hooks are called inline, spanned at the user's expression so a
@@ -185,7 +292,7 @@ fn hooks(
         let call = quote_spanned!(hook.span()=> ::resilient::__private::on_retry(#hook, #error_here, &#attempt));
         quote! {
             if let ::core::option::Option::Some(#error) =
-                <#erased as ::resilient::__private::RetryResult>::retry_error(&#outcome)
+                <#erased as ::resilient::__private::RetryResult>::retry_error(#result)
             {
                 #call;
             }
@@ -208,48 +315,33 @@ fn hooks(
 //             }
 //         }
 //     }
-fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &Inner) -> TokenStream {
+// One template, read top to bottom; splitting it would scatter the loop.
+#[allow(clippy::too_many_lines)]
+fn retry(
+    stack: &StackInput,
+    args: &RetryArgs,
+    depth: usize,
+    inner: &Inner,
+    below: &Below,
+) -> TokenStream {
     let output = &stack.output;
     let erased = erase_impl_trait(output);
     let fn_name = &stack.fn_name;
     let policy_var = ident("policy", depth);
     let state = ident("state", depth);
     let outcome = ident("outcome", depth);
+    let result = ident("result", depth);
     let failure = ident("failure", depth);
     let error = ident("error", depth);
     let attempt = ident("attempt", depth);
     let now = ident("now", depth);
     let delay = ident("delay", depth);
+    let open = ident("open", depth);
+    let pending = ident("pending", depth);
+    let stop_reason = ident("stop", depth);
 
-    let (policy, literal) = policy(args);
-    let policy = if let Some(expr) = &args.policy {
-        // A `RetryPolicy` or a reference to one.
-        let expr = &expr.value;
-        quote_spanned! {expr.span()=>
-            let #policy_var: ::resilient::__private::RetryPolicy =
-                *::core::borrow::Borrow::<::resilient::__private::RetryPolicy>::borrow(&#expr);
-        }
-    } else if literal {
-        quote!(let #policy_var = const { #policy.build() };)
-    } else {
-        quote!(let #policy_var = ::resilient::__private::build_policy(#policy, #fn_name);)
-    };
-
-    // The clock is read before the first attempt only when something will
-    // look at the elapsed time: `max_elapsed` or `on_retry`.
-    let start = if args.on_retry.is_some() || args.max_elapsed.is_some() {
-        Some(quote!(#state.start(::resilient::__private::Instant::now());))
-    } else if args.policy.is_some() {
-        Some(quote! {
-            if ::resilient::__private::RetryState::needs_start(&#policy_var) {
-                #state.start(::resilient::__private::Instant::now());
-            }
-        })
-    } else {
-        None
-    };
-
-    let (transient, hint, on_retry) = hooks(args, &error, &erased, &outcome, &attempt);
+    let (policy, start) = policy_and_start(args, fn_name, &policy_var, &state);
+    let (transient, hint, on_retry) = hooks(args, &error, &erased, &result, &attempt);
     // `mut` whatever the parameter was: the body may mutate its copy.
     let clones = args.clone.iter().flat_map(|c| &c.value).map(|name| {
         quote! {
@@ -257,24 +349,95 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &Inner) -> T
             let mut #name = ::core::clone::Clone::clone(&#name);
         }
     });
-    let fake = fake_return_edge(output);
-    // Spanned at the return type: a function that does not return a
-    // `Result` gets the error (with its `on_unimplemented` text) there.
-    // The trait is named on the return type itself, so the unmet bound is
-    // reported there, once.
+    let attempt_block = attempt_block(stack, inner, &quote!(#(#clones)*));
+    // The trait is named on the return type itself, so a function that does
+    // not return a `Result` gets one error (its `on_unimplemented` text)
+    // there.
     let error_of = quote_spanned! {output.span()=>
-        <#erased as ::resilient::__private::RetryResult>::retry_error(&#outcome)
+        <#erased as ::resilient::__private::RetryResult>::retry_error(#result)
     };
 
-    let attempt_block = match inner {
-        Inner::Body(stmts) => {
-            let mut block = TokenStream::new();
-            stack.body.brace_token.surround(&mut block, |tokens| {
-                tokens.extend(quote!(#fake #(#clones)* #stmts));
-            });
-            block
+    // After a plain failure, ask the breakers below when they admit calls
+    // again: an open one makes this retry wait for it (within the caps), or
+    // stop at once with its rejection.
+    let ask_below = below.breakers.iter().map(|breaker| {
+        quote! {
+            if let ::core::result::Result::Err(#open) = (#breaker).check() {
+                #failure = #failure.with_admits_in(#open.retry_after());
+                #pending = ::core::option::Option::Some(#open);
+            }
         }
-        Inner::Layer(layer) => quote!({ #fake #(#clones)* #layer }),
+    });
+    let plain_failure = if below.breakers.is_empty() {
+        quote!(::resilient::__private::Failure::new(#transient).with_retry_after(#hint))
+    } else {
+        quote! {{
+            let mut #failure =
+                ::resilient::__private::Failure::new(#transient).with_retry_after(#hint);
+            #(#ask_below)*
+            #failure
+        }}
+    };
+    let classify = if below.tagged {
+        quote! {
+            match &#outcome {
+                ::resilient::__private::Outcome::Done(#result) => match #error_of {
+                    ::core::option::Option::None => break #outcome,
+                    ::core::option::Option::Some(#error) => #plain_failure,
+                },
+                ::resilient::__private::Outcome::Rejected(#open) => {
+                    ::resilient::__private::Failure::rejected(#open.retry_after())
+                }
+            }
+        }
+    } else {
+        quote! {{
+            let #result = &#outcome;
+            match #error_of {
+                ::core::option::Option::None => break #outcome,
+                ::core::option::Option::Some(#error) => #plain_failure,
+            }
+        }}
+    };
+    let on_retry = on_retry.map(|call| {
+        if below.tagged {
+            quote! {
+                if let ::resilient::__private::Outcome::Done(#result) = &#outcome {
+                    #call
+                }
+            }
+        } else {
+            quote!({ let #result = &#outcome; #call })
+        }
+    });
+    let outcome_type = if below.tagged {
+        quote!(::resilient::__private::Outcome<#erased>)
+    } else {
+        quote!(#erased)
+    };
+    let (declare_pending, stop) = if below.breakers.is_empty() {
+        (
+            None,
+            quote!(::resilient::__private::Decision::Stop(_) => break #outcome,),
+        )
+    } else {
+        (
+            Some(quote! {
+                let mut #pending: ::core::option::Option<::resilient::__private::CircuitOpen> =
+                    ::core::option::Option::None;
+            }),
+            quote! {
+                // Stopped because a breaker below stays open too long: hand
+                // its rejection outward, not the earlier error.
+                ::resilient::__private::Decision::Stop(#stop_reason) => match (#stop_reason, #pending) {
+                    (
+                        ::resilient::__private::StopReason::UnavailableTooLong(_),
+                        ::core::option::Option::Some(#open),
+                    ) => break ::resilient::__private::Outcome::Rejected(#open),
+                    _ => break #outcome,
+                },
+            },
+        )
     };
 
     // The outcome lives in an inner block that ends before the sleep, so
@@ -289,27 +452,252 @@ fn retry(stack: &StackInput, args: &RetryArgs, depth: usize, inner: &Inner) -> T
             #start
             loop {
                 let (#now, #delay) = {
-                    let #outcome: #erased = async #attempt_block.await;
-                    let #failure = match #error_of {
-                        ::core::option::Option::None => break #outcome,
-                        ::core::option::Option::Some(#error) => {
-                            ::resilient::__private::Failure::new(#transient)
-                                .with_retry_after(#hint)
-                        }
-                    };
+                    let #outcome: #outcome_type = async #attempt_block.await;
+                    #declare_pending
+                    let #failure = #classify;
                     let #now = ::resilient::__private::Instant::now();
                     match #state.on_failure(&#policy_var, #failure, #now) {
                         ::resilient::__private::Decision::Retry(#attempt) => {
                             #on_retry
                             (#now, #attempt.delay())
                         }
-                        ::resilient::__private::Decision::Stop(_) => break #outcome,
+                        #stop
                     }
                 };
                 ::resilient::__private::pause(#now, #delay).await;
             }
         }
     }
+}
+
+/// The per-call policy local, and the clock read before the first attempt
+/// when something will look at the elapsed time (`max_elapsed`,
+/// `on_retry`).
+fn policy_and_start(
+    args: &RetryArgs,
+    fn_name: &syn::LitStr,
+    policy_var: &syn::Ident,
+    state: &syn::Ident,
+) -> (TokenStream, Option<TokenStream>) {
+    let (policy, literal) = policy(args);
+    let policy = if let Some(expr) = &args.policy {
+        // A `RetryPolicy` or a reference to one.
+        let expr = &expr.value;
+        quote_spanned! {expr.span()=>
+            let #policy_var: ::resilient::__private::RetryPolicy =
+                *::core::borrow::Borrow::<::resilient::__private::RetryPolicy>::borrow(&#expr);
+        }
+    } else if literal {
+        quote!(let #policy_var = const { #policy.build() };)
+    } else {
+        quote!(let #policy_var = ::resilient::__private::build_policy(#policy, #fn_name);)
+    };
+
+    let start = if args.on_retry.is_some() || args.max_elapsed.is_some() {
+        Some(quote!(#state.start(::resilient::__private::Instant::now());))
+    } else if args.policy.is_some() {
+        Some(quote! {
+            if ::resilient::__private::RetryState::needs_start(&#policy_var) {
+                #state.start(::resilient::__private::Instant::now());
+            }
+        })
+    } else {
+        None
+    };
+
+    (policy, start)
+}
+
+/// The block one attempt runs: the user's statements in the user's own
+/// braces after the fake return edge, or the next layer's block.
+fn attempt_block(stack: &StackInput, inner: &Inner, prelude: &TokenStream) -> TokenStream {
+    match inner {
+        Inner::Body(stmts) => {
+            let fake = fake_return_edge(&stack.output);
+            let mut block = TokenStream::new();
+            stack.body.brace_token.surround(&mut block, |tokens| {
+                tokens.extend(quote!(#fake #prelude #stmts));
+            });
+            block
+        }
+        Inner::Layer(layer) => quote!({ #prelude #layer }),
+    }
+}
+
+// Input:  #[circuit_breaker(..)] over `inner`
+// Output (always tagged):
+//     {
+//         register on first use (a `static` breaker);
+//         let breaker: &CircuitBreaker = ..;
+//         match breaker.acquire() {
+//             Err(open) => Outcome::Rejected(open),
+//             Ok(permit) => {
+//                 let result = async { inner }.await;
+//                 settle(permit, &result, |e| when(e));   // or ignore a rejection from below
+//                 Outcome::Done(result)
+//             }
+//         }
+//     }
+fn breaker(
+    stack: &StackInput,
+    args: &BreakerArgs,
+    depth: usize,
+    inner: &Inner,
+    inner_tagged: bool,
+) -> TokenStream {
+    let output = &stack.output;
+    let erased = erase_impl_trait(output);
+    let breaker_var = ident("breaker", depth);
+    let permit = ident("permit", depth);
+    let result = ident("result", depth);
+    let open = ident("open", depth);
+    let error = ident("failed", depth);
+    let reference = breaker_ref(args, depth);
+    let register = register(args, depth);
+    let is_failure = if let Some(when) = &args.when {
+        let when = &when.value;
+        quote_spanned!(when.span()=> ::resilient::__private::when(#when, #error))
+    } else {
+        quote!(true)
+    };
+    let settle = quote_spanned! {output.span()=>
+        ::resilient::__private::settle::<#erased>(#permit, &#result, |#error| #is_failure)
+    };
+    let attempt_block = attempt_block(stack, inner, &TokenStream::new());
+    let ran = if inner_tagged {
+        quote! {
+            let #result: ::resilient::__private::Outcome<#erased> = async #attempt_block.await;
+            match #result {
+                ::resilient::__private::Outcome::Done(#result) => {
+                    #settle;
+                    ::resilient::__private::Outcome::Done(#result)
+                }
+                ::resilient::__private::Outcome::Rejected(#open) => {
+                    // Rejected below: says nothing about this service.
+                    #permit.ignore();
+                    ::resilient::__private::Outcome::Rejected(#open)
+                }
+            }
+        }
+    } else {
+        quote! {
+            let #result: #erased = async #attempt_block.await;
+            #settle;
+            ::resilient::__private::Outcome::Done(#result)
+        }
+    };
+    quote! {
+        {
+            #register
+            let #breaker_var: &::resilient::__private::CircuitBreaker = #reference;
+            match #breaker_var.acquire() {
+                ::core::result::Result::Err(#open) => ::resilient::__private::Outcome::Rejected(#open),
+                ::core::result::Result::Ok(#permit) => { #ran }
+            }
+        }
+    }
+}
+
+/// The names of a per-function breaker's `static` and its registration.
+fn statics(depth: usize) -> (syn::Ident, syn::Ident) {
+    (
+        format_ident!("__RESILIENT_BREAKER_{}", depth, span = Span::mixed_site()),
+        format_ident!(
+            "__RESILIENT_REGISTERED_{}",
+            depth,
+            span = Span::mixed_site()
+        ),
+    )
+}
+
+/// An expression of type `&CircuitBreaker` for breaker layer `depth`.
+fn breaker_ref(args: &BreakerArgs, depth: usize) -> TokenStream {
+    if let Some(shared) = &args.shared {
+        let path = &shared.value;
+        return quote_spanned!(path.span()=> &#path);
+    }
+    if let Some(breaker) = &args.breaker {
+        // An instance the caller owns, by value or behind an `Arc` or a
+        // reference; evaluated where it is used.
+        let expr = &breaker.value;
+        return quote_spanned! {expr.span()=>
+            ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(&#expr)
+        };
+    }
+    let (breaker, _) = statics(depth);
+    quote!(&#breaker)
+}
+
+/// A `static` breaker registers on its first use (one atomic load after).
+fn register(args: &BreakerArgs, depth: usize) -> Option<TokenStream> {
+    if args.breaker.is_some() {
+        return None;
+    }
+    let reference = breaker_ref(args, depth);
+    let (_, once) = statics(depth);
+    Some(quote! {
+        static #once: ::std::sync::Once = ::std::sync::Once::new();
+        ::resilient::__private::register_once(&#once, #reference);
+    })
+}
+
+/// The `static` of a per-function breaker, built from literal settings.
+fn breaker_static(
+    stack: &StackInput,
+    args: &BreakerArgs,
+    depth: usize,
+    several: bool,
+) -> Option<TokenStream> {
+    if args.shared.is_some() || args.breaker.is_some() {
+        return None;
+    }
+    let (name_static, _) = statics(depth);
+    let name = if let Some(name) = &args.name {
+        let name = &name.value;
+        quote!(#name)
+    } else {
+        // `module::function`, with the line for a method (two types in one
+        // module may have methods of one name) and the layer for a stack
+        // with several breakers.
+        let fn_name = &stack.fn_name;
+        let line = stack.method.then(|| quote!(, "@", ::core::line!()));
+        let layer = several.then(|| {
+            let depth = depth.to_string();
+            quote!(, "#", #depth)
+        });
+        quote!(::core::concat!(::core::module_path!(), "::", #fn_name #line #layer))
+    };
+    let mut calls = vec![quote!(.name(#name))];
+    if let Some(failures) = &args.failures {
+        let n = Literal::u32_unsuffixed(failures.value.0);
+        calls.push(quote!(.failures(#n)));
+    }
+    if let Some(rate) = &args.failure_rate {
+        let r = Literal::f64_suffixed(rate.value.0);
+        calls.push(quote!(.failure_rate(#r)));
+    }
+    for (key, value) in [
+        ("window", &args.window),
+        ("min_calls", &args.min_calls),
+        ("half_open", &args.half_open),
+    ] {
+        if let Some(value) = value {
+            let method = format_ident!("{}", key);
+            let n = Literal::u32_unsuffixed(value.value.0);
+            calls.push(quote!(.#method(#n)));
+        }
+    }
+    if let Some(reset) = &args.reset {
+        let d = duration(&reset.value);
+        calls.push(quote!(.reset(#d)));
+    }
+    if args.on_cancel.as_ref().is_some_and(|k| k.value) {
+        calls.push(quote!(.on_cancel(::resilient::__private::OnCancel::Failure)));
+    }
+    Some(quote! {
+        static #name_static: ::resilient::__private::CircuitBreaker =
+            ::resilient::__private::CircuitBreaker::builder() #(#calls)* .build();
+    })
 }
 
 /// Snapshots of whole expansions, pretty-printed: every change to the
@@ -351,9 +739,19 @@ mod snapshots {
     /// Expands `attrs` (top first) on `item`, as rustc would: each
     /// attribute in turn, then the `__stack!` it leaves in the body.
     fn expand(attrs: &[TokenStream], item: TokenStream) -> String {
+        expand_kinds(
+            &attrs
+                .iter()
+                .map(|a| (Kind::Retry, a.clone()))
+                .collect::<Vec<_>>(),
+            item,
+        )
+    }
+
+    fn expand_kinds(attrs: &[(Kind, TokenStream)], item: TokenStream) -> String {
         let mut item = item;
-        for args in attrs {
-            item = stack::attribute(Kind::Retry, args.clone(), item);
+        for (kind, args) in attrs {
+            item = stack::attribute(*kind, args.clone(), item);
         }
         let mut file: syn::File = syn::parse2(item).unwrap();
         ExpandStack.visit_file_mut(&mut file);
@@ -448,6 +846,36 @@ mod snapshots {
                         #[allow(unreachable_code)]
                         __ret
                     })
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn per_function_breaker() {
+        insta::assert_snapshot!(expand_kinds(
+            &[(Kind::CircuitBreaker, quote!(failures = 5, reset = "60s"))],
+            quote! {
+                async fn fetch(id: u64) -> Result<Data, ApiError> {
+                    get(id).await
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn retry_around_a_breaker_from_the_caller() {
+        insta::assert_snapshot!(expand_kinds(
+            &[
+                (Kind::Retry, quote!(attempts = 3)),
+                (
+                    Kind::CircuitBreaker,
+                    quote!(breaker = self.breaker, when = counts)
+                ),
+            ],
+            quote! {
+                async fn fetch(&self, id: u64) -> Result<Data, ApiError> {
+                    self.get(id).await
                 }
             }
         ));

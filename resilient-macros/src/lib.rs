@@ -14,6 +14,7 @@
 //! - `expand`: code generation, which cannot fail.
 
 mod args;
+mod breaker_args;
 mod duration;
 mod expand;
 mod item;
@@ -26,6 +27,13 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::Retry, args.into(), item.into()).into()
+}
+
+/// Fails fast while a dependency is down; see `resilient::circuit_breaker`
+/// for the arguments.
+#[proc_macro_attribute]
+pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::CircuitBreaker, args.into(), item.into()).into()
 }
 
 /// Generates a whole stack of resilient layers at once; written by the

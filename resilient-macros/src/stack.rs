@@ -25,18 +25,37 @@ use syn::parse::{Parse, ParseStream, Parser};
 use syn::{Block, Expr, Ident, ItemFn, LitStr, Stmt, Token, Type};
 
 use crate::args::RetryArgs;
+use crate::breaker_args::{self, BreakerArgs};
+use crate::expand::LayerArgs;
 use crate::item::{self, NotSupported};
 use crate::{expand, validate};
 
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
     Retry,
+    CircuitBreaker,
 }
 
 impl Kind {
     fn name(self) -> &'static str {
         match self {
             Self::Retry => "retry",
+            Self::CircuitBreaker => "circuit_breaker",
+        }
+    }
+
+    /// Parses and checks this attribute's arguments.
+    fn check(self, args: TokenStream, function: &mut ItemFn) -> syn::Result<()> {
+        match self {
+            Self::Retry => {
+                let parsed = RetryArgs::parse(args)?;
+                validate::retry(&parsed)?;
+                check_clones(&parsed, function)
+            }
+            Self::CircuitBreaker => {
+                let parsed = BreakerArgs::parse(args)?;
+                breaker_args::validate(&parsed)
+            }
         }
     }
 }
@@ -50,6 +69,8 @@ pub(crate) struct Layer {
 /// What `__stack!` receives.
 pub(crate) struct StackInput {
     pub(crate) fn_name: LitStr,
+    /// Whether the function is a method (has a `self` receiver).
+    pub(crate) method: bool,
     pub(crate) output: Type,
     pub(crate) layers: Vec<Layer>,
     pub(crate) body: Block,
@@ -87,11 +108,9 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     })?;
 
     // Arguments and signature errors are reported together.
-    let args_checked = RetryArgs::parse(args.clone()).and_then(|parsed| {
-        validate::retry(&parsed)?;
-        check_clones(&parsed, &mut function)
-    });
+    let args_checked = kind.check(args.clone(), &mut function);
     let fn_name = function.sig.ident.to_string();
+    let method = function.sig.receiver().is_some();
     let fn_span = function.sig.fn_token.span;
     let output_tokens = match &function.sig.output {
         syn::ReturnType::Type(arrow, ty) => {
@@ -130,6 +149,7 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         Some(stack) => stack?,
         None => StackInput {
             fn_name: LitStr::new(&fn_name, Span::call_site()),
+            method,
             output: slot.output,
             layers: Vec::new(),
             body: Block {
@@ -210,6 +230,7 @@ impl StackInput {
     fn to_invocation(&self) -> TokenStream {
         let Self {
             fn_name,
+            method,
             output,
             layers,
             body,
@@ -220,6 +241,7 @@ impl StackInput {
         quote! {
             ::resilient::__private::__stack! {
                 fn_name = #fn_name,
+                method = #method,
                 output = (#output),
                 layers = #(#layers)*,
                 body = #body
@@ -240,6 +262,9 @@ impl Parse for StackInput {
         }
         key(input, "fn_name")?;
         let fn_name = input.parse()?;
+        input.parse::<Token![,]>()?;
+        key(input, "method")?;
+        let method = input.parse::<syn::LitBool>()?.value;
         input.parse::<Token![,]>()?;
         key(input, "output")?;
         let content;
@@ -264,6 +289,7 @@ impl Parse for StackInput {
         let body = input.parse()?;
         Ok(Self {
             fn_name,
+            method,
             output,
             layers,
             body,
@@ -280,7 +306,12 @@ pub(crate) fn generate(input: TokenStream) -> TokenStream {
     let mut layers = Vec::new();
     for layer in &stack.layers {
         // Validated when the attribute expanded; parsed again here.
-        match RetryArgs::parse(layer.args.clone()) {
+        let parsed = if layer.kind == "circuit_breaker" {
+            BreakerArgs::parse(layer.args.clone()).map(LayerArgs::Breaker)
+        } else {
+            RetryArgs::parse(layer.args.clone()).map(LayerArgs::Retry)
+        };
+        match parsed {
             Ok(args) => layers.push(args),
             Err(error) => return error.into_compile_error(),
         }

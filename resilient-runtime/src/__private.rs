@@ -13,26 +13,103 @@ pub use core::time::Duration;
 pub use tokio::time::Instant;
 
 pub use crate::{
-    Backoff, Decision, Failure, Jitter, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState,
+    Backoff, BreakerName, CircuitBreaker, CircuitOpen, Decision, Failure, Jitter, OnCancel,
+    RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
 };
 
-/// What `#[retry]` needs of the function's return type: a `Result`.
+/// What the attributes need of the function's return type: a `Result`.
 #[diagnostic::on_unimplemented(
-    message = "`#[retry]` needs a function that returns `Result<T, E>`, not `{Self}`",
+    message = "`#[retry]` and `#[circuit_breaker]` need a function that returns `Result<T, E>`, not `{Self}`",
     label = "not a `Result`",
-    note = "a retry decides from the error whether to try again"
+    note = "they decide from the error whether to try again or count a failure"
 )]
 pub trait RetryResult {
     /// The error type.
     type Error;
     /// The error, if this is one.
     fn retry_error(&self) -> Option<&Self::Error>;
+    /// `Err(error)`.
+    fn from_error(error: Self::Error) -> Self;
 }
 
 impl<T, E> RetryResult for Result<T, E> {
     type Error = E;
     fn retry_error(&self) -> Option<&E> {
         self.as_ref().err()
+    }
+    fn from_error(error: E) -> Self {
+        Err(error)
+    }
+}
+
+/// What a layer hands to the one outside it when a layer below can reject
+/// a call: the function's own result, or a rejection carried beside it
+/// until a layer needs it as the user's `E`.
+#[derive(Debug)]
+pub enum Outcome<R> {
+    /// The body ran (or a layer produced a value).
+    Done(R),
+    /// A circuit breaker refused the call without running it.
+    Rejected(CircuitOpen),
+}
+
+/// How an error type carries a rejection: `From<CircuitOpen>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry a rejection by the circuit breaker: implement `From<resilient::CircuitOpen>` for it",
+    label = "this error type needs `impl From<resilient::CircuitOpen>`",
+    note = "an open breaker returns `Err(E::from(CircuitOpen))` without running the call; with thiserror, add a `#[from] CircuitOpen` variant, or give the attribute `on_open = path` (a `fn(CircuitOpen) -> E`)"
+)]
+pub trait FromCircuitOpen {
+    /// The conversion.
+    fn from_circuit_open(open: CircuitOpen) -> Self;
+}
+
+impl<E: From<CircuitOpen>> FromCircuitOpen for E {
+    #[inline]
+    fn from_circuit_open(open: CircuitOpen) -> Self {
+        E::from(open)
+    }
+}
+
+/// The function's result for a rejection, through `From<CircuitOpen>`.
+#[inline]
+pub fn rejected<R>(open: CircuitOpen) -> R
+where
+    R: RetryResult,
+    R::Error: FromCircuitOpen,
+{
+    R::from_error(<R::Error as FromCircuitOpen>::from_circuit_open(open))
+}
+
+/// The function's result for a rejection, through an `on_open` function.
+#[inline]
+pub fn rejected_with<R: RetryResult>(
+    open: CircuitOpen,
+    on_open: impl FnOnce(CircuitOpen) -> R::Error,
+) -> R {
+    R::from_error(on_open(open))
+}
+
+/// Registers a per-function (or `shared`) `static` breaker on its first
+/// use; afterwards one atomic load.
+#[inline]
+pub fn register_once(once: &'static std::sync::Once, breaker: &'static CircuitBreaker) {
+    once.call_once(|| {
+        let _ = crate::registry::register(breaker);
+    });
+}
+
+/// Records an attempt's result on a breaker permit: an error counts as a
+/// failure if `is_failure` says so.
+#[inline]
+pub fn settle<R: RetryResult>(
+    permit: crate::Permit<'_>,
+    result: &R,
+    is_failure: impl FnOnce(&R::Error) -> bool,
+) {
+    match result.retry_error() {
+        None => permit.success(),
+        Some(error) => permit.record(is_failure(error)),
     }
 }
 

@@ -180,6 +180,16 @@ impl Failure {
         }
     }
 
+    /// A layer below (a circuit breaker) admits calls only in `wait`: the
+    /// longer of this and any wait already given is kept.
+    pub const fn with_admits_in(mut self, wait: Duration) -> Self {
+        self.admits_in = match self.admits_in {
+            Some(known) if known.as_nanos() >= wait.as_nanos() => Some(known),
+            _ => Some(wait),
+        };
+        self
+    }
+
     /// The server's hint, if it gave one.
     pub const fn with_retry_after(mut self, hint: Option<Duration>) -> Self {
         self.retry_after = hint;

@@ -280,6 +280,37 @@ impl CircuitBreaker {
         }
     }
 
+    /// Whether a call would be admitted now, without taking a permit: what
+    /// an outer retry asks before it sleeps. Reads the clock only while
+    /// open.
+    ///
+    /// # Errors
+    ///
+    /// The rejection [`acquire`](Self::acquire) would return: while open,
+    /// forced open, or half-open with every trial permit taken.
+    pub fn check(&self) -> Result<(), CircuitOpen> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        if word.disabled() {
+            return Ok(());
+        }
+        if word.forced_open() {
+            return Err(self.rejection(self.settings.reset));
+        }
+        match word.phase() {
+            Phase::Closed => Ok(()),
+            Phase::HalfOpen if word.inflight() + word.count() < self.settings.half_open => Ok(()),
+            Phase::HalfOpen => Err(self.rejection(Duration::ZERO)),
+            Phase::Open => {
+                let wait = self.open_until().saturating_sub(clock::now());
+                if wait > 0 {
+                    Err(self.rejection(clock::duration(wait)))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
     /// The state now. Computed on read: an open breaker whose reset time
     /// has passed reports `HalfOpen` before any call arrives. Reads the
     /// clock only while open.
@@ -657,6 +688,12 @@ impl<'a> Permit<'a> {
     /// The call failed.
     pub fn failure(self) {
         self.settle(Outcome::Failure);
+    }
+
+    /// The call's outcome says nothing about the service (a layer below
+    /// rejected it, say): count nothing, and give a trial permit back.
+    pub fn ignore(self) {
+        self.settle(Outcome::Cancelled);
     }
 
     /// The call failed if `failed`, else succeeded.

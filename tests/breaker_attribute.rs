@@ -1,0 +1,260 @@
+//! `#[circuit_breaker]`, alone and stacked with `#[retry]`, on tokio's
+//! paused clock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use resilient::{CircuitBreaker, CircuitOpen, CircuitState, circuit_breaker, registry, retry};
+use tokio::time::{Instant, sleep};
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[derive(Debug, PartialEq)]
+enum ApiError {
+    Down,
+    NotFound,
+    Open(Duration),
+}
+
+impl From<CircuitOpen> for ApiError {
+    fn from(open: CircuitOpen) -> Self {
+        Self::Open(open.retry_after())
+    }
+}
+
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[circuit_breaker(failures = 2, reset = "60s")]
+async fn per_function() -> Result<(), ApiError> {
+    CALLS.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_per_function_breaker_opens_rejects_and_is_registered() {
+    assert_eq!(per_function().await, Err(ApiError::Down));
+    assert_eq!(per_function().await, Err(ApiError::Down));
+    assert_eq!(per_function().await, Err(ApiError::Open(secs(60))));
+    assert_eq!(
+        CALLS.load(Ordering::Relaxed),
+        2,
+        "an open breaker does not run the body"
+    );
+    let handle = registry::get("breaker_attribute::per_function").expect("registered on first use");
+    assert_eq!(handle.state(), CircuitState::Open);
+    sleep(secs(60)).await;
+    assert_eq!(handle.state(), CircuitState::HalfOpen);
+}
+
+struct Client {
+    breaker: Arc<CircuitBreaker>,
+    calls: AtomicU32,
+}
+
+impl Client {
+    fn new(failures: u32) -> Self {
+        Self {
+            breaker: Arc::new(CircuitBreaker::builder().failures(failures).build()),
+            calls: AtomicU32::new(0),
+        }
+    }
+
+    /// A breaker the caller owns: each test builds a fresh one.
+    #[circuit_breaker(breaker = self.breaker)]
+    async fn get(&self, found: bool) -> Result<u32, ApiError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if found {
+            Err(ApiError::Down)
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
+    #[circuit_breaker(breaker = self.breaker, when = |e| *e != ApiError::NotFound)]
+    async fn get_counting_only_outages(&self, found: bool) -> Result<u32, ApiError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if found {
+            Err(ApiError::Down)
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_from_the_caller_and_excluded_errors() {
+    let client = Client::new(1);
+    for _ in 0..3 {
+        assert_eq!(
+            client.get_counting_only_outages(false).await,
+            Err(ApiError::NotFound)
+        );
+    }
+    assert_eq!(
+        client.breaker.state(),
+        CircuitState::Closed,
+        "a 404 says the service is up"
+    );
+    let _ = client.get(true).await;
+    assert_eq!(client.breaker.state(), CircuitState::Open);
+    assert!(matches!(client.get(true).await, Err(ApiError::Open(_))));
+}
+
+static SHARED: CircuitBreaker = CircuitBreaker::builder()
+    .name("test-shared-attribute")
+    .failures(2)
+    .build();
+
+#[circuit_breaker(shared = SHARED)]
+async fn first_user() -> Result<(), ApiError> {
+    Err(ApiError::Down)
+}
+
+#[circuit_breaker(shared = SHARED)]
+async fn second_user() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_static_breaker() {
+    let _ = first_user().await;
+    let _ = first_user().await;
+    assert!(
+        matches!(second_user().await, Err(ApiError::Open(_))),
+        "one breaker for both"
+    );
+    assert!(registry::get("test-shared-attribute").is_some());
+    SHARED.reset();
+}
+
+fn as_io(open: CircuitOpen) -> std::io::Error {
+    std::io::Error::other(open)
+}
+
+#[circuit_breaker(failures = 1, on_open = as_io, name = "test-io")]
+async fn io_call() -> std::io::Result<()> {
+    Err(std::io::Error::other("down"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_open_for_a_foreign_error_type() {
+    let _ = io_call().await;
+    let err = io_call().await.unwrap_err();
+    assert!(err.get_ref().unwrap().is::<CircuitOpen>());
+}
+
+static RETRIED: AtomicU32 = AtomicU32::new(0);
+
+/// The design's own order: each attempt passes through the breaker.
+#[retry(attempts = 5, backoff = fixed("1s"), jitter = none)]
+#[circuit_breaker(failures = 2, reset = "60s", name = "test-retry-over-breaker")]
+async fn retried_through_a_breaker() -> Result<(), ApiError> {
+    RETRIED.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_stops_at_once_on_a_breaker_that_stays_open_too_long() {
+    let start = Instant::now();
+    // Two failures trip the breaker; it admits calls again only in 60 s,
+    // above `max_retry_after` (30 s): the retry stops with the rejection.
+    assert_eq!(
+        retried_through_a_breaker().await,
+        Err(ApiError::Open(secs(60)))
+    );
+    assert_eq!(RETRIED.load(Ordering::Relaxed), 2);
+    assert_eq!(start.elapsed(), secs(1));
+    // Called again while open: rejected at once, no attempt runs.
+    assert_eq!(
+        retried_through_a_breaker().await,
+        Err(ApiError::Open(secs(60)))
+    );
+    assert_eq!(RETRIED.load(Ordering::Relaxed), 2);
+}
+
+static PATIENT: AtomicU32 = AtomicU32::new(0);
+
+#[retry(attempts = 4, backoff = fixed("1s"), jitter = none, max_retry_after = "2m")]
+#[circuit_breaker(failures = 1, reset = "60s", name = "test-patient-retry")]
+async fn patient(succeed_on: u32) -> Result<u32, ApiError> {
+    let n = PATIENT.fetch_add(1, Ordering::Relaxed) + 1;
+    if n >= succeed_on {
+        Ok(n)
+    } else {
+        Err(ApiError::Down)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_waits_for_the_breaker_within_its_cap() {
+    let start = Instant::now();
+    // Fails once: the breaker opens for 60 s, within the 2 min cap, so the
+    // retry sleeps the longer of 60 s and its 1 s backoff, and the trial
+    // call succeeds.
+    assert_eq!(patient(2).await, Ok(2));
+    assert_eq!(start.elapsed(), secs(60));
+}
+
+static OUTER: AtomicU32 = AtomicU32::new(0);
+
+/// The other order: one whole retried call is one breaker outcome.
+#[circuit_breaker(failures = 1, name = "test-breaker-over-retry")]
+#[retry(attempts = 3, backoff = none)]
+async fn breaker_over_retry() -> Result<(), ApiError> {
+    OUTER.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_above_a_retry_counts_the_whole_call_once() {
+    assert_eq!(breaker_over_retry().await, Err(ApiError::Down));
+    assert_eq!(OUTER.load(Ordering::Relaxed), 3);
+    assert!(matches!(breaker_over_retry().await, Err(ApiError::Open(_))));
+    assert_eq!(OUTER.load(Ordering::Relaxed), 3);
+}
+
+struct Resource;
+
+impl Resource {
+    #[circuit_breaker(failures = 1)]
+    async fn fetch(&self) -> Result<(), ApiError> {
+        Err(ApiError::Down)
+    }
+}
+
+struct Other;
+
+impl Other {
+    #[circuit_breaker(failures = 1)]
+    async fn fetch(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn methods_of_one_name_on_two_types_get_two_breakers() {
+    let _ = Resource.fetch().await;
+    assert!(matches!(Resource.fetch().await, Err(ApiError::Open(_))));
+    assert_eq!(Other.fetch().await, Ok(()), "a different breaker");
+    let names: Vec<_> = registry::all()
+        .iter()
+        .map(|h| h.name().to_string())
+        .filter(|n| n.starts_with("breaker_attribute::fetch@"))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[circuit_breaker(failures = 1, name = "test-send")]
+async fn boxed() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Err("down".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_future_is_send_and_box_dyn_error_carries_the_rejection() {
+    let _ = tokio::spawn(boxed()).await.unwrap();
+    let err = tokio::spawn(boxed()).await.unwrap().unwrap_err();
+    assert!(err.is::<CircuitOpen>());
+}
