@@ -36,9 +36,9 @@
 
 pub use resilient_runtime::{
     Attempt, Backoff, BreakerName, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
-    CircuitState, ConfigError, Decision, Failure, Jitter, MAX_WINDOW, OnCancel, OnStateChange,
-    Permit, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState,
-    StateChange, StopReason, registry, retry, retry_after, retry_with_hints, testing,
+    CircuitState, ConfigError, Decision, Elapsed, Failure, Jitter, MAX_WINDOW, OnCancel,
+    OnStateChange, Permit, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder,
+    RetryState, StateChange, StopReason, registry, retry, retry_after, retry_with_hints, testing,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].
@@ -217,6 +217,43 @@ pub use resilient_macros::retry;
 /// breaker ends the retries early with its rejection (or, if it admits
 /// calls again within `max_retry_after`, the retry waits for it).
 pub use resilient_macros::circuit_breaker;
+
+/// Cuts a call off after a time limit: `#[timeout("2s")]`.
+///
+/// The function returns `E::from(Elapsed)` when the time is up (or, with
+/// `on_timeout = F`, `F(Elapsed)`, for error types that cannot implement
+/// `From<Elapsed>`). Its place in the stack says what it bounds: below
+/// `#[retry]`, each attempt; above it, the whole call. Below
+/// `#[circuit_breaker]`, a timeout counts as a failure, which is how a hung
+/// upstream trips the breaker (a call merely dropped by its caller counts
+/// as nothing).
+///
+/// ```
+/// use std::time::Duration;
+/// use resilient::{Elapsed, timeout};
+///
+/// #[derive(Debug, PartialEq)]
+/// enum ApiError { TimedOut(Duration) }
+///
+/// impl From<Elapsed> for ApiError {
+///     fn from(elapsed: Elapsed) -> Self { ApiError::TimedOut(elapsed.after()) }
+/// }
+///
+/// #[timeout("2s")]
+/// async fn hangs() -> Result<(), ApiError> {
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert_eq!(hangs().await, Err(ApiError::TimedOut(Duration::from_secs(2))));
+/// # }
+/// ```
+///
+/// The duration is a literal with a unit (checked at compile time; zero is
+/// an error) or any `Duration` expression, evaluated at each call.
+pub use resilient_macros::timeout;
 
 /// Glue for generated code; not a public API.
 #[doc(hidden)]

@@ -12,5 +12,6 @@ fn ui() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/retry-*.rs");
     cases.compile_fail("tests/ui/circuit_breaker-*.rs");
+    cases.compile_fail("tests/ui/timeout-*.rs");
     cases.pass("tests/ui/pass-*.rs");
 }

@@ -131,6 +131,12 @@ impl Errors {
     pub(crate) fn finish(self) -> Result<(), syn::Error> {
         self.0.map_or(Ok(()), Err)
     }
+
+    /// The errors, for a caller that has recorded at least one.
+    pub(crate) fn into_error(self) -> syn::Error {
+        self.0
+            .unwrap_or_else(|| syn::Error::new(Span::call_site(), "invalid arguments"))
+    }
 }
 
 impl RetryArgs {

@@ -15,19 +15,66 @@ use crate::args::{Backoff, DurationArg, Factor, Jitter, RetryAfter, RetryArgs};
 use crate::breaker_args::BreakerArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
+use crate::timeout_args::TimeoutArgs;
 use crate::validate::{DEFAULT_INITIAL, DEFAULT_MAX};
 
 /// One layer's arguments, by kind.
 pub(crate) enum LayerArgs {
     Retry(RetryArgs),
     Breaker(BreakerArgs),
+    Timeout(TimeoutArgs),
+}
+
+/// Which tags can reach a point of the stack besides the function's own
+/// result: a rejection by a breaker, a timeout.
+#[derive(Clone, Copy, Default)]
+struct Tags {
+    rejected: bool,
+    timed_out: bool,
+}
+
+impl Tags {
+    fn any(self) -> bool {
+        self.rejected || self.timed_out
+    }
+
+    /// `Outcome<R, J, T>`, with `Infallible` for a tag that cannot occur.
+    fn outcome(self, erased: &syn::Type) -> TokenStream {
+        let infallible = quote!(::core::convert::Infallible);
+        let j = if self.rejected {
+            quote!(::resilient::__private::CircuitOpen)
+        } else {
+            infallible.clone()
+        };
+        let t = if self.timed_out {
+            quote!(::resilient::__private::Elapsed)
+        } else {
+            infallible
+        };
+        quote!(::resilient::__private::Outcome<#erased, #j, #t>)
+    }
+}
+
+/// Match arms for the tags that cannot occur: `Infallible` has no value.
+/// `by_ref` when matching through a reference.
+fn impossible(tags: Tags, value: &syn::Ident, by_ref: bool) -> TokenStream {
+    let never = if by_ref {
+        quote!(*#value)
+    } else {
+        quote!(#value)
+    };
+    let rejected = (!tags.rejected)
+        .then(|| quote!(::resilient::__private::Outcome::Rejected(#value) => match #never {},));
+    let timed_out = (!tags.timed_out)
+        .then(|| quote!(::resilient::__private::Outcome::TimedOut(#value) => match #never {},));
+    quote!(#rejected #timed_out)
 }
 
 /// What a layer knows of the layers below it.
 struct Below {
-    /// Whether what it receives may be a rejection (`Outcome<R>`) rather
-    /// than the plain result `R`.
-    tagged: bool,
+    /// What it receives besides the plain result `R` (with none, `R`
+    /// itself; otherwise an `Outcome`).
+    tags: Tags,
     /// `&CircuitBreaker` expressions of the breakers below, for an outer
     /// retry to ask before it sleeps.
     breakers: Vec<TokenStream>,
@@ -45,7 +92,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         .enumerate()
         .filter_map(|(depth, layer)| match layer {
             LayerArgs::Breaker(args) => breaker_static(stack, args, depth, several),
-            LayerArgs::Retry(_) => None,
+            LayerArgs::Retry(_) | LayerArgs::Timeout(_) => None,
         });
     let statics: Vec<_> = statics.collect();
 
@@ -55,7 +102,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     let stmts = &stack.body.stmts;
     let mut inner = Inner::Body(quote!(#(#stmts)*));
     let mut below = Below {
-        tagged: false,
+        tags: Tags::default(),
         breakers: Vec::new(),
     };
     let mut generated = TokenStream::new();
@@ -65,46 +112,74 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
                 generated = retry(stack, args, depth, &inner, &below);
             }
             LayerArgs::Breaker(args) => {
-                generated = breaker(stack, args, depth, &inner, below.tagged);
-                below.tagged = true;
+                generated = breaker(stack, args, depth, &inner, below.tags);
+                below.tags.rejected = true;
                 below.breakers.push(breaker_ref(args, depth));
+            }
+            LayerArgs::Timeout(args) => {
+                generated = timeout(stack, args, depth, &inner, below.tags);
+                below.tags.timed_out = true;
             }
         }
         inner = Inner::Layer(generated.clone());
     }
-    if below.tagged {
-        generated = at_the_boundary(stack, layers, &generated);
+    if below.tags.any() {
+        generated = at_the_boundary(stack, layers, &generated, below.tags);
     }
     quote!({ #(#statics)* #generated })
 }
 
 /// The function returns its own type: a rejection that reached the top
 /// becomes `Err(E::from(open))`, or `Err(on_open(open))`.
-fn at_the_boundary(stack: &StackInput, layers: &[LayerArgs], top: &TokenStream) -> TokenStream {
+fn at_the_boundary(
+    stack: &StackInput,
+    layers: &[LayerArgs],
+    top: &TokenStream,
+    tags: Tags,
+) -> TokenStream {
     let erased = erase_impl_trait(&stack.output);
-    let open = format_ident!("__resilient_rejected", span = Span::mixed_site());
+    let value = format_ident!("__resilient_tag", span = Span::mixed_site());
     let done = format_ident!("__resilient_done", span = Span::mixed_site());
-    let on_open = layers.iter().find_map(|layer| match layer {
-        LayerArgs::Breaker(args) => args.on_open.as_ref().map(|k| &k.value),
-        LayerArgs::Retry(_) => None,
+    let top_var = format_ident!("__resilient_top", span = Span::mixed_site());
+    let outcome_type = tags.outcome(&erased);
+    // Every token at `E` (the type argument too): a missing conversion is
+    // reported there.
+    let span = error_type_span(&stack.output);
+    let erased_at_e = respan(quote!(#erased), span);
+    let rejected = tags.rejected.then(|| {
+        let on_open = layers.iter().find_map(|layer| match layer {
+            LayerArgs::Breaker(args) => args.on_open.as_ref().map(|k| &k.value),
+            _ => None,
+        });
+        let convert = if let Some(on_open) = on_open {
+            quote_spanned!(on_open.span()=> ::resilient::__private::rejected_with::<#erased>(#value, #on_open))
+        } else {
+            quote_spanned!(span=> ::resilient::__private::rejected::<#erased_at_e>(#value))
+        };
+        quote!(::resilient::__private::Outcome::Rejected(#value) => #convert,)
     });
-    let convert = if let Some(on_open) = on_open {
-        quote_spanned! {on_open.span()=>
-            ::resilient::__private::rejected_with::<#erased>(#open, #on_open)
-        }
-    } else {
-        // Every token at `E` (the type argument too): a missing
-        // `From<CircuitOpen>` is reported there.
-        let span = error_type_span(&stack.output);
-        let erased_at_e = respan(quote!(#erased), span);
-        quote_spanned! {span=> ::resilient::__private::rejected::<#erased_at_e>(#open)}
-    };
-    quote! {
-        match #top {
+    let timed_out = tags.timed_out.then(|| {
+        let on_timeout = layers.iter().find_map(|layer| match layer {
+            LayerArgs::Timeout(args) => args.on_timeout.as_ref(),
+            _ => None,
+        });
+        let convert = if let Some(on_timeout) = on_timeout {
+            quote_spanned!(on_timeout.span()=> ::resilient::__private::timed_out_with::<#erased>(#value, #on_timeout))
+        } else {
+            quote_spanned!(span=> ::resilient::__private::timed_out::<#erased_at_e>(#value))
+        };
+        quote!(::resilient::__private::Outcome::TimedOut(#value) => #convert,)
+    });
+    let impossible = impossible(tags, &value, false);
+    quote! {{
+        let #top_var: #outcome_type = #top;
+        match #top_var {
             ::resilient::__private::Outcome::Done(#done) => #done,
-            ::resilient::__private::Outcome::Rejected(#open) => #convert,
+            #rejected
+            #timed_out
+            #impossible
         }
-    }
+    }}
 }
 
 /// `tokens` with every span set to `span`.
@@ -378,16 +453,28 @@ fn retry(
             #failure
         }}
     };
-    let classify = if below.tagged {
+    let classify = if below.tags.any() {
+        let rejected = below.tags.rejected.then(|| {
+            quote! {
+                ::resilient::__private::Outcome::Rejected(#open) => {
+                    ::resilient::__private::Failure::rejected(#open.retry_after())
+                }
+            }
+        });
+        // A timeout below is a transient failure.
+        let timed_out = below.tags.timed_out.then(|| {
+            quote!(::resilient::__private::Outcome::TimedOut(_) => ::resilient::__private::Failure::transient(),)
+        });
+        let impossible = impossible(below.tags, &open, true);
         quote! {
             match &#outcome {
                 ::resilient::__private::Outcome::Done(#result) => match #error_of {
                     ::core::option::Option::None => break #outcome,
                     ::core::option::Option::Some(#error) => #plain_failure,
                 },
-                ::resilient::__private::Outcome::Rejected(#open) => {
-                    ::resilient::__private::Failure::rejected(#open.retry_after())
-                }
+                #rejected
+                #timed_out
+                #impossible
             }
         }
     } else {
@@ -400,7 +487,7 @@ fn retry(
         }}
     };
     let on_retry = on_retry.map(|call| {
-        if below.tagged {
+        if below.tags.any() {
             quote! {
                 if let ::resilient::__private::Outcome::Done(#result) = &#outcome {
                     #call
@@ -410,8 +497,8 @@ fn retry(
             quote!({ let #result = &#outcome; #call })
         }
     });
-    let outcome_type = if below.tagged {
-        quote!(::resilient::__private::Outcome<#erased>)
+    let outcome_type = if below.tags.any() {
+        below.tags.outcome(&erased)
     } else {
         quote!(#erased)
     };
@@ -543,10 +630,16 @@ fn breaker(
     args: &BreakerArgs,
     depth: usize,
     inner: &Inner,
-    inner_tagged: bool,
+    inner_tags: Tags,
 ) -> TokenStream {
     let output = &stack.output;
     let erased = erase_impl_trait(output);
+    let out_type = Tags {
+        rejected: true,
+        ..inner_tags
+    }
+    .outcome(&erased);
+    let out = ident("out", depth);
     let breaker_var = ident("breaker", depth);
     let permit = ident("permit", depth);
     let result = ident("result", depth);
@@ -564,19 +657,37 @@ fn breaker(
         ::resilient::__private::settle::<#erased>(#permit, &#result, |#error| #is_failure)
     };
     let attempt_block = attempt_block(stack, inner, &TokenStream::new());
-    let ran = if inner_tagged {
-        quote! {
-            let #result: ::resilient::__private::Outcome<#erased> = async #attempt_block.await;
-            match #result {
-                ::resilient::__private::Outcome::Done(#result) => {
-                    #settle;
-                    ::resilient::__private::Outcome::Done(#result)
-                }
+    let ran = if inner_tags.any() {
+        let inner_type = inner_tags.outcome(&erased);
+        let rejected = inner_tags.rejected.then(|| {
+            quote! {
                 ::resilient::__private::Outcome::Rejected(#open) => {
                     // Rejected below: says nothing about this service.
                     #permit.ignore();
                     ::resilient::__private::Outcome::Rejected(#open)
                 }
+            }
+        });
+        let timed_out = inner_tags.timed_out.then(|| {
+            quote! {
+                ::resilient::__private::Outcome::TimedOut(#open) => {
+                    // Cut off below: a slow call is a failure.
+                    #permit.failure();
+                    ::resilient::__private::Outcome::TimedOut(#open)
+                }
+            }
+        });
+        let impossible = impossible(inner_tags, &open, false);
+        quote! {
+            let #result: #inner_type = async #attempt_block.await;
+            match #result {
+                ::resilient::__private::Outcome::Done(#result) => {
+                    #settle;
+                    ::resilient::__private::Outcome::Done(#result)
+                }
+                #rejected
+                #timed_out
+                #impossible
             }
         }
     } else {
@@ -590,10 +701,49 @@ fn breaker(
         {
             #register
             let #breaker_var: &::resilient::__private::CircuitBreaker = #reference;
-            match #breaker_var.acquire() {
+            let #out: #out_type = match #breaker_var.acquire() {
                 ::core::result::Result::Err(#open) => ::resilient::__private::Outcome::Rejected(#open),
                 ::core::result::Result::Ok(#permit) => { #ran }
-            }
+            };
+            #out
+        }
+    }
+}
+
+// Input:  #[timeout(D)] over `inner`
+// Output (tagged): the inner block under `timeout(D, ..)`; a timeout is
+// `Outcome::TimedOut(Elapsed)`, carried outward beside the result.
+fn timeout(
+    stack: &StackInput,
+    args: &TimeoutArgs,
+    depth: usize,
+    inner: &Inner,
+    inner_tags: Tags,
+) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let out_type = Tags {
+        timed_out: true,
+        ..inner_tags
+    }
+    .outcome(&erased);
+    let out = ident("out", depth);
+    let value = ident("value", depth);
+    let elapsed = ident("elapsed", depth);
+    let limit = duration(&args.limit);
+    let attempt_block = attempt_block(stack, inner, &TokenStream::new());
+    let done = if inner_tags.any() {
+        quote!(#value.widen())
+    } else {
+        quote!(::resilient::__private::Outcome::Done(#value))
+    };
+    quote! {
+        {
+            let #out: #out_type =
+                match ::resilient::__private::timeout(#limit, async #attempt_block).await {
+                    ::core::result::Result::Ok(#value) => #done,
+                    ::core::result::Result::Err(#elapsed) => ::resilient::__private::Outcome::TimedOut(#elapsed),
+                };
+            #out
         }
     }
 }

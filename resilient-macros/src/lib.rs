@@ -19,6 +19,7 @@ mod duration;
 mod expand;
 mod item;
 mod stack;
+mod timeout_args;
 mod validate;
 
 use proc_macro::TokenStream;
@@ -34,6 +35,12 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::CircuitBreaker, args.into(), item.into()).into()
+}
+
+/// Cuts a call off after a time limit; see `resilient::timeout`.
+#[proc_macro_attribute]
+pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::Timeout, args.into(), item.into()).into()
 }
 
 /// Generates a whole stack of resilient layers at once; written by the

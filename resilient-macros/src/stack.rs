@@ -28,12 +28,14 @@ use crate::args::RetryArgs;
 use crate::breaker_args::{self, BreakerArgs};
 use crate::expand::LayerArgs;
 use crate::item::{self, NotSupported};
+use crate::timeout_args::TimeoutArgs;
 use crate::{expand, validate};
 
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
     Retry,
     CircuitBreaker,
+    Timeout,
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
         match self {
             Self::Retry => "retry",
             Self::CircuitBreaker => "circuit_breaker",
+            Self::Timeout => "timeout",
         }
     }
 
@@ -56,6 +59,7 @@ impl Kind {
                 let parsed = BreakerArgs::parse(args)?;
                 breaker_args::validate(&parsed)
             }
+            Self::Timeout => TimeoutArgs::parse(args).map(drop),
         }
     }
 }
@@ -308,6 +312,8 @@ pub(crate) fn generate(input: TokenStream) -> TokenStream {
         // Validated when the attribute expanded; parsed again here.
         let parsed = if layer.kind == "circuit_breaker" {
             BreakerArgs::parse(layer.args.clone()).map(LayerArgs::Breaker)
+        } else if layer.kind == "timeout" {
+            TimeoutArgs::parse(layer.args.clone()).map(LayerArgs::Timeout)
         } else {
             RetryArgs::parse(layer.args.clone()).map(LayerArgs::Retry)
         };

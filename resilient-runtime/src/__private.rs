@@ -5,6 +5,7 @@
 //! public API, with absolute paths, so a user's own items named `Duration`
 //! or `RetryPolicy` cannot capture it.
 
+use core::convert::Infallible;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -13,8 +14,8 @@ pub use core::time::Duration;
 pub use tokio::time::Instant;
 
 pub use crate::{
-    Backoff, BreakerName, CircuitBreaker, CircuitOpen, Decision, Failure, Jitter, OnCancel,
-    RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
+    Backoff, BreakerName, CircuitBreaker, CircuitOpen, Decision, Elapsed, Failure, Jitter,
+    OnCancel, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
 };
 
 /// What the attributes need of the function's return type: a `Result`.
@@ -43,14 +44,79 @@ impl<T, E> RetryResult for Result<T, E> {
 }
 
 /// What a layer hands to the one outside it when a layer below can reject
-/// a call: the function's own result, or a rejection carried beside it
-/// until a layer needs it as the user's `E`.
+/// a call or cut it off: the function's own result, or the rejection or
+/// timeout carried beside it until a layer needs it as the user's `E`.
+/// A tag no layer below can produce is `Infallible`, so matching it costs
+/// nothing and needs no conversion.
 #[derive(Debug)]
-pub enum Outcome<R> {
+pub enum Outcome<R, J = Infallible, T = Infallible> {
     /// The body ran (or a layer produced a value).
     Done(R),
     /// A circuit breaker refused the call without running it.
-    Rejected(CircuitOpen),
+    Rejected(J),
+    /// A `#[timeout]` cut the call off.
+    TimedOut(T),
+}
+
+impl<R, J, T> Outcome<R, J, T> {
+    /// The same outcome in a layer that may carry more tags.
+    #[inline]
+    pub fn widen<J2: From<J>, T2: From<T>>(self) -> Outcome<R, J2, T2> {
+        match self {
+            Self::Done(r) => Outcome::Done(r),
+            Self::Rejected(j) => Outcome::Rejected(J2::from(j)),
+            Self::TimedOut(t) => Outcome::TimedOut(T2::from(t)),
+        }
+    }
+}
+
+/// How an error type carries a timeout: `From<Elapsed>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry a timeout: implement `From<resilient::Elapsed>` for it",
+    label = "this error type needs `impl From<resilient::Elapsed>`",
+    note = "a call cut off by `#[timeout]` returns `Err(E::from(Elapsed))`; with thiserror, add a `#[from] Elapsed` variant, or give the attribute `on_timeout = path` (a `fn(Elapsed) -> E`)"
+)]
+pub trait FromElapsed {
+    /// The conversion.
+    fn from_elapsed(elapsed: Elapsed) -> Self;
+}
+
+impl<E: From<Elapsed>> FromElapsed for E {
+    #[inline]
+    fn from_elapsed(elapsed: Elapsed) -> Self {
+        E::from(elapsed)
+    }
+}
+
+/// The function's result for a timeout, through `From<Elapsed>`.
+#[inline]
+pub fn timed_out<R>(elapsed: Elapsed) -> R
+where
+    R: RetryResult,
+    R::Error: FromElapsed,
+{
+    R::from_error(<R::Error as FromElapsed>::from_elapsed(elapsed))
+}
+
+/// The function's result for a timeout, through an `on_timeout` function.
+#[inline]
+pub fn timed_out_with<R: RetryResult>(
+    elapsed: Elapsed,
+    on_timeout: impl FnOnce(Elapsed) -> R::Error,
+) -> R {
+    R::from_error(on_timeout(elapsed))
+}
+
+/// Runs `fut` for at most `limit`.
+///
+/// # Errors
+///
+/// [`Elapsed`] when the time is up; `fut` is dropped then.
+#[inline]
+pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| Elapsed::new(limit))
 }
 
 /// How an error type carries a rejection: `From<CircuitOpen>`.

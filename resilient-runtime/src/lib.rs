@@ -30,6 +30,7 @@ mod retry;
 mod retry_future;
 mod rng;
 mod sync;
+mod timeout;
 
 pub mod registry;
 pub mod retry_after;
@@ -51,3 +52,4 @@ pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
 pub use retry::{Attempt, Decision, Failure, RetryHint, RetryState, StopReason};
 pub use retry_future::{Retry, RetryFuture, retry, retry_with_hints};
+pub use timeout::Elapsed;

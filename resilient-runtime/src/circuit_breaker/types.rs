@@ -282,6 +282,13 @@ impl fmt::Display for CircuitOpen {
 
 impl std::error::Error for CircuitOpen {}
 
+/// For generated code: a layer that cannot reject carries `Infallible`.
+impl From<core::convert::Infallible> for CircuitOpen {
+    fn from(never: core::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -1,0 +1,162 @@
+//! `#[timeout]`, alone and in stacks, on tokio's paused clock.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use resilient::{CircuitOpen, Elapsed, circuit_breaker, retry, timeout};
+use tokio::time::{Instant, sleep};
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[derive(Debug, PartialEq)]
+enum ApiError {
+    Down,
+    TimedOut(Duration),
+    Open,
+}
+
+impl From<Elapsed> for ApiError {
+    fn from(elapsed: Elapsed) -> Self {
+        Self::TimedOut(elapsed.after())
+    }
+}
+
+impl From<CircuitOpen> for ApiError {
+    fn from(_: CircuitOpen) -> Self {
+        Self::Open
+    }
+}
+
+#[timeout("2s")]
+async fn slow(work: Duration) -> Result<u32, ApiError> {
+    sleep(work).await;
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_call_is_cut_off_and_a_quick_one_is_not() {
+    let start = Instant::now();
+    assert_eq!(slow(secs(60)).await, Err(ApiError::TimedOut(secs(2))));
+    assert_eq!(start.elapsed(), secs(2));
+    assert_eq!(slow(secs(1)).await, Ok(1));
+}
+
+static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+
+/// Below `#[retry]`: each attempt is bounded, and a timeout is retried.
+#[retry(attempts = 3, backoff = fixed("1s"), jitter = none)]
+#[timeout("1s")]
+async fn each_attempt_bounded() -> Result<u32, ApiError> {
+    let n = ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+    if n < 2 {
+        sleep(secs(60)).await;
+    }
+    Ok(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn below_a_retry_each_attempt_is_bounded_and_retried() {
+    let start = Instant::now();
+    assert_eq!(each_attempt_bounded().await, Ok(2));
+    // Two attempts cut at 1 s, two 1 s sleeps, the third attempt at once.
+    assert_eq!(start.elapsed(), secs(4));
+}
+
+/// Above `#[retry]`: the whole call is bounded.
+#[timeout("2500ms")]
+#[retry(attempts = 10, backoff = fixed("1s"), jitter = none)]
+async fn whole_call_bounded() -> Result<(), ApiError> {
+    Err(ApiError::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn above_a_retry_the_whole_call_is_bounded() {
+    let start = Instant::now();
+    assert_eq!(
+        whole_call_bounded().await,
+        Err(ApiError::TimedOut(Duration::from_millis(2500)))
+    );
+    assert_eq!(start.elapsed(), Duration::from_millis(2500));
+}
+
+/// Below a breaker, a timeout is a counted failure: a hung upstream trips it.
+#[circuit_breaker(failures = 2, name = "test-timeout-trips")]
+#[timeout("1s")]
+async fn hung() -> Result<(), ApiError> {
+    sleep(secs(3600)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn below_a_breaker_a_timeout_counts_as_a_failure() {
+    assert_eq!(hung().await, Err(ApiError::TimedOut(secs(1))));
+    assert_eq!(hung().await, Err(ApiError::TimedOut(secs(1))));
+    let start = Instant::now();
+    assert_eq!(hung().await, Err(ApiError::Open));
+    assert_eq!(start.elapsed(), Duration::ZERO, "rejected at once");
+}
+
+static STACKED: AtomicU32 = AtomicU32::new(0);
+
+/// The design's stack (without the fallback): every attempt through the
+/// breaker, every attempt bounded.
+#[retry(attempts = 3, backoff = fixed("100ms"), jitter = none)]
+#[circuit_breaker(failures = 5, reset = "60s", name = "test-three-layers")]
+#[timeout("2s")]
+async fn three_layers(fail_first: u32) -> Result<u32, ApiError> {
+    let n = STACKED.fetch_add(1, Ordering::Relaxed);
+    if n < fail_first {
+        sleep(secs(10)).await;
+    }
+    Ok(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_breaker_and_timeout_together() {
+    let start = Instant::now();
+    assert_eq!(three_layers(2).await, Ok(2));
+    assert_eq!(start.elapsed(), secs(4) + Duration::from_millis(200));
+}
+
+fn as_io(elapsed: Elapsed) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, elapsed)
+}
+
+#[timeout("10ms", on_timeout = as_io)]
+async fn io_read() -> std::io::Result<()> {
+    sleep(secs(1)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_timeout_for_a_foreign_error_type() {
+    assert_eq!(
+        io_read().await.unwrap_err().kind(),
+        std::io::ErrorKind::TimedOut
+    );
+}
+
+struct Client {
+    limit: Duration,
+}
+
+impl Client {
+    #[timeout(self.limit)]
+    async fn call(&self) -> Result<(), ApiError> {
+        sleep(secs(5)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_from_self() {
+    let client = Client {
+        limit: Duration::from_millis(300),
+    };
+    assert_eq!(
+        client.call().await,
+        Err(ApiError::TimedOut(Duration::from_millis(300)))
+    );
+}
