@@ -255,6 +255,50 @@ pub use resilient_macros::circuit_breaker;
 /// an error) or any `Duration` expression, evaluated at each call.
 pub use resilient_macros::timeout;
 
+/// Falls back when the call fails: graceful degradation to cached or
+/// default data.
+///
+/// | form | on error |
+/// |---|---|
+/// | `#[fallback(with = F)]` | `F(error)`: a function path or a closure (it may use the arguments), sync or async, taking the error by value and returning the function's `Result<T, E>`, so it can recover or re-raise |
+/// | `#[fallback(value = EXPR)]` | `Ok(EXPR)` |
+/// | `#[fallback(default)]` | `Ok(T::default())` |
+/// | `when = F` (with any form) | only errors for which `F(&E)` is `true` fall back; others pass through |
+///
+/// ```
+/// use resilient::{fallback, retry};
+///
+/// #[derive(Debug)]
+/// struct ApiError;
+///
+/// fn cached(id: u64, _: ApiError) -> Result<String, ApiError> {
+///     Ok(format!("cached {id}"))
+/// }
+///
+/// #[fallback(with = |e| cached(id, e))]
+/// #[retry(attempts = 3, backoff = none)]
+/// async fn fetch(id: u64) -> Result<String, ApiError> {
+///     Err(ApiError) // upstream is down
+/// }
+///
+/// #[fallback(default)]
+/// async fn count() -> Result<u32, ApiError> {
+///     Err(ApiError)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert_eq!(fetch(7).await.unwrap(), "cached 7");
+/// assert_eq!(count().await.unwrap(), 0);
+/// # }
+/// ```
+///
+/// Above a `#[circuit_breaker]` or `#[timeout]`, a rejection or a timeout
+/// falls back too. `value` and `default` without `when` never look at the
+/// error, so the error type needs no `From<CircuitOpen>` or `From<Elapsed>`
+/// then; `with` and `when` see the error as the function's `E`.
+pub use resilient_macros::fallback;
+
 /// Glue for generated code; not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -13,5 +13,6 @@ fn ui() {
     cases.compile_fail("tests/ui/retry-*.rs");
     cases.compile_fail("tests/ui/circuit_breaker-*.rs");
     cases.compile_fail("tests/ui/timeout-*.rs");
+    cases.compile_fail("tests/ui/fallback-*.rs");
     cases.pass("tests/ui/pass-*.rs");
 }

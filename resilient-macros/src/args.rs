@@ -132,6 +132,10 @@ impl Errors {
         self.0.map_or(Ok(()), Err)
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// The errors, for a caller that has recorded at least one.
     pub(crate) fn into_error(self) -> syn::Error {
         self.0

@@ -13,6 +13,7 @@ use syn::spanned::Spanned;
 
 use crate::args::{Backoff, DurationArg, Factor, Jitter, RetryAfter, RetryArgs};
 use crate::breaker_args::BreakerArgs;
+use crate::fallback_args::{FallbackArgs, Form as FallbackForm};
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
 use crate::timeout_args::TimeoutArgs;
@@ -23,6 +24,7 @@ pub(crate) enum LayerArgs {
     Retry(RetryArgs),
     Breaker(BreakerArgs),
     Timeout(TimeoutArgs),
+    Fallback(FallbackArgs),
 }
 
 /// Which tags can reach a point of the stack besides the function's own
@@ -92,7 +94,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         .enumerate()
         .filter_map(|(depth, layer)| match layer {
             LayerArgs::Breaker(args) => breaker_static(stack, args, depth, several),
-            LayerArgs::Retry(_) | LayerArgs::Timeout(_) => None,
+            LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Fallback(_) => None,
         });
     let statics: Vec<_> = statics.collect();
 
@@ -120,6 +122,14 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
                 generated = timeout(stack, args, depth, &inner, below.tags);
                 below.tags.timed_out = true;
             }
+            LayerArgs::Fallback(args) => {
+                generated = fallback(stack, layers, args, depth, &inner, below.tags);
+                // Everything below is resolved into the plain result.
+                below = Below {
+                    tags: Tags::default(),
+                    breakers: Vec::new(),
+                };
+            }
         }
         inner = Inner::Layer(generated.clone());
     }
@@ -138,10 +148,110 @@ fn at_the_boundary(
     tags: Tags,
 ) -> TokenStream {
     let erased = erase_impl_trait(&stack.output);
-    let value = format_ident!("__resilient_tag", span = Span::mixed_site());
-    let done = format_ident!("__resilient_done", span = Span::mixed_site());
     let top_var = format_ident!("__resilient_top", span = Span::mixed_site());
     let outcome_type = tags.outcome(&erased);
+    let converted = convert_tags(stack, layers, tags, &top_var);
+    quote! {{
+        let #top_var: #outcome_type = #top;
+        #converted
+    }}
+}
+
+// Input:  #[fallback(..)] over `inner`
+// Output (plain): the inner result, or on error (and `when`) the fallback.
+// Tags from below become the user's `E` only if a handler or `when` must
+// see it; `value`/`default` without `when` need no conversion at all.
+fn fallback(
+    stack: &StackInput,
+    layers: &[LayerArgs],
+    args: &FallbackArgs,
+    depth: usize,
+    inner: &Inner,
+    inner_tags: Tags,
+) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let result = ident("result", depth);
+    let error = ident("error", depth);
+    let value = ident("value", depth);
+    let attempt_block = attempt_block(stack, inner, &TokenStream::new());
+    let recover = match &args.form {
+        FallbackForm::With(handler) => quote_spanned! {handler.span()=>
+            {
+                #[allow(unused_imports)]
+                use ::resilient::__private::RecoverAsync as _;
+                ::resilient::__private::Recover(::resilient::__private::apply(#handler, #error))
+                    .__resilient_resolve()
+                    .await
+            }
+        },
+        FallbackForm::Value(expr) => {
+            quote_spanned!(expr.span()=> ::core::result::Result::Ok(#expr))
+        }
+        FallbackForm::Default => {
+            quote!(::core::result::Result::Ok(
+                ::core::default::Default::default()
+            ))
+        }
+    };
+    let needs_error = args.when.is_some() || matches!(args.form, FallbackForm::With(_));
+    if !needs_error && inner_tags.any() {
+        // Any error or tag falls back; none is converted.
+        let inner_type = inner_tags.outcome(&erased);
+        return quote! {
+            {
+                let #result: #inner_type = async #attempt_block.await;
+                match #result {
+                    ::resilient::__private::Outcome::Done(::core::result::Result::Ok(#value)) => {
+                        ::core::result::Result::Ok(#value)
+                    }
+                    _ => #recover,
+                }
+            }
+        };
+    }
+    let result_now = if inner_tags.any() {
+        let inner_type = inner_tags.outcome(&erased);
+        let converted = convert_tags(stack, layers, inner_tags, &result);
+        quote! {
+            let #result: #inner_type = async #attempt_block.await;
+            let #result: #erased = #converted;
+        }
+    } else {
+        quote!(let #result: #erased = async #attempt_block.await;)
+    };
+    let on_error = match &args.when {
+        Some(when) => quote_spanned! {when.span()=>
+            if ::resilient::__private::when(#when, &#error) {
+                #recover
+            } else {
+                ::core::result::Result::Err(#error)
+            }
+        },
+        None => recover,
+    };
+    quote! {
+        {
+            #result_now
+            match #result {
+                ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
+                ::core::result::Result::Err(#error) => #on_error,
+            }
+        }
+    }
+}
+
+/// `outcome` (of tags `tags`) as the function's own result: a rejection
+/// becomes `Err(E::from(open))` (or `on_open`), a timeout `Err(E::from(
+/// elapsed))` (or `on_timeout`).
+fn convert_tags(
+    stack: &StackInput,
+    layers: &[LayerArgs],
+    tags: Tags,
+    outcome: &syn::Ident,
+) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let value = format_ident!("__resilient_tag", span = Span::mixed_site());
+    let done = format_ident!("__resilient_done", span = Span::mixed_site());
     // Every token at `E` (the type argument too): a missing conversion is
     // reported there.
     let span = error_type_span(&stack.output);
@@ -171,15 +281,14 @@ fn at_the_boundary(
         quote!(::resilient::__private::Outcome::TimedOut(#value) => #convert,)
     });
     let impossible = impossible(tags, &value, false);
-    quote! {{
-        let #top_var: #outcome_type = #top;
-        match #top_var {
+    quote! {
+        match #outcome {
             ::resilient::__private::Outcome::Done(#done) => #done,
             #rejected
             #timed_out
             #impossible
         }
-    }}
+    }
 }
 
 /// `tokens` with every span set to `span`.
@@ -1026,6 +1135,30 @@ mod snapshots {
             quote! {
                 async fn fetch(&self, id: u64) -> Result<Data, ApiError> {
                     self.get(id).await
+                }
+            }
+        ));
+    }
+
+    #[test]
+    fn the_design_stack() {
+        insta::assert_snapshot!(expand_kinds(
+            &[
+                (Kind::Fallback, quote!(with = |err| cached_data(id, err))),
+                (
+                    Kind::Retry,
+                    quote!(
+                        attempts = 3,
+                        backoff = exponential(initial = "100ms", max = "10s"),
+                        jitter = full
+                    )
+                ),
+                (Kind::CircuitBreaker, quote!(failures = 5, reset = "60s")),
+                (Kind::Timeout, quote!("2s")),
+            ],
+            quote! {
+                async fn fetch_data(client: &Client, id: u64) -> Result<Data, ApiError> {
+                    client.get(id).await
                 }
             }
         ));

@@ -17,6 +17,7 @@ mod args;
 mod breaker_args;
 mod duration;
 mod expand;
+mod fallback_args;
 mod item;
 mod stack;
 mod timeout_args;
@@ -41,6 +42,12 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(stack::Kind::Timeout, args.into(), item.into()).into()
+}
+
+/// Falls back when the call fails; see `resilient::fallback`.
+#[proc_macro_attribute]
+pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(stack::Kind::Fallback, args.into(), item.into()).into()
 }
 
 /// Generates a whole stack of resilient layers at once; written by the

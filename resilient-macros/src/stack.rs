@@ -27,6 +27,7 @@ use syn::{Block, Expr, Ident, ItemFn, LitStr, Stmt, Token, Type};
 use crate::args::RetryArgs;
 use crate::breaker_args::{self, BreakerArgs};
 use crate::expand::LayerArgs;
+use crate::fallback_args::FallbackArgs;
 use crate::item::{self, NotSupported};
 use crate::timeout_args::TimeoutArgs;
 use crate::{expand, validate};
@@ -36,6 +37,7 @@ pub(crate) enum Kind {
     Retry,
     CircuitBreaker,
     Timeout,
+    Fallback,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Self::Retry => "retry",
             Self::CircuitBreaker => "circuit_breaker",
             Self::Timeout => "timeout",
+            Self::Fallback => "fallback",
         }
     }
 
@@ -60,6 +63,7 @@ impl Kind {
                 breaker_args::validate(&parsed)
             }
             Self::Timeout => TimeoutArgs::parse(args).map(drop),
+            Self::Fallback => FallbackArgs::parse(args).map(drop),
         }
     }
 }
@@ -312,6 +316,8 @@ pub(crate) fn generate(input: TokenStream) -> TokenStream {
         // Validated when the attribute expanded; parsed again here.
         let parsed = if layer.kind == "circuit_breaker" {
             BreakerArgs::parse(layer.args.clone()).map(LayerArgs::Breaker)
+        } else if layer.kind == "fallback" {
+            FallbackArgs::parse(layer.args.clone()).map(LayerArgs::Fallback)
         } else if layer.kind == "timeout" {
             TimeoutArgs::parse(layer.args.clone()).map(LayerArgs::Timeout)
         } else {

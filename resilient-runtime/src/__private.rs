@@ -248,6 +248,42 @@ pub fn on_retry<E: ?Sized>(
     hook(error, attempt);
 }
 
+/// Calls a fallback handler with the error by value.
+#[inline]
+pub fn apply<A, X>(handler: impl FnOnce(A) -> X, error: A) -> X {
+    handler(error)
+}
+
+/// A fallback handler's answer, sync or async: `Recover(answer)
+/// .__resilient_resolve().await` finds the inherent method for a
+/// `Result` (a sync handler) before the trait method for a future (an
+/// async one), a choice a blanket impl could not make (E0119).
+pub struct Recover<X>(pub X);
+
+impl<T, E> Recover<Result<T, E>> {
+    /// A sync handler's result, as a ready future.
+    #[inline]
+    pub fn __resilient_resolve(self) -> core::future::Ready<Result<T, E>> {
+        core::future::ready(self.0)
+    }
+}
+
+/// An async handler's future.
+pub trait RecoverAsync {
+    /// The handler's future.
+    type Future;
+    /// That future.
+    fn __resilient_resolve(self) -> Self::Future;
+}
+
+impl<F: Future> RecoverAsync for Recover<F> {
+    type Future = F;
+    #[inline]
+    fn __resilient_resolve(self) -> F {
+        self.0
+    }
+}
+
 /// Autoref dispatch on the error value: `(&HintWrap(e)).method()` finds
 /// `ViaRetryHint` when `E: RetryHint` (a match at `&HintWrap`), and falls
 /// back to `ViaDefault` (a match only at `&&HintWrap`) otherwise. Resolved
