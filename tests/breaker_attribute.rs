@@ -258,3 +258,95 @@ async fn the_future_is_send_and_box_dyn_error_carries_the_rejection() {
     let err = tokio::spawn(boxed()).await.unwrap().unwrap_err();
     assert!(err.is::<CircuitOpen>());
 }
+
+struct Session {
+    breaker: Arc<CircuitBreaker>,
+    log: Vec<u32>,
+}
+
+impl Session {
+    fn record(&mut self, n: u32) {
+        self.log.push(n);
+    }
+
+    /// A `&mut self` method: the breaker is cloned out of `self` (an `Arc`),
+    /// so the body can borrow `self` mutably.
+    #[circuit_breaker(breaker = self.breaker.clone())]
+    async fn push(&mut self, n: u32) -> Result<usize, ApiError> {
+        self.record(n);
+        Ok(self.log.len())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mut_self_method_with_a_cloned_breaker() {
+    let mut session = Session {
+        breaker: Arc::new(CircuitBreaker::builder().build()),
+        log: Vec::new(),
+    };
+    assert_eq!(session.push(1).await, Ok(1));
+    assert_eq!(session.push(2).await, Ok(2));
+}
+
+static BUDGETED: AtomicU32 = AtomicU32::new(0);
+
+/// The breaker's wait (10 s) is within `max_retry_after` but past
+/// `max_elapsed` (5 s): the retry stops with the rejection, not the error.
+#[retry(attempts = 5, backoff = fixed("1s"), jitter = none, max_elapsed = "5s")]
+#[circuit_breaker(failures = 1, reset = "10s", name = "test-budget-rejection")]
+async fn budget_ends_in_rejection() -> Result<(), ApiError> {
+    BUDGETED.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_beyond_max_elapsed_returns_the_rejection() {
+    assert_eq!(
+        budget_ends_in_rejection().await,
+        Err(ApiError::Open(secs(10)))
+    );
+    assert_eq!(BUDGETED.load(Ordering::Relaxed), 1);
+}
+
+static TWO: AtomicU32 = AtomicU32::new(0);
+
+/// Two breakers below one retry: the rejection returned is the one with
+/// the longest wait, the one that stopped the retry.
+#[retry(attempts = 3, backoff = none)]
+#[circuit_breaker(failures = 1, reset = "40s", name = "test-two-outer")]
+#[circuit_breaker(failures = 1, reset = "90s", name = "test-two-inner")]
+async fn two_breakers() -> Result<(), ApiError> {
+    TWO.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_longest_rejection_is_returned() {
+    assert_eq!(two_breakers().await, Err(ApiError::Open(secs(90))));
+    assert_eq!(TWO.load(Ordering::Relaxed), 1);
+}
+
+static COUNTED_ONCE: AtomicU32 = AtomicU32::new(0);
+
+#[circuit_breaker(failures = 2, name = "test-counted-once")]
+#[retry(attempts = 3, backoff = none)]
+async fn counted_once() -> Result<(), ApiError> {
+    COUNTED_ONCE.fetch_add(1, Ordering::Relaxed);
+    Err(ApiError::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_whole_retried_call_is_one_outcome() {
+    // Three failed attempts, one failure for the breaker (failures = 2).
+    let _ = counted_once().await;
+    assert_eq!(COUNTED_ONCE.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        registry::get("test-counted-once").unwrap().state(),
+        CircuitState::Closed
+    );
+    let _ = counted_once().await;
+    assert_eq!(
+        registry::get("test-counted-once").unwrap().state(),
+        CircuitState::Open
+    );
+}

@@ -125,19 +125,79 @@ async fn the_design_stack_degrades_to_cached_data() {
 #[derive(Debug)]
 struct Plain;
 
+static PLAIN_CALLS: AtomicU32 = AtomicU32::new(0);
+
 #[fallback(default)]
 #[circuit_breaker(failures = 1, name = "test-fallback-no-from")]
 #[timeout("1s")]
 async fn no_conversions_needed() -> Result<u32, Plain> {
+    PLAIN_CALLS.fetch_add(1, Ordering::Relaxed);
+    sleep(Duration::from_secs(60)).await; // cut off: a failure
     Err(Plain)
 }
 
 #[tokio::test(start_paused = true)]
 async fn value_fallbacks_need_no_conversions() {
-    assert_eq!(no_conversions_needed().await.unwrap(), 0);
     assert_eq!(
         no_conversions_needed().await.unwrap(),
         0,
-        "rejected, and still the default"
+        "timed out, then the default"
     );
+    assert_eq!(
+        no_conversions_needed().await.unwrap(),
+        0,
+        "rejected, then the default"
+    );
+    assert_eq!(
+        PLAIN_CALLS.load(Ordering::Relaxed),
+        1,
+        "the open breaker kept the body from running"
+    );
+}
+
+static HANDED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn record(err: ApiError) -> Result<String, ApiError> {
+    HANDED.lock().unwrap().push(format!("{err:?}"));
+    // Re-raise what no fallback can fix; recover from the rest.
+    if err == ApiError::NotFound {
+        Err(err)
+    } else {
+        Ok(String::from("fallback"))
+    }
+}
+
+/// The handler receives a timeout, then a rejection, as the function's `E`.
+#[fallback(with = record)]
+#[circuit_breaker(failures = 1, name = "test-fallback-receives")]
+#[timeout("1s")]
+async fn handed_over() -> Result<String, ApiError> {
+    sleep(Duration::from_secs(60)).await;
+    Ok(String::from("fresh"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_handler_receives_timeouts_and_rejections_as_errors() {
+    let _ = handed_over().await;
+    let _ = handed_over().await;
+    assert_eq!(*HANDED.lock().unwrap(), ["TimedOut", "Open"]);
+}
+
+/// A fallback over an error type that is not `Send`: the future still is.
+#[fallback(with = Err)]
+async fn boxed(fail: bool) -> Result<u32, Box<dyn std::error::Error>> {
+    if fail { Err("down".into()) } else { Ok(1) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_keeps_the_future_send_with_a_non_send_error() {
+    let out = tokio::spawn(async {
+        (
+            boxed(false).await.ok(),
+            boxed(true).await.map_err(|e| e.to_string()),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, (Some(1), Err(String::from("down"))));
 }

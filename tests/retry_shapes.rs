@@ -329,3 +329,53 @@ async fn policy_from_an_expression() {
     let c = Counter::new(3);
     assert_eq!(with_policy(&c).await, Ok(4));
 }
+
+#[async_trait::async_trait]
+trait Guarded {
+    async fn guarded(&mut self, n: u32) -> Result<u32, Flaky>;
+}
+
+struct GuardedService {
+    breaker: Arc<resilient::CircuitBreaker>,
+    limit: Duration,
+    seen: Vec<u32>,
+}
+
+impl From<resilient::CircuitOpen> for Flaky {
+    fn from(_: resilient::CircuitOpen) -> Self {
+        Self
+    }
+}
+
+impl From<resilient::Elapsed> for Flaky {
+    fn from(_: resilient::Elapsed) -> Self {
+        Self
+    }
+}
+
+/// `self` in the arguments of an `#[async_trait]` method (`&mut self`).
+#[async_trait::async_trait]
+impl Guarded for GuardedService {
+    #[retry(attempts = 2, backoff = none)]
+    #[resilient::circuit_breaker(breaker = self.breaker.clone())]
+    #[resilient::timeout(self.limit)]
+    async fn guarded(&mut self, n: u32) -> Result<u32, Flaky> {
+        self.seen.push(n);
+        Ok(n)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_trait_methods_with_self_in_the_arguments() {
+    let out = spawn(async {
+        let mut svc = GuardedService {
+            breaker: Arc::new(resilient::CircuitBreaker::builder().build()),
+            limit: Duration::from_secs(1),
+            seen: Vec::new(),
+        };
+        (svc.guarded(4).await, svc.seen)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, (Ok(4), vec![4]));
+}

@@ -160,3 +160,72 @@ async fn a_limit_from_self() {
         Err(ApiError::TimedOut(Duration::from_millis(300)))
     );
 }
+
+static ASKED: AtomicU32 = AtomicU32::new(0);
+
+/// A timeout below a breaker, inside a retry: the timeout trips the
+/// breaker, and the retry asks it before sleeping: it stops at once with
+/// the rejection instead of spending an attempt on it.
+#[retry(attempts = 3, backoff = fixed("1s"), jitter = none)]
+#[circuit_breaker(failures = 1, reset = "60s", name = "test-timeout-asks")]
+#[timeout("1s")]
+async fn hangs_once() -> Result<(), ApiError> {
+    ASKED.fetch_add(1, Ordering::Relaxed);
+    sleep(secs(3600)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_timeout_the_retry_asks_the_breaker() {
+    let start = Instant::now();
+    assert_eq!(hangs_once().await, Err(ApiError::Open));
+    assert_eq!(ASKED.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        start.elapsed(),
+        secs(1),
+        "stopped at once after the timeout"
+    );
+}
+
+static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn log_retry(err: &ApiError, attempt: &resilient::Attempt) {
+    SEEN.lock()
+        .unwrap()
+        .push(format!("{}: {err:?}", attempt.number()));
+}
+
+fn not_timeouts(err: &ApiError) -> bool {
+    !matches!(err, ApiError::TimedOut(_))
+}
+
+/// `on_retry` and `when` see a timeout as the function's `E`.
+#[retry(attempts = 3, backoff = none, on_retry = log_retry)]
+#[timeout("1s")]
+async fn logged() -> Result<(), ApiError> {
+    sleep(secs(5)).await;
+    Ok(())
+}
+
+#[retry(attempts = 3, backoff = none, when = not_timeouts)]
+#[timeout("1s")]
+async fn timeouts_not_retried(calls: &AtomicU32) -> Result<(), ApiError> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    sleep(secs(5)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn hooks_see_timeouts_as_errors() {
+    let _ = logged().await;
+    assert_eq!(
+        *SEEN.lock().unwrap(),
+        ["1: TimedOut(1s)", "2: TimedOut(1s)"]
+    );
+    let calls = AtomicU32::new(0);
+    assert_eq!(
+        timeouts_not_retried(&calls).await,
+        Err(ApiError::TimedOut(secs(1)))
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+}

@@ -290,10 +290,16 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
     {
         errors.at(*span, "`half_open` must be from 1 to 65535 trial calls");
     }
-    if let Some(reset) = &args.reset
-        && reset.value.literal() == Some(core::time::Duration::ZERO)
-    {
-        errors.at(reset.value.span(), "`reset` must be above zero");
+    if let Some(reset) = &args.reset {
+        if reset.value.literal() == Some(core::time::Duration::ZERO) {
+            errors.at(reset.value.span(), "`reset` must be above zero");
+        }
+        if reset.value.literal().is_none() && args.shared.is_none() && args.breaker.is_none() {
+            errors.at(
+                reset.value.span(),
+                "this function's breaker is a `static`, built once: `reset` must be a literal such as \"60s\"; for a value known at run time, build a `CircuitBreaker` and pass it with `breaker = ..`",
+            );
+        }
     }
     errors.finish()
 }

@@ -111,7 +111,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     for (depth, layer) in layers.iter().enumerate().rev() {
         match layer {
             LayerArgs::Retry(args) => {
-                generated = retry(stack, args, depth, &inner, &below);
+                generated = retry(stack, args, depth, &inner, &below, &layers[depth + 1..]);
             }
             LayerArgs::Breaker(args) => {
                 generated = breaker(stack, args, depth, &inner, below.tags);
@@ -173,17 +173,38 @@ fn fallback(
     let result = ident("result", depth);
     let error = ident("error", depth);
     let value = ident("value", depth);
+    let later = ident("later", depth);
+    let label = syn::Lifetime {
+        apostrophe: Span::mixed_site(),
+        ident: format_ident!("__resilient_fallback_{}", depth, span = Span::mixed_site()),
+    };
     let attempt_block = attempt_block(stack, inner, &TokenStream::new());
+    // What to do with `error` (already taken out of the result): the
+    // handler's answer, or `Ok(value)`. A sync handler's answer breaks out
+    // at once; only an async handler's future is awaited, and nothing else
+    // (no `!Send` error) lives across that `.await`.
     let recover = match &args.form {
-        FallbackForm::With(handler) => quote_spanned! {handler.span()=>
-            {
+        FallbackForm::With(handler) => {
+            // The error is located at the handler, so a handler of the
+            // wrong signature is underlined there.
+            let error_here = syn::Ident::new(
+                &error.to_string(),
+                Span::mixed_site().located_at(handler.span()),
+            );
+            let call = quote_spanned! {handler.span()=>
+                ::resilient::__private::Recover(::resilient::__private::apply(#handler, #error_here))
+                    .__resilient_resolve()
+            };
+            quote! {{
                 #[allow(unused_imports)]
                 use ::resilient::__private::RecoverAsync as _;
-                ::resilient::__private::Recover(::resilient::__private::apply(#handler, #error))
-                    .__resilient_resolve()
-                    .await
-            }
-        },
+                let #later = match #call {
+                    ::resilient::__private::Resolved::Ready(#value) => break #label #value,
+                    ::resilient::__private::Resolved::Later(#later) => #later,
+                };
+                #later.await
+            }}
+        }
         FallbackForm::Value(expr) => {
             quote_spanned!(expr.span()=> ::core::result::Result::Ok(#expr))
         }
@@ -194,11 +215,17 @@ fn fallback(
         }
     };
     let needs_error = args.when.is_some() || matches!(args.form, FallbackForm::With(_));
+    // The function must return a `Result`: checked (and reported) at its
+    // return type, as the other layers do.
+    let is_result = quote_spanned! {stack.output.span()=>
+        let _ = <#erased as ::resilient::__private::RetryResult>::retry_error;
+    };
     if !needs_error && inner_tags.any() {
         // Any error or tag falls back; none is converted.
         let inner_type = inner_tags.outcome(&erased);
         return quote! {
             {
+                #is_result
                 let #result: #inner_type = async #attempt_block.await;
                 match #result {
                     ::resilient::__private::Outcome::Done(::core::result::Result::Ok(#value)) => {
@@ -211,7 +238,7 @@ fn fallback(
     }
     let result_now = if inner_tags.any() {
         let inner_type = inner_tags.outcome(&erased);
-        let converted = convert_tags(stack, layers, inner_tags, &result);
+        let converted = convert_tags(stack, &layers[depth + 1..], inner_tags, &result);
         quote! {
             let #result: #inner_type = async #attempt_block.await;
             let #result: #erased = #converted;
@@ -219,23 +246,25 @@ fn fallback(
     } else {
         quote!(let #result: #erased = async #attempt_block.await;)
     };
-    let on_error = match &args.when {
-        Some(when) => quote_spanned! {when.span()=>
-            if ::resilient::__private::when(#when, &#error) {
-                #recover
-            } else {
-                ::core::result::Result::Err(#error)
+    let when = args.when.as_ref().map(|when| {
+        quote_spanned! {when.span()=>
+            if !::resilient::__private::when(#when, &#error) {
+                break #label ::core::result::Result::Err(#error);
             }
-        },
-        None => recover,
-    };
+        }
+    });
     quote! {
-        {
-            #result_now
-            match #result {
-                ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
-                ::core::result::Result::Err(#error) => #on_error,
-            }
+        #label: {
+            #is_result
+            let #error = {
+                #result_now
+                match #result {
+                    ::core::result::Result::Ok(#value) => break #label ::core::result::Result::Ok(#value),
+                    ::core::result::Result::Err(#error) => #error,
+                }
+            };
+            #when
+            #recover
         }
     }
 }
@@ -245,39 +274,18 @@ fn fallback(
 /// elapsed))` (or `on_timeout`).
 fn convert_tags(
     stack: &StackInput,
-    layers: &[LayerArgs],
+    below: &[LayerArgs],
     tags: Tags,
     outcome: &syn::Ident,
 ) -> TokenStream {
-    let erased = erase_impl_trait(&stack.output);
     let value = format_ident!("__resilient_tag", span = Span::mixed_site());
     let done = format_ident!("__resilient_done", span = Span::mixed_site());
-    // Every token at `E` (the type argument too): a missing conversion is
-    // reported there.
-    let span = error_type_span(&stack.output);
-    let erased_at_e = respan(quote!(#erased), span);
     let rejected = tags.rejected.then(|| {
-        let on_open = layers.iter().find_map(|layer| match layer {
-            LayerArgs::Breaker(args) => args.on_open.as_ref().map(|k| &k.value),
-            _ => None,
-        });
-        let convert = if let Some(on_open) = on_open {
-            quote_spanned!(on_open.span()=> ::resilient::__private::rejected_with::<#erased>(#value, #on_open))
-        } else {
-            quote_spanned!(span=> ::resilient::__private::rejected::<#erased_at_e>(#value))
-        };
+        let convert = rejection_as_result(stack, below, &quote!(#value));
         quote!(::resilient::__private::Outcome::Rejected(#value) => #convert,)
     });
     let timed_out = tags.timed_out.then(|| {
-        let on_timeout = layers.iter().find_map(|layer| match layer {
-            LayerArgs::Timeout(args) => args.on_timeout.as_ref(),
-            _ => None,
-        });
-        let convert = if let Some(on_timeout) = on_timeout {
-            quote_spanned!(on_timeout.span()=> ::resilient::__private::timed_out_with::<#erased>(#value, #on_timeout))
-        } else {
-            quote_spanned!(span=> ::resilient::__private::timed_out::<#erased_at_e>(#value))
-        };
+        let convert = timeout_as_result(stack, below, &quote!(#value));
         quote!(::resilient::__private::Outcome::TimedOut(#value) => #convert,)
     });
     let impossible = impossible(tags, &value, false);
@@ -289,6 +297,66 @@ fn convert_tags(
             #impossible
         }
     }
+}
+
+/// `Err(E::from(open))`, or `Err(on_open(open))` with the `on_open` of the
+/// nearest breaker in `below` that has one, as the function's result type.
+fn rejection_as_result(stack: &StackInput, below: &[LayerArgs], open: &TokenStream) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let on_open = below.iter().find_map(|layer| match layer {
+        LayerArgs::Breaker(args) => args.on_open.as_ref().map(|k| &k.value),
+        _ => None,
+    });
+    if let Some(on_open) = on_open {
+        return quote_spanned!(on_open.span()=> ::resilient::__private::rejected_with::<#erased>(#open, #on_open));
+    }
+    // Every token at `E` (the type argument too): a missing conversion is
+    // reported there.
+    let span = error_type_span(&stack.output);
+    let erased_at_e = respan(quote!(#erased), span);
+    quote_spanned!(span=> ::resilient::__private::rejected::<#erased_at_e>(#open))
+}
+
+/// As [`rejection_as_result`], for a timeout (`From<Elapsed>`, `on_timeout`).
+fn timeout_as_result(
+    stack: &StackInput,
+    below: &[LayerArgs],
+    elapsed: &TokenStream,
+) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let on_timeout = below.iter().find_map(|layer| match layer {
+        LayerArgs::Timeout(args) => args.on_timeout.as_ref(),
+        _ => None,
+    });
+    if let Some(on_timeout) = on_timeout {
+        return quote_spanned!(on_timeout.span()=> ::resilient::__private::timed_out_with::<#erased>(#elapsed, #on_timeout));
+    }
+    let span = error_type_span(&stack.output);
+    let erased_at_e = respan(quote!(#erased), span);
+    quote_spanned!(span=> ::resilient::__private::timed_out::<#erased_at_e>(#elapsed))
+}
+
+/// After a failure, asks each breaker below whether it is open: the
+/// longest wait goes into `failure`, its rejection into `pending`.
+fn ask_below(
+    breakers: &[TokenStream],
+    failure: &syn::Ident,
+    open: &syn::Ident,
+    pending: &syn::Ident,
+) -> TokenStream {
+    let asks = breakers.iter().map(|breaker| {
+        quote! {
+            if let ::core::result::Result::Err(#open) = (#breaker).check() {
+                #failure = #failure.with_admits_in(#open.retry_after());
+                // Keep the rejection with the longest wait: the one that
+                // decides.
+                if #pending.as_ref().is_none_or(|known| known.retry_after() < #open.retry_after()) {
+                    #pending = ::core::option::Option::Some(#open);
+                }
+            }
+        }
+    });
+    quote!(#(#asks)*)
 }
 
 /// `tokens` with every span set to `span`.
@@ -507,6 +575,7 @@ fn retry(
     depth: usize,
     inner: &Inner,
     below: &Below,
+    layers_below: &[LayerArgs],
 ) -> TokenStream {
     let output = &stack.output;
     let erased = erase_impl_trait(output);
@@ -523,6 +592,8 @@ fn retry(
     let open = ident("open", depth);
     let pending = ident("pending", depth);
     let stop_reason = ident("stop", depth);
+    let elapsed = ident("elapsed", depth);
+    let converted_var = ident("converted", depth);
 
     let (policy, start) = policy_and_start(args, fn_name, &policy_var, &state);
     let (transient, hint, on_retry) = hooks(args, &error, &erased, &result, &attempt);
@@ -544,21 +615,14 @@ fn retry(
     // After a plain failure, ask the breakers below when they admit calls
     // again: an open one makes this retry wait for it (within the caps), or
     // stop at once with its rejection.
-    let ask_below = below.breakers.iter().map(|breaker| {
-        quote! {
-            if let ::core::result::Result::Err(#open) = (#breaker).check() {
-                #failure = #failure.with_admits_in(#open.retry_after());
-                #pending = ::core::option::Option::Some(#open);
-            }
-        }
-    });
+    let asked = ask_below(&below.breakers, &failure, &open, &pending);
     let plain_failure = if below.breakers.is_empty() {
         quote!(::resilient::__private::Failure::new(#transient).with_retry_after(#hint))
     } else {
         quote! {{
             let mut #failure =
                 ::resilient::__private::Failure::new(#transient).with_retry_after(#hint);
-            #(#ask_below)*
+            #asked
             #failure
         }}
     };
@@ -571,8 +635,37 @@ fn retry(
             }
         });
         // A timeout below is a transient failure.
+        // A timeout below is a transient failure; like an error, it may
+        // have opened a breaker below, which is asked too.
         let timed_out = below.tags.timed_out.then(|| {
-            quote!(::resilient::__private::Outcome::TimedOut(_) => ::resilient::__private::Failure::transient(),)
+            // `when` sees a timeout as the function's `E`.
+            let timed_out_failure = if let Some(when) = &args.when {
+                let when = &when.value;
+                let converted = timeout_as_result(stack, layers_below, &quote!(*#elapsed));
+                quote! {{
+                    let #converted_var: #erased = #converted;
+                    match <#erased as ::resilient::__private::RetryResult>::retry_error(&#converted_var) {
+                        ::core::option::Option::Some(#error) => ::resilient::__private::Failure::new(
+                            ::resilient::__private::when(#when, #error),
+                        ),
+                        ::core::option::Option::None => ::resilient::__private::Failure::transient(),
+                    }
+                }}
+            } else {
+                quote!(::resilient::__private::Failure::transient())
+            };
+            if below.breakers.is_empty() {
+                quote!(::resilient::__private::Outcome::TimedOut(#elapsed) => #timed_out_failure,)
+            } else {
+                let asked = ask_below(&below.breakers, &failure, &open, &pending);
+                quote! {
+                    ::resilient::__private::Outcome::TimedOut(#elapsed) => {
+                        let mut #failure = #timed_out_failure;
+                        #asked
+                        #failure
+                    }
+                }
+            }
         });
         let impossible = impossible(below.tags, &open, true);
         quote! {
@@ -597,9 +690,39 @@ fn retry(
     };
     let on_retry = on_retry.map(|call| {
         if below.tags.any() {
+            // `on_retry` sees a rejection or a timeout as the function's
+            // `E`, converted for the call.
+            let rejected = below.tags.rejected.then(|| {
+                let converted = rejection_as_result(
+                    stack,
+                    layers_below,
+                    &quote!(::core::clone::Clone::clone(#open)),
+                );
+                quote! {
+                    ::resilient::__private::Outcome::Rejected(#open) => {
+                        let #converted_var: #erased = #converted;
+                        let #result = &#converted_var;
+                        #call
+                    }
+                }
+            });
+            let timed_out = below.tags.timed_out.then(|| {
+                let converted = timeout_as_result(stack, layers_below, &quote!(*#elapsed));
+                quote! {
+                    ::resilient::__private::Outcome::TimedOut(#elapsed) => {
+                        let #converted_var: #erased = #converted;
+                        let #result = &#converted_var;
+                        #call
+                    }
+                }
+            });
+            let impossible = impossible(below.tags, &open, true);
             quote! {
-                if let ::resilient::__private::Outcome::Done(#result) = &#outcome {
-                    #call
+                match &#outcome {
+                    ::resilient::__private::Outcome::Done(#result) => { #call }
+                    #rejected
+                    #timed_out
+                    #impossible
                 }
             }
         } else {
@@ -623,11 +746,13 @@ fn retry(
                     ::core::option::Option::None;
             }),
             quote! {
-                // Stopped because a breaker below stays open too long: hand
-                // its rejection outward, not the earlier error.
+                // Stopped while a breaker below is open (its wait is too
+                // long for `max_retry_after` or `max_elapsed`): hand its
+                // rejection outward, not the earlier error.
                 ::resilient::__private::Decision::Stop(#stop_reason) => match (#stop_reason, #pending) {
                     (
-                        ::resilient::__private::StopReason::UnavailableTooLong(_),
+                        ::resilient::__private::StopReason::UnavailableTooLong(_)
+                        | ::resilient::__private::StopReason::OutOfTime,
                         ::core::option::Option::Some(#open),
                     ) => break ::resilient::__private::Outcome::Rejected(#open),
                     _ => break #outcome,
@@ -754,8 +879,29 @@ fn breaker(
     let result = ident("result", depth);
     let open = ident("open", depth);
     let error = ident("failed", depth);
-    let reference = breaker_ref(args, depth);
-    let register = register(args, depth);
+    // A caller's breaker expression is bound first, so a temporary
+    // (`breaker = self.breaker.clone()`, for a `&mut self` method) lives
+    // as long as the permit that borrows it.
+    let binding = if let Some(breaker) = &args.breaker {
+        let expr = &breaker.value;
+        let holder = ident("holder", depth);
+        quote_spanned! {expr.span()=>
+            let #holder = &#expr;
+            let #breaker_var: &::resilient::__private::CircuitBreaker =
+                ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(#holder);
+        }
+    } else if let Some(shared) = &args.shared {
+        // Typed at the user's path: a `shared` that is not a `static`
+        // breaker is one error, there.
+        let path = &shared.value;
+        quote_spanned! {path.span()=>
+            let #breaker_var: &'static ::resilient::__private::CircuitBreaker = &#path;
+        }
+    } else {
+        let reference = breaker_ref(args, depth);
+        quote!(let #breaker_var: &'static ::resilient::__private::CircuitBreaker = #reference;)
+    };
+    let register = register(args, depth, &breaker_var);
     let is_failure = if let Some(when) = &args.when {
         let when = &when.value;
         quote_spanned!(when.span()=> ::resilient::__private::when(#when, #error))
@@ -808,8 +954,8 @@ fn breaker(
     };
     quote! {
         {
+            #binding
             #register
-            let #breaker_var: &::resilient::__private::CircuitBreaker = #reference;
             let #out: #out_type = match #breaker_var.acquire() {
                 ::core::result::Result::Err(#open) => ::resilient::__private::Outcome::Rejected(#open),
                 ::core::result::Result::Ok(#permit) => { #ran }
@@ -888,15 +1034,14 @@ fn breaker_ref(args: &BreakerArgs, depth: usize) -> TokenStream {
 }
 
 /// A `static` breaker registers on its first use (one atomic load after).
-fn register(args: &BreakerArgs, depth: usize) -> Option<TokenStream> {
+fn register(args: &BreakerArgs, depth: usize, breaker_var: &syn::Ident) -> Option<TokenStream> {
     if args.breaker.is_some() {
         return None;
     }
-    let reference = breaker_ref(args, depth);
     let (_, once) = statics(depth);
     Some(quote! {
         static #once: ::std::sync::Once = ::std::sync::Once::new();
-        ::resilient::__private::register_once(&#once, #reference);
+        ::resilient::__private::register_once(&#once, #breaker_var);
     })
 }
 

@@ -148,11 +148,18 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         (Err(error), Ok(())) | (Ok(_), Err(error)) => return Err(error),
     };
 
+    let keep = slot.keep;
+    // In an `#[async_trait]` method, `self` was moved into `__self` by its
+    // prologue: the arguments (`breaker = self.breaker`) follow it.
+    let args = if keep > 0 && binds_self(&slot.block.stmts[..keep]) {
+        rename_self(args)
+    } else {
+        args
+    };
     let layer = Layer {
         kind: Ident::new(name, Span::call_site()),
         args,
     };
-    let keep = slot.keep;
     let mut stack = match existing_stack(&slot.block.stmts[keep..]) {
         Some(stack) => stack?,
         None => StackInput {
@@ -211,6 +218,33 @@ fn check_clones(args: &RetryArgs, function: &mut ItemFn) -> syn::Result<()> {
         }
     }
     errors.map_or(Ok(()), Err)
+}
+
+/// Whether statements include async-trait's `let __self = self;`.
+fn binds_self(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|stmt| {
+        matches!(stmt, Stmt::Local(local)
+            if matches!(&local.pat, syn::Pat::Ident(i) if i.ident == "__self"))
+    })
+}
+
+/// Every `self` token becomes `__self`, keeping its span.
+fn rename_self(tokens: TokenStream) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) if ident == "self" => {
+                proc_macro2::TokenTree::Ident(Ident::new("__self", ident.span()))
+            }
+            proc_macro2::TokenTree::Group(group) => {
+                let mut renamed =
+                    proc_macro2::Group::new(group.delimiter(), rename_self(group.stream()));
+                renamed.set_span(group.span());
+                proc_macro2::TokenTree::Group(renamed)
+            }
+            other => other,
+        })
+        .collect()
 }
 
 fn first_span(tokens: &TokenStream) -> Span {

@@ -20,9 +20,9 @@ pub use crate::{
 
 /// What the attributes need of the function's return type: a `Result`.
 #[diagnostic::on_unimplemented(
-    message = "`#[retry]` and `#[circuit_breaker]` need a function that returns `Result<T, E>`, not `{Self}`",
+    message = "`#[retry]`, `#[circuit_breaker]`, `#[timeout]` and `#[fallback]` need a function that returns `Result<T, E>`, not `{Self}`",
     label = "not a `Result`",
-    note = "they decide from the error whether to try again or count a failure"
+    note = "they decide from the error whether to try again, count a failure or fall back"
 )]
 pub trait RetryResult {
     /// The error type.
@@ -260,27 +260,42 @@ pub fn apply<A, X>(handler: impl FnOnce(A) -> X, error: A) -> X {
 /// async one), a choice a blanket impl could not make (E0119).
 pub struct Recover<X>(pub X);
 
+/// A handler's answer: the result now (a sync handler), or a future of it.
+/// Returned rather than awaited, so a sync answer holding a `!Send` error
+/// is never kept across an `.await`.
+pub enum Resolved<R, F> {
+    /// A sync handler's result.
+    Ready(R),
+    /// An async handler's future.
+    Later(F),
+}
+
 impl<T, E> Recover<Result<T, E>> {
-    /// A sync handler's result, as a ready future.
+    /// A sync handler's result.
     #[inline]
-    pub fn __resilient_resolve(self) -> core::future::Ready<Result<T, E>> {
-        core::future::ready(self.0)
+    pub fn __resilient_resolve(
+        self,
+    ) -> Resolved<Result<T, E>, core::future::Pending<Result<T, E>>> {
+        Resolved::Ready(self.0)
     }
 }
 
 /// An async handler's future.
 pub trait RecoverAsync {
+    /// The handler's output.
+    type Output;
     /// The handler's future.
     type Future;
     /// That future.
-    fn __resilient_resolve(self) -> Self::Future;
+    fn __resilient_resolve(self) -> Resolved<Self::Output, Self::Future>;
 }
 
 impl<F: Future> RecoverAsync for Recover<F> {
+    type Output = F::Output;
     type Future = F;
     #[inline]
-    fn __resilient_resolve(self) -> F {
-        self.0
+    fn __resilient_resolve(self) -> Resolved<F::Output, F> {
+        Resolved::Later(self.0)
     }
 }
 
