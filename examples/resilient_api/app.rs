@@ -1,0 +1,543 @@
+//! The demo's two servers, shared by `main.rs` and the end-to-end test:
+//! a deliberately flaky **upstream**, and the **API** in front of it that
+//! stays up while the upstream fails.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use resilient::{
+    CircuitBreaker, CircuitOpen, Elapsed, RetryHint, circuit_breaker, fallback, registry, retry,
+    retry_after, timeout,
+};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+// ---------------------------------------------------------------------------
+// The flaky upstream: what a real dependency does on a bad day.
+// ---------------------------------------------------------------------------
+
+/// The upstream's knobs, changeable while it runs (`/admin/*` routes).
+#[derive(Debug, Default)]
+pub(crate) struct Upstream {
+    /// Share of requests that fail with `500`, in thousandths.
+    failure_per_mille: AtomicU32,
+    /// Added latency per request.
+    latency_ms: AtomicU64,
+    /// Answer everything with `503`.
+    down: AtomicBool,
+    /// Fail the next N requests with `500` (for a predictable demo).
+    fail_next: AtomicU32,
+    /// Answer `429 Too Many Requests` with this `Retry-After`.
+    rate_limit: Mutex<Option<RateLimit>>,
+    /// Requests served (including failed ones): the retry amplification.
+    hits: AtomicU64,
+    /// A tiny xorshift state for the failures: no RNG crate needed here.
+    seed: AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub(crate) struct RateLimit {
+    /// The `Retry-After`, in seconds.
+    pub(crate) seconds: u64,
+    /// Send it as an HTTP-date rather than delay-seconds.
+    #[serde(default)]
+    pub(crate) date: bool,
+}
+
+impl Upstream {
+    pub(crate) fn new(failure_rate: f64, latency: Duration) -> Arc<Self> {
+        let upstream = Self::default();
+        upstream.set_failure_rate(failure_rate);
+        upstream
+            .latency_ms
+            .store(millis(latency), Ordering::Relaxed);
+        upstream
+            .seed
+            .store(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        Arc::new(upstream)
+    }
+
+    pub(crate) fn set_failure_rate(&self, rate: f64) {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let per_mille = (rate.clamp(0.0, 1.0) * 1000.0).round() as u32;
+        self.failure_per_mille.store(per_mille, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.latency_ms.store(millis(latency), Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        *self
+            .rate_limit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = limit;
+    }
+
+    pub(crate) fn fail_next(&self, count: u32) {
+        self.fail_next.store(count, Ordering::Relaxed);
+    }
+
+    pub(crate) fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Fails this request? Draws from the xorshift state.
+    fn unlucky(&self) -> bool {
+        let per_mille = self.failure_per_mille.load(Ordering::Relaxed);
+        if per_mille == 0 {
+            return false;
+        }
+        let mut x = self.seed.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.seed.store(x, Ordering::Relaxed);
+        x % 1000 < u64::from(per_mille)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn upstream_router(upstream: Arc<Upstream>) -> Router {
+    Router::new()
+        .route("/data", get(upstream_data))
+        .route("/admin/fail", post(admin_fail))
+        .route("/admin/fail-next", post(admin_fail_next))
+        .route("/admin/latency", post(admin_latency))
+        .route("/admin/down", post(admin_down))
+        .route("/admin/rate-limit", post(admin_rate_limit))
+        .route("/admin/stats", get(admin_stats))
+        .with_state(upstream)
+}
+
+async fn upstream_data(State(up): State<Arc<Upstream>>) -> Response {
+    let hit = up.hits.fetch_add(1, Ordering::Relaxed) + 1;
+    let latency = up.latency_ms.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if up.down.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "upstream is down").into_response();
+    }
+    let limit = *up
+        .rate_limit
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(limit) = limit {
+        let value = if limit.date {
+            httpdate_after(limit.seconds)
+        } else {
+            limit.seconds.to_string()
+        };
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(header::RETRY_AFTER, value);
+        }
+        return (StatusCode::TOO_MANY_REQUESTS, headers, "slow down").into_response();
+    }
+    let forced = up
+        .fail_next
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    if forced || up.unlucky() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "transient failure").into_response();
+    }
+    Json(Data {
+        message: String::from("Fresh data from upstream."),
+        hit: Some(hit),
+    })
+    .into_response()
+}
+
+/// An IMF-fixdate `seconds` from now (the format RFC 9110 prefers).
+fn httpdate_after(seconds: u64) -> String {
+    let when = SystemTime::now() + Duration::from_secs(seconds);
+    let secs = when
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+        [usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][usize::try_from(month - 1).unwrap_or(0)];
+    format!("{weekday}, {day:02} {month} {year} {h:02}:{m:02}:{s:02} GMT")
+}
+
+#[derive(Deserialize)]
+struct Rate {
+    rate: f64,
+}
+
+#[derive(Deserialize)]
+struct Millis {
+    ms: u64,
+}
+
+#[derive(Deserialize)]
+struct Switch {
+    on: bool,
+}
+
+#[derive(Deserialize)]
+struct MaybeLimit {
+    seconds: Option<u64>,
+    #[serde(default)]
+    date: bool,
+}
+
+async fn admin_fail(State(up): State<Arc<Upstream>>, Query(q): Query<Rate>) -> &'static str {
+    up.set_failure_rate(q.rate);
+    "ok"
+}
+
+#[derive(Deserialize)]
+struct Count {
+    count: u32,
+}
+
+async fn admin_fail_next(State(up): State<Arc<Upstream>>, Query(q): Query<Count>) -> &'static str {
+    up.fail_next(q.count);
+    "ok"
+}
+
+async fn admin_latency(State(up): State<Arc<Upstream>>, Query(q): Query<Millis>) -> &'static str {
+    up.set_latency(Duration::from_millis(q.ms));
+    "ok"
+}
+
+async fn admin_down(State(up): State<Arc<Upstream>>, Query(q): Query<Switch>) -> &'static str {
+    up.set_down(q.on);
+    "ok"
+}
+
+async fn admin_rate_limit(
+    State(up): State<Arc<Upstream>>,
+    Query(q): Query<MaybeLimit>,
+) -> &'static str {
+    up.set_rate_limit(q.seconds.map(|seconds| RateLimit {
+        seconds,
+        date: q.date,
+    }));
+    "ok"
+}
+
+async fn admin_stats(State(up): State<Arc<Upstream>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "hits": up.hits() }))
+}
+
+// ---------------------------------------------------------------------------
+// The API: one plain attempt per function, the attributes do the rest.
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Data {
+    pub(crate) message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) hit: Option<u64>,
+}
+
+/// Everything that can go wrong calling upstream, as one error type.
+#[derive(Debug)]
+pub(crate) enum UpstreamError {
+    /// Upstream answered with an error status (and maybe a `Retry-After`).
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// The request did not complete (connection refused, reset, ...).
+    Transport(String),
+    /// Our circuit breaker refused the call: upstream is known to be down.
+    Open(CircuitOpen),
+    /// The attempt took longer than its timeout: a hung upstream.
+    TimedOut(Elapsed),
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Status { status, .. } => write!(f, "upstream answered {status}"),
+            Self::Transport(reason) => write!(f, "upstream unreachable: {reason}"),
+            Self::Open(open) => write!(f, "{open}"),
+            Self::TimedOut(elapsed) => write!(f, "upstream: {elapsed}"),
+        }
+    }
+}
+
+// `#[circuit_breaker]` and `#[timeout]` hand these back as our error type.
+impl From<CircuitOpen> for UpstreamError {
+    fn from(open: CircuitOpen) -> Self {
+        Self::Open(open)
+    }
+}
+
+impl From<Elapsed> for UpstreamError {
+    fn from(elapsed: Elapsed) -> Self {
+        Self::TimedOut(elapsed)
+    }
+}
+
+/// What `#[retry]` should know: a `429`/`503` may say when to come back,
+/// and a `4xx` other than `429` will not get better by retrying.
+impl RetryHint for UpstreamError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            Self::Transport(_) | Self::TimedOut(_) => true,
+            Self::Open(_) => false,
+        }
+    }
+}
+
+/// What counts against the breaker: the upstream failing, not our own
+/// bad requests, and not being told to slow down.
+fn upstream_failed(err: &UpstreamError) -> bool {
+    match err {
+        UpstreamError::Status { status, .. } => *status >= 500,
+        UpstreamError::Transport(_) | UpstreamError::TimedOut(_) | UpstreamError::Open(_) => true,
+    }
+}
+
+/// How the API is tuned; the demo uses [`Settings::demo`], the test
+/// shorter durations.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// The breaker's name in the registry (and `/health`).
+    pub(crate) name: &'static str,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) breaker_failures: u32,
+    pub(crate) breaker_reset: Duration,
+}
+
+impl Settings {
+    pub(crate) const fn demo() -> Self {
+        Self {
+            name: "upstream",
+            attempt_timeout: Duration::from_secs(2),
+            breaker_failures: 5,
+            breaker_reset: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The API's state: a client, where upstream is, and the breaker that
+/// guards it (here, not in a `static`, so every test starts fresh).
+pub(crate) struct Api {
+    client: reqwest::Client,
+    upstream: String,
+    breaker: Arc<CircuitBreaker>,
+    attempt_timeout: Duration,
+}
+
+impl Api {
+    /// # Panics
+    ///
+    /// If `settings` hold an invalid breaker configuration.
+    pub(crate) fn new(upstream: String, settings: Settings) -> Arc<Self> {
+        let breaker = CircuitBreaker::builder()
+            .failures(settings.breaker_failures)
+            .reset(settings.breaker_reset)
+            .try_build()
+            .expect("valid breaker settings")
+            .with_name(settings.name);
+        let breaker = Arc::new(breaker);
+        // Listed in `/health` (a breaker the app owns registers itself).
+        let _ = registry::register(&breaker);
+        Arc::new(Self {
+            client: reqwest::Client::new(),
+            upstream,
+            breaker,
+            attempt_timeout: settings.attempt_timeout,
+        })
+    }
+
+    /// `GET /api/data`: never fails. Retries transient errors with
+    /// exponential backoff and jitter; each attempt goes through the
+    /// breaker and is cut off after `attempt_timeout`; if it all fails,
+    /// default data.
+    #[fallback(with = default_data)]
+    #[retry(
+        attempts = 3,
+        backoff = exponential(initial = "50ms", max = "1s"),
+        jitter = full,
+        max_retry_after = "2s",
+        on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed)
+    )]
+    #[circuit_breaker(breaker = self.breaker, when = upstream_failed)]
+    #[timeout(self.attempt_timeout)]
+    async fn data(&self, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
+        self.fetch().await
+    }
+
+    /// `GET /api/strict`: the same without the fallback, so the caller
+    /// sees `503` while the breaker is open and `429` when upstream asks
+    /// for a longer pause than we are willing to wait.
+    #[retry(
+        attempts = 3,
+        backoff = exponential(initial = "50ms", max = "1s"),
+        jitter = full,
+        max_retry_after = "2s",
+        on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed)
+    )]
+    #[circuit_breaker(breaker = self.breaker, when = upstream_failed)]
+    #[timeout(self.attempt_timeout)]
+    async fn strict(&self, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
+        self.fetch().await
+    }
+
+    /// One plain attempt: the whole of the calling code.
+    async fn fetch(&self) -> Result<Data, UpstreamError> {
+        let url = format!("{}/data", self.upstream);
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry_after::parse(v, SystemTime::now()));
+            return Err(UpstreamError::Status {
+                status: status.as_u16(),
+                retry_after,
+            });
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| UpstreamError::Transport(e.to_string()))
+    }
+}
+
+/// The fallback: what the tutorial's Flask app returns when upstream is
+/// unavailable.
+#[allow(clippy::unnecessary_wraps)] // a fallback handler returns the function's `Result`
+fn default_data(_: UpstreamError) -> Result<Data, UpstreamError> {
+    Ok(Data {
+        message: String::from("Service is temporarily unavailable. Showing default data."),
+        hit: None,
+    })
+}
+
+pub(crate) fn api_router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/api/data", get(api_data))
+        .route("/api/strict", get(api_strict))
+        .route("/health", get(health))
+        .with_state(api)
+}
+
+async fn api_data(State(api): State<Arc<Api>>) -> Json<Data> {
+    let start = Instant::now();
+    let attempts = AtomicU32::new(1);
+    let data = api
+        .data(&attempts)
+        .await
+        .unwrap_or_else(|_| Data::default());
+    log_request("/api/data", &api, &attempts, "200", start);
+    Json(data)
+}
+
+async fn api_strict(State(api): State<Arc<Api>>) -> Response {
+    let start = Instant::now();
+    let attempts = AtomicU32::new(1);
+    let (status, response) = match api.strict(&attempts).await {
+        Ok(data) => (StatusCode::OK, Json(data).into_response()),
+        Err(UpstreamError::Open(open)) => {
+            // Fail fast, and tell the client when to come back.
+            let body = serde_json::json!({ "error": "upstream unavailable", "retry_after_secs": open.retry_after_secs() });
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                with_retry_after(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    open.retry_after_secs(),
+                    body,
+                ),
+            )
+        }
+        Err(UpstreamError::Status {
+            status: 429,
+            retry_after: Some(wait),
+        }) => {
+            // Upstream asked for longer than we wait: pass its 429 on.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let body =
+                serde_json::json!({ "error": "rate limited upstream", "retry_after_secs": secs });
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                with_retry_after(StatusCode::TOO_MANY_REQUESTS, secs, body),
+            )
+        }
+        Err(err) => {
+            let body = serde_json::json!({ "error": err.to_string() });
+            (
+                StatusCode::BAD_GATEWAY,
+                (StatusCode::BAD_GATEWAY, Json(body)).into_response(),
+            )
+        }
+    };
+    log_request("/api/strict", &api, &attempts, status.as_str(), start);
+    response
+}
+
+fn with_retry_after(status: StatusCode, secs: u64, body: serde_json::Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+async fn health() -> Json<serde_json::Value> {
+    let breakers: Vec<_> = registry::all()
+        .iter()
+        .map(|b| serde_json::json!({ "name": b.name().as_str(), "state": b.state().as_str() }))
+        .collect();
+    Json(serde_json::json!({ "status": "ok", "breakers": breakers }))
+}
+
+/// One line per request: attempts, breaker state, outcome, latency.
+fn log_request(route: &str, api: &Api, attempts: &AtomicU32, outcome: &str, start: Instant) {
+    println!(
+        "GET {route:<12} -> {outcome}  attempts={}  breaker={}  {:?}",
+        attempts.load(Ordering::Relaxed),
+        api.breaker.state(),
+        start.elapsed()
+    );
+}
