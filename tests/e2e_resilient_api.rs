@@ -31,6 +31,7 @@ async fn start(name: &'static str) -> Servers {
 
     let settings = Settings {
         name,
+        retry: Settings::demo().retry,
         attempt_timeout: Duration::from_millis(150),
         breaker_failures: 3,
         breaker_reset: RESET,

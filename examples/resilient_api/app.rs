@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use resilient::{
-    CircuitBreaker, CircuitOpen, Elapsed, RetryHint, circuit_breaker, fallback, registry, retry,
-    retry_after, timeout,
+    Backoff, CircuitBreaker, CircuitOpen, Elapsed, Jitter, RetryHint, RetryPolicy, circuit_breaker,
+    fallback, registry, retry, retry_after, timeout,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -336,6 +336,8 @@ fn upstream_failed(err: &UpstreamError) -> bool {
 pub(crate) struct Settings {
     /// The breaker's name in the registry (and `/health`).
     pub(crate) name: &'static str,
+    /// How calls to upstream are retried.
+    pub(crate) retry: RetryPolicy,
     pub(crate) attempt_timeout: Duration,
     pub(crate) breaker_failures: u32,
     pub(crate) breaker_reset: Duration,
@@ -345,6 +347,19 @@ impl Settings {
     pub(crate) const fn demo() -> Self {
         Self {
             name: "upstream",
+            // What `#[retry(attempts = 3, backoff = exponential(initial =
+            // "50ms", max = "1s"), jitter = full, max_retry_after = "2s")]`
+            // would say, as data in the app's state: each test can bring its own.
+            retry: RetryPolicy::builder()
+                .attempts(3)
+                .backoff(Backoff::exponential(
+                    Duration::from_millis(50),
+                    2.0,
+                    Duration::from_secs(1),
+                ))
+                .jitter(Jitter::Full)
+                .max_retry_after(Duration::from_secs(2))
+                .build(),
             attempt_timeout: Duration::from_secs(2),
             breaker_failures: 5,
             breaker_reset: Duration::from_secs(30),
@@ -358,6 +373,7 @@ pub(crate) struct Api {
     client: reqwest::Client,
     upstream: String,
     breaker: Arc<CircuitBreaker>,
+    retry: RetryPolicy,
     attempt_timeout: Duration,
 }
 
@@ -379,6 +395,7 @@ impl Api {
             client: reqwest::Client::new(),
             upstream,
             breaker,
+            retry: settings.retry,
             attempt_timeout: settings.attempt_timeout,
         })
     }
@@ -388,13 +405,7 @@ impl Api {
     /// breaker and is cut off after `attempt_timeout`; if it all fails,
     /// default data.
     #[fallback(with = default_data)]
-    #[retry(
-        attempts = 3,
-        backoff = exponential(initial = "50ms", max = "1s"),
-        jitter = full,
-        max_retry_after = "2s",
-        on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed)
-    )]
+    #[retry(policy = self.retry, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[circuit_breaker(breaker = self.breaker, when = upstream_failed)]
     #[timeout(self.attempt_timeout)]
     async fn data(&self, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
@@ -404,13 +415,7 @@ impl Api {
     /// `GET /api/strict`: the same without the fallback, so the caller
     /// sees `503` while the breaker is open and `429` when upstream asks
     /// for a longer pause than we are willing to wait.
-    #[retry(
-        attempts = 3,
-        backoff = exponential(initial = "50ms", max = "1s"),
-        jitter = full,
-        max_retry_after = "2s",
-        on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed)
-    )]
+    #[retry(policy = self.retry, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[circuit_breaker(breaker = self.breaker, when = upstream_failed)]
     #[timeout(self.attempt_timeout)]
     async fn strict(&self, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
