@@ -661,7 +661,6 @@ pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     admitted: Word,
     kind: Kind,
-    settled: bool,
 }
 
 impl<'a> Permit<'a> {
@@ -670,7 +669,6 @@ impl<'a> Permit<'a> {
             breaker,
             admitted,
             kind,
-            settled: false,
         }
     }
 
@@ -705,17 +703,18 @@ impl<'a> Permit<'a> {
         });
     }
 
-    fn settle(mut self, outcome: Outcome) {
-        self.settled = true;
-        self.breaker.record(self.admitted, self.kind, outcome);
+    fn settle(self, outcome: Outcome) {
+        // Settled: the drop guard has nothing left to do. `ManuallyDrop`
+        // rather than a flag written here and read back at once (a byte
+        // store followed by a wider load of the same word stalls store
+        // forwarding; it showed as most of the permit's cost in `perf`).
+        let this = core::mem::ManuallyDrop::new(self);
+        this.breaker.record(this.admitted, this.kind, outcome);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if self.settled {
-            return;
-        }
         let outcome = if std::thread::panicking() {
             Outcome::Failure
         } else {
