@@ -295,6 +295,7 @@ impl RetryState {
     /// Without it, elapsed time (and so the `max_elapsed` budget) counts
     /// from the first failure, and the first attempt's own duration is not
     /// charged to the budget.
+    #[inline]
     pub const fn new() -> Self {
         Self {
             failures: 0,
@@ -305,11 +306,13 @@ impl RetryState {
 
     /// Records when the first attempt started. Without it, elapsed time is
     /// counted from the first failure.
+    #[inline]
     pub const fn start(&mut self, now: Instant) {
         self.started = Some(now);
     }
 
     /// Whether [`start`](Self::start) is worth a clock read for `policy`.
+    #[inline]
     pub const fn needs_start(policy: &RetryPolicy) -> bool {
         policy.max_elapsed().is_some()
     }

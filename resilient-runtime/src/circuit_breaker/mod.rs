@@ -212,6 +212,7 @@ impl CircuitBreaker {
     ///
     /// [`CircuitOpen`] while open, while half-open with every trial permit
     /// taken, and while [forced open](Self::force_open).
+    #[inline]
     pub fn acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
         let mut now = None;
         let mut word = Word(self.word.load(Ordering::Acquire));
@@ -419,6 +420,7 @@ impl CircuitBreaker {
     }
 
     /// Records one outcome of a call admitted in state `admitted`.
+    #[inline]
     fn record(&self, admitted: Word, kind: Kind, outcome: Outcome) {
         match (kind, outcome) {
             (Kind::Untracked, _) | (Kind::Closed, Outcome::Cancelled) => {}
@@ -454,6 +456,7 @@ impl CircuitBreaker {
         }
     }
 
+    #[inline]
     fn record_consecutive(&self, admitted: Word, failed: bool, threshold: u32) {
         if !failed {
             // The fast path: a success with no failures pending writes
@@ -506,6 +509,7 @@ impl CircuitBreaker {
     /// Applies `f` to the state word while it is still in the generation
     /// and phase a call was admitted in. `f` returns `None` to write
     /// nothing.
+    #[inline]
     fn update(
         &self,
         admitted: Word,
@@ -664,6 +668,7 @@ pub struct Permit<'a> {
 }
 
 impl<'a> Permit<'a> {
+    #[inline]
     fn new(breaker: &'a CircuitBreaker, admitted: Word, kind: Kind) -> Self {
         Self {
             breaker,
@@ -674,16 +679,19 @@ impl<'a> Permit<'a> {
 
     /// Whether this is a half-open trial call, whose outcome decides
     /// whether the breaker closes.
+    #[inline]
     pub fn is_trial(&self) -> bool {
         self.kind == Kind::Trial
     }
 
     /// The call succeeded.
+    #[inline]
     pub fn success(self) {
         self.settle(Outcome::Success);
     }
 
     /// The call failed.
+    #[inline]
     pub fn failure(self) {
         self.settle(Outcome::Failure);
     }
@@ -695,6 +703,7 @@ impl<'a> Permit<'a> {
     }
 
     /// The call failed if `failed`, else succeeded.
+    #[inline]
     pub fn record(self, failed: bool) {
         self.settle(if failed {
             Outcome::Failure
@@ -703,6 +712,7 @@ impl<'a> Permit<'a> {
         });
     }
 
+    #[inline]
     fn settle(self, outcome: Outcome) {
         // Settled: the drop guard has nothing left to do. `ManuallyDrop`
         // rather than a flag written here and read back at once (a byte

@@ -34,6 +34,7 @@ const GENERATION_MASK: u64 = (1 << (64 - GENERATION_SHIFT)) - 1;
 impl Word {
     pub(crate) const CLOSED: Self = Self(0);
 
+    #[inline]
     pub(crate) const fn phase(self) -> Phase {
         match self.0 & PHASE_MASK {
             0 => Phase::Closed,
@@ -42,30 +43,36 @@ impl Word {
         }
     }
 
+    #[inline]
     pub(crate) const fn forced_open(self) -> bool {
         self.0 & FORCED_OPEN != 0
     }
 
+    #[inline]
     pub(crate) const fn disabled(self) -> bool {
         self.0 & DISABLED != 0
     }
 
+    #[inline]
     pub(crate) const fn count(self) -> u32 {
         ((self.0 >> COUNT_SHIFT) & FIELD_MASK) as u32
     }
 
+    #[inline]
     pub(crate) const fn inflight(self) -> u32 {
         ((self.0 >> INFLIGHT_SHIFT) & FIELD_MASK) as u32
     }
 
     /// Wraps after 2^28 state changes; only compared for equality, so a
     /// stale outcome would have to be 268 million changes old to collide.
+    #[inline]
     pub(crate) const fn generation(self) -> u32 {
         (self.0 >> GENERATION_SHIFT) as u32
     }
 
     /// A new state: `phase`, counters cleared, kill switches kept, and the
     /// next generation.
+    #[inline]
     pub(crate) const fn next(self, phase: Phase) -> Self {
         let generation = (self.0 >> GENERATION_SHIFT).wrapping_add(1) & GENERATION_MASK;
         let flags = self.0 & (FORCED_OPEN | DISABLED);
@@ -74,10 +81,12 @@ impl Word {
 
     /// Counts are kept below 2^16 by the settings (`failures`, `half_open`
     /// at most 65 535), so these never carry into the next field.
+    #[inline]
     pub(crate) const fn with_count(self, count: u32) -> Self {
         Self((self.0 & !(FIELD_MASK << COUNT_SHIFT)) | ((count as u64 & FIELD_MASK) << COUNT_SHIFT))
     }
 
+    #[inline]
     pub(crate) const fn with_inflight(self, inflight: u32) -> Self {
         Self(
             (self.0 & !(FIELD_MASK << INFLIGHT_SHIFT))
@@ -85,6 +94,7 @@ impl Word {
         )
     }
 
+    #[inline]
     pub(crate) const fn with_flags(self, forced_open: bool, disabled: bool) -> Self {
         let mut bits = self.0 & !(FORCED_OPEN | DISABLED);
         if forced_open {
