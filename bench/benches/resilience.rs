@@ -176,6 +176,9 @@ fn breaker_closed(c: &mut Criterion) {
     group.bench_function("resilient consecutive", |b| {
         b.iter_custom(|n| run(&rt, n, with_breaker))
     });
+    group.bench_function("resilient CircuitBreaker::call", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| CONSECUTIVE.call(direct(i))))
+    });
     group.bench_function("resilient failure rate", |b| {
         b.iter_custom(|n| run(&rt, n, with_rate_breaker))
     });
