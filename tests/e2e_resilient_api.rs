@@ -35,6 +35,7 @@ async fn start(name: &'static str) -> Servers {
         attempt_timeout: Duration::from_millis(150),
         breaker_failures: 3,
         breaker_reset: RESET,
+        on_state_change: None,
     };
     let api = Api::new(format!("http://{upstream_addr}"), settings);
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

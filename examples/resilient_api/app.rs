@@ -341,6 +341,8 @@ pub(crate) struct Settings {
     pub(crate) attempt_timeout: Duration,
     pub(crate) breaker_failures: u32,
     pub(crate) breaker_reset: Duration,
+    /// Called on every breaker state change (the chaos run counts them).
+    pub(crate) on_state_change: Option<resilient::OnStateChange>,
 }
 
 impl Settings {
@@ -363,6 +365,7 @@ impl Settings {
             attempt_timeout: Duration::from_secs(2),
             breaker_failures: 5,
             breaker_reset: Duration::from_secs(30),
+            on_state_change: None,
         }
     }
 }
@@ -382,9 +385,13 @@ impl Api {
     ///
     /// If `settings` hold an invalid breaker configuration.
     pub(crate) fn new(upstream: String, settings: Settings) -> Arc<Self> {
-        let breaker = CircuitBreaker::builder()
+        let mut builder = CircuitBreaker::builder()
             .failures(settings.breaker_failures)
-            .reset(settings.breaker_reset)
+            .reset(settings.breaker_reset);
+        if let Some(hook) = settings.on_state_change {
+            builder = builder.on_state_change(hook);
+        }
+        let breaker = builder
             .try_build()
             .expect("valid breaker settings")
             .with_name(settings.name);
@@ -510,10 +517,11 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
             )
         }
         Err(err) => {
+            // Upstream kept failing through every attempt: unavailable.
             let body = serde_json::json!({ "error": err.to_string() });
             (
-                StatusCode::BAD_GATEWAY,
-                (StatusCode::BAD_GATEWAY, Json(body)).into_response(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response(),
             )
         }
     };

@@ -1,0 +1,175 @@
+//! A bounded chaos run against the `resilient_api` example, on loopback:
+//! the upstream fails 30 % of requests, then hangs, then goes down, then
+//! recovers, while eight clients keep calling the API. Every request must
+//! get a defined answer (data, default data, `503` or `429`).
+//!
+//! ```text
+//! cargo run --release --example chaos
+//! ```
+//!
+//! It prints the requests made, the answers by kind, the upstream calls per
+//! request (retry amplification), the breaker's state changes and the
+//! p50/p99 latency of each phase. Fixed phases, a fixed number of clients,
+//! a time limit: it stops by itself.
+
+#[path = "resilient_api/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use app::{Api, Settings, Upstream};
+
+static TRANSITIONS: AtomicU32 = AtomicU32::new(0);
+
+fn count_transition(_: &resilient::StateChange<'_>) {
+    TRANSITIONS.fetch_add(1, Ordering::Relaxed);
+}
+
+const CLIENTS: usize = 8;
+const PHASE: Duration = Duration::from_secs(3);
+
+#[derive(Default)]
+struct Phase {
+    answers: BTreeMap<String, u64>,
+    latencies: Vec<Duration>,
+}
+
+#[tokio::main]
+#[allow(clippy::too_many_lines)] // one script, read top to bottom
+async fn main() {
+    let upstream = Upstream::new(0.3, Duration::ZERO);
+    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream_listener.local_addr().unwrap();
+    // Steered through its admin routes, as an operator would.
+    tokio::spawn(async move {
+        let _ = axum::serve(upstream_listener, app::upstream_router(upstream)).await;
+    });
+
+    let settings = Settings {
+        name: "chaos",
+        retry: Settings::demo().retry,
+        attempt_timeout: Duration::from_millis(200),
+        breaker_failures: 5,
+        // Above `max_retry_after` (2 s): requests answer at once while the
+        // breaker is open instead of waiting for it.
+        breaker_reset: Duration::from_millis(2500),
+        on_state_change: Some(count_transition),
+    };
+    let api = Api::new(format!("http://{upstream_addr}"), settings);
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api_listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(api_listener, app::api_router(api)).await;
+    });
+
+    let client = reqwest::Client::new();
+    let admin = |path: &str| {
+        let client = client.clone();
+        let url = format!("http://{upstream_addr}{path}");
+        async move {
+            client.post(url).send().await.unwrap();
+        }
+    };
+    let upstream_hits = || {
+        let client = client.clone();
+        async move {
+            let v: serde_json::Value = client
+                .get(format!("http://{upstream_addr}/admin/stats"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["hits"].as_u64().unwrap()
+        }
+    };
+
+    let phases = [
+        ("30 % failures", "/admin/fail?rate=0.3"),
+        ("hanging (1 s latency)", "/admin/latency?ms=1000"),
+        ("down", "/admin/down?on=true"),
+        ("recovered", "/admin/down?on=false"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut total_requests = 0u64;
+    let hits_before = upstream_hits().await;
+    for (name, control) in phases {
+        match name {
+            "down" => admin("/admin/latency?ms=0").await,
+            "recovered" => admin("/admin/fail?rate=0").await,
+            _ => {}
+        }
+        admin(control).await;
+        let phase = Arc::new(Mutex::new(Phase::default()));
+        let until = Instant::now() + PHASE;
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let (client, phase) = (client.clone(), phase.clone());
+                tokio::spawn(async move {
+                    let route = if i % 2 == 0 {
+                        "/api/data"
+                    } else {
+                        "/api/strict"
+                    };
+                    while Instant::now() < until && Instant::now() < deadline {
+                        let start = Instant::now();
+                        let kind =
+                            match client.get(format!("http://{api_addr}{route}")).send().await {
+                                Ok(response) => {
+                                    let status = response.status().as_u16();
+                                    let body = response.text().await.unwrap_or_default();
+                                    match status {
+                                        200 if body.contains("default data") => {
+                                            "200 default data".to_owned()
+                                        }
+                                        200 => "200 data".to_owned(),
+                                        503 | 429 => format!("{status}"),
+                                        other => format!("{other} (undefined!)"),
+                                    }
+                                }
+                                Err(e) => format!("transport error (undefined!): {e}"),
+                            };
+                        let mut phase = phase.lock().unwrap();
+                        *phase.answers.entry(kind).or_default() += 1;
+                        phase.latencies.push(start.elapsed());
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let mut phase = Arc::try_unwrap(phase).ok().unwrap().into_inner().unwrap();
+        phase.latencies.sort();
+        let n = phase.latencies.len();
+        total_requests += n as u64;
+        let pct = |p: usize| {
+            phase
+                .latencies
+                .get((n * p / 100).min(n.saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        println!(
+            "{name:<22} requests {n:>5}  p50 {:>9.1?}  p99 {:>9.1?}  {:?}",
+            pct(50),
+            pct(99),
+            phase.answers
+        );
+    }
+    let hits = upstream_hits().await - hits_before;
+    println!(
+        "\ntotal requests {total_requests}, upstream calls {hits} ({:.2} per request), breaker state changes {}",
+        {
+            #[allow(clippy::cast_precision_loss)] // a ratio for a report
+            let ratio = hits as f64 / total_requests.max(1) as f64;
+            ratio
+        },
+        TRANSITIONS.load(Ordering::Relaxed)
+    );
+}
