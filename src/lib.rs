@@ -1,8 +1,10 @@
 //! Make an `async fn` survive failure: retries with backoff and jitter that
-//! respect a server's `Retry-After`, and circuit breakers that fail fast
-//! while a dependency is down. As attributes on your own `async fn`
-//! ([`#[retry]`](macro@retry) today; `#[circuit_breaker]`, `#[fallback]`
-//! and `#[timeout]` as they land), or by hand ([`retry()`],
+//! respect a server's `Retry-After`, circuit breakers that fail fast while a
+//! dependency is down, timeouts and fallbacks. As attributes stacked on your
+//! own `async fn` ([`#[retry]`](macro@retry),
+//! [`#[circuit_breaker]`](macro@circuit_breaker),
+//! [`#[timeout]`](macro@timeout), [`#[fallback]`](macro@fallback); the top
+//! one is the outermost layer), or by hand ([`retry()`],
 //! [`CircuitBreaker`]).
 //!
 //! # Retrying by hand
