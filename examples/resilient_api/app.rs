@@ -165,28 +165,7 @@ async fn upstream_data(State(up): State<Arc<Upstream>>) -> Response {
 
 /// An IMF-fixdate `seconds` from now (the format RFC 9110 prefers).
 fn httpdate_after(seconds: u64) -> String {
-    let when = SystemTime::now() + Duration::from_secs(seconds);
-    let secs = when
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
-        [usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][usize::try_from(month - 1).unwrap_or(0)];
-    format!("{weekday}, {day:02} {month} {year} {h:02}:{m:02}:{s:02} GMT")
+    httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(seconds))
 }
 
 #[derive(Deserialize)]
@@ -440,11 +419,8 @@ impl Api {
             .map_err(|e| UpstreamError::Transport(e.to_string()))?;
         let status = response.status();
         if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| retry_after::parse(v, SystemTime::now()));
+            // Both forms, a date measured against the response's own `Date`.
+            let retry_after = retry_after::from_headers(response.headers());
             return Err(UpstreamError::Status {
                 status: status.as_u16(),
                 retry_after,
