@@ -128,6 +128,11 @@ pub use resilient_runtime::{
 /// setting. Configuration read at run time belongs in `policy = EXPR`,
 /// validated once with [`RetryPolicyBuilder::try_build`].
 ///
+/// After a failure that is retried after a delay, the sleep needs a tokio
+/// runtime with its timer enabled (`tokio::time::sleep`): polled outside
+/// one, the future panics at its first non-zero sleep, not before (a zero
+/// delay only yields).
+///
 /// # Equivalent code without the macro
 ///
 /// ```
@@ -255,6 +260,12 @@ pub use resilient_macros::circuit_breaker;
 ///
 /// The duration is a literal with a unit (checked at compile time; zero is
 /// an error) or any `Duration` expression, evaluated at each call.
+///
+/// # Panics
+///
+/// The time limit needs a tokio runtime with its timer enabled
+/// (`tokio::time::timeout`): polled outside one, the future panics on
+/// every call, at its first poll.
 pub use resilient_macros::timeout;
 
 /// Falls back when the call fails: graceful degradation to cached or

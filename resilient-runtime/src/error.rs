@@ -72,8 +72,11 @@ impl ConfigError {
     /// Panics with this error's text. In `const` evaluation the panic is a
     /// compile error at the `const` or `static` that holds the policy.
     pub(crate) const fn panic(self) -> ! {
-        // The one deliberate panic of the runtime: `RetryPolicyBuilder::build`
-        // documents it, and `try_build` is the non-panicking twin.
+        // A deliberate panic, for `RetryPolicyBuilder::build` and
+        // `CircuitBreakerBuilder::build`: both document it, and `try_build`
+        // is the non-panicking twin. (Not the runtime's only one:
+        // `__private::build_policy` and a `RetryFuture` polled after it
+        // completed panic too.)
         #[allow(clippy::panic)]
         {
             panic!("{}", self.message)

@@ -180,8 +180,13 @@ impl Failure {
         }
     }
 
-    /// A layer below (a circuit breaker) admits calls only in `wait`: the
-    /// longer of this and any wait already given is kept.
+    /// The layer below (a circuit breaker) will not admit a call for
+    /// `wait`: the retry sleeps at least that long, or stops with
+    /// [`StopReason::UnavailableTooLong`] if `wait` exceeds the policy's
+    /// [`max_retry_after`](crate::RetryPolicyBuilder::max_retry_after).
+    /// (The other stops still apply: a permanent error, the last attempt,
+    /// `max_elapsed`.) Given more than once (several breakers below), the
+    /// longest wait counts.
     pub const fn with_admits_in(mut self, wait: Duration) -> Self {
         self.admits_in = match self.admits_in {
             Some(known) if known.as_nanos() >= wait.as_nanos() => Some(known),

@@ -292,14 +292,25 @@ impl CircuitBreaker {
         }
     }
 
-    /// Whether a call would be admitted now, without taking a permit: what
-    /// an outer retry asks before it sleeps. Reads the clock only while
-    /// open.
+    /// Whether a call would be admitted now, without taking a permit, and
+    /// if not, the rejection itself. For a caller that needs the
+    /// [`CircuitOpen`] to hand on: the code `#[retry]` generates above a
+    /// `#[circuit_breaker]` asks it after each failed attempt, sleeps at
+    /// least its [`retry_after`](CircuitOpen::retry_after), and, if it
+    /// stops for lack of time (that wait above `max_retry_after`, or the
+    /// sleep past `max_elapsed`), returns this rejection instead of the
+    /// attempt's error. Reads the clock only while open.
+    ///
+    /// Unlike [`admits_in`](Self::admits_in), it tells a half-open breaker
+    /// with every trial permit taken (`Err`, with a zero wait) from one
+    /// that admits a call now (`Ok`).
     ///
     /// # Errors
     ///
     /// The rejection [`acquire`](Self::acquire) would return: while open,
-    /// forced open, or half-open with every trial permit taken.
+    /// forced open (with `reset` as the wait; see
+    /// [`force_open`](Self::force_open)), or half-open with every trial
+    /// permit taken.
     pub fn check(&self) -> Result<(), CircuitOpen> {
         let word = Word(self.word.load(Ordering::Acquire));
         if word.disabled() {
@@ -346,10 +357,17 @@ impl CircuitBreaker {
         }
     }
 
-    /// How long until this breaker admits a call: zero if it would now (or
-    /// if it is half-open with every trial permit taken, where the wait is
-    /// a trial's length, unknown); the rest of `reset` while open; `reset`
-    /// while forced open. What an outer retry asks before it sleeps.
+    /// How long until this breaker admits a call, as a bare `Duration`:
+    /// for a retry loop written by hand, to pass to
+    /// [`Failure::with_admits_in`](crate::Failure::with_admits_in), or for
+    /// a health route. Zero if it would admit one now, and also if it is
+    /// half-open with every trial permit taken (the wait is then a trial's
+    /// length, unknown); the rest of `reset` while open; the `reset`
+    /// setting while forced open, a hint only (see
+    /// [`force_open`](Self::force_open)). Reads the clock only while open.
+    ///
+    /// To tell "admits now" from "every trial in flight", or to get a
+    /// [`CircuitOpen`] to return, use [`check`](Self::check).
     pub fn admits_in(&self) -> Duration {
         let word = Word(self.word.load(Ordering::Acquire));
         if word.disabled() {
@@ -373,8 +391,15 @@ impl CircuitBreaker {
         );
     }
 
-    /// Kill switch: reject every call until [`reset`](Self::reset), as if
-    /// open (each rejection says to come back after `reset`).
+    /// Kill switch: reject every call until [`reset`](Self::reset) (or
+    /// [`disable`](Self::disable)) releases it, as if open.
+    ///
+    /// Each rejection ([`acquire`](Self::acquire), [`check`](Self::check),
+    /// [`call`](Self::call)) reports the `reset` setting as its
+    /// [`retry_after`](CircuitOpen::retry_after), and
+    /// [`admits_in`](Self::admits_in) returns it too, but that is a hint
+    /// only: no trial calls follow, and the breaker stays open until it is
+    /// released, however long that takes.
     pub fn force_open(&self) {
         self.transition(
             |word| word.with_flags(true, false).next(word.phase()),

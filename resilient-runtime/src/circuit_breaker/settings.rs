@@ -115,6 +115,10 @@ impl CircuitBreakerBuilder {
     /// [`window`](Self::window) calls reaches `rate` (above 0, at most 1),
     /// once [`min_calls`](Self::min_calls) calls were seen. As
     /// resilience4j's count-based sliding window.
+    ///
+    /// Each call in failure-rate mode takes a short lock on the window to
+    /// record its outcome; consecutive mode ([`failures`](Self::failures))
+    /// is lock-free.
     pub const fn failure_rate(mut self, rate: f64) -> Self {
         self.failure_rate = Some(rate);
         self

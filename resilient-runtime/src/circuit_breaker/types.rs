@@ -70,9 +70,15 @@ impl fmt::Display for CircuitState {
 pub struct StateChange<'a> {
     /// The breaker that changed.
     pub breaker: &'a BreakerName,
-    /// The state before: `HalfOpen` for an open breaker whose reset time
-    /// had passed, as [`CircuitBreaker::state`](crate::CircuitBreaker::state)
-    /// reports it.
+    /// The state before. `Open → HalfOpen` is announced when the first
+    /// trial call is admitted, which may be after
+    /// [`CircuitBreaker::state`](crate::CircuitBreaker::state) began
+    /// reporting `HalfOpen` (and is never announced if no call arrives).
+    /// A [`reset`](crate::CircuitBreaker::reset),
+    /// [`force_open`](crate::CircuitBreaker::force_open) or
+    /// [`disable`](crate::CircuitBreaker::disable) in that gap reports
+    /// `from` as `state()` did, `HalfOpen`, without an `Open → HalfOpen`
+    /// before it.
     pub from: CircuitState,
     /// The state after.
     pub to: CircuitState,
@@ -244,6 +250,13 @@ impl CircuitOpen {
 
     /// Time until trial calls are let through: zero once the reset time
     /// has passed but every half-open trial permit is taken.
+    ///
+    /// From a [forced-open](crate::CircuitBreaker::force_open) breaker it
+    /// is the breaker's `reset` setting, a hint only: a forced-open breaker
+    /// admits nothing until it is released
+    /// ([`CircuitBreaker::reset`](crate::CircuitBreaker::reset) or
+    /// [`disable`](crate::CircuitBreaker::disable)), however long that
+    /// takes.
     pub const fn retry_after(&self) -> Duration {
         self.retry_after
     }
