@@ -156,10 +156,7 @@ impl RetryArgs {
     }
 
     fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
-        let Some(name) = meta.path.get_ident().map(ToString::to_string) else {
-            let error = meta.error("expected an argument name such as `attempts`");
-            skip_value(meta)?;
-            errors.push(error);
+        let Some(name) = key_name(meta, "attempts", errors)? else {
             return Ok(());
         };
         let key = meta.path.span();
@@ -175,22 +172,8 @@ impl RetryArgs {
         }
         match name.as_str() {
             "attempts" => {
-                let input = meta.value()?;
-                if !input.peek(LitInt) {
-                    let value: Expr = input.parse()?;
-                    errors.at(
-                        value.span(),
-                        "`attempts` takes a whole number, such as `attempts = 3`",
-                    );
-                    return Ok(());
-                }
-                let lit: LitInt = input.parse()?;
-                match lit.base10_parse::<u32>() {
-                    Ok(n) => set!(attempts, (n, lit.span())),
-                    Err(_) => errors.at(
-                        lit.span(),
-                        "`attempts` must be a whole number from 1 to 4294967295",
-                    ),
+                if let Some(n) = whole_number(meta.value()?, "attempts", u32::MAX, errors)? {
+                    set!(attempts, n);
                 }
             }
             "backoff" => {
@@ -360,6 +343,64 @@ pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     Ok(())
 }
 
+/// The name of a `key = value` argument. A path such as `a::b` is
+/// reported (with `example` as the kind of name expected) and skipped.
+pub(crate) fn key_name(
+    meta: &ParseNestedMeta<'_>,
+    example: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<String>> {
+    if let Some(name) = meta.path.get_ident() {
+        return Ok(Some(name.to_string()));
+    }
+    let error = meta.error(format!("expected a setting name such as `{example}`"));
+    skip_value(meta)?;
+    errors.push(error);
+    Ok(None)
+}
+
+/// A number literal, whole or not, of any size; `None` (nothing consumed)
+/// for anything else. Ranges are checked later, with the limits in the
+/// message, so a huge number never slips through as "unset".
+pub(crate) fn number_literal(input: ParseStream<'_>) -> syn::Result<Option<(f64, Span)>> {
+    let (digits, span) = if input.peek(LitFloat) {
+        let lit: LitFloat = input.parse()?;
+        (lit.base10_digits().to_owned(), lit.span())
+    } else if input.peek(LitInt) {
+        let lit: LitInt = input.parse()?;
+        (lit.base10_digits().to_owned(), lit.span())
+    } else {
+        return Ok(None);
+    };
+    // Rust's decimal literals always parse as `f64` (huge ones as infinity).
+    Ok(digits.parse().ok().map(|value| (value, span)))
+}
+
+/// A whole-number literal. One too large for a `u32` is reported with
+/// the range `1..=max`; smaller ones are range-checked with the other
+/// settings, so every mistake shows up at once.
+pub(crate) fn whole_number(
+    input: ParseStream<'_>,
+    key: &str,
+    max: u32,
+    errors: &mut Errors,
+) -> syn::Result<Option<(u32, Span)>> {
+    if !input.peek(LitInt) {
+        let value: Expr = input.parse()?;
+        errors.at(
+            value.span(),
+            format!("`{key}` takes a whole number, such as `{key} = 5`"),
+        );
+        return Ok(None);
+    }
+    let lit: LitInt = input.parse()?;
+    if let Ok(n) = lit.base10_parse::<u32>() {
+        return Ok(Some((n, lit.span())));
+    }
+    errors.at(lit.span(), format!("`{key}` must be from 1 to {max}"));
+    Ok(None)
+}
+
 /// `, did you mean `x`?` for the closest known name, if close enough.
 pub(crate) fn suggest(unknown: &str, known: &[&str]) -> String {
     known
@@ -414,30 +455,11 @@ pub(crate) fn parse_duration(
     Ok(Some(DurationArg::Expr(Box::new(input.parse()?))))
 }
 
-fn parse_factor(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<Factor>> {
-    if input.peek(LitInt) {
-        let lit: LitInt = input.parse()?;
-        if let Ok(n) = lit.base10_parse::<u32>() {
-            return Ok(Some(Factor::Literal {
-                value: f64::from(n),
-                span: lit.span(),
-            }));
-        }
-        errors.at(lit.span(), "`factor` must be a number of at least 1");
-        return Ok(None);
-    }
-    if input.peek(LitFloat) {
-        let lit: LitFloat = input.parse()?;
-        if let Ok(value) = lit.base10_parse::<f64>() {
-            return Ok(Some(Factor::Literal {
-                value,
-                span: lit.span(),
-            }));
-        }
-        errors.at(lit.span(), "`factor` must be a number of at least 1");
-        return Ok(None);
-    }
-    Ok(Some(Factor::Expr(Box::new(input.parse()?))))
+fn parse_factor(input: ParseStream<'_>) -> syn::Result<Factor> {
+    Ok(match number_literal(input)? {
+        Some((value, span)) => Factor::Literal { value, span },
+        None => Factor::Expr(Box::new(input.parse()?)),
+    })
 }
 
 const BACKOFFS: &[&str] = &["exponential", "fixed", "linear", "decorrelated", "none"];
@@ -535,11 +557,9 @@ fn parse_schedule(
             return Ok(None);
         }
         let parser = syn::meta::parser(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let Some(key) = key_name(&meta, keys[0], errors)? else {
+                return Ok(());
+            };
             if !keys.contains(&key.as_str()) {
                 errors.at(
                     meta.path.span(),
@@ -562,7 +582,7 @@ fn parse_schedule(
                     if factor.is_some() {
                         errors.at(meta.path.span(), "duplicate setting `factor`");
                     }
-                    factor = parse_factor(meta.value()?, errors)?;
+                    factor = Some(parse_factor(meta.value()?)?);
                     return Ok(());
                 }
             };
@@ -574,42 +594,49 @@ fn parse_schedule(
         });
         parser.parse2(content)?;
     }
-    let mut missing = |value: Option<DurationArg>, key: &str, example: &str| {
-        if value.is_none() {
-            errors.at(kind.span(), format!("`{name}` needs `{key}`: `{example}`"));
+    // All missing settings in one message, with a complete example.
+    let mut require = |settings: &[(&str, bool)], example: &str| {
+        let missing: Vec<String> = settings
+            .iter()
+            .filter(|(_, present)| !present)
+            .map(|(key, _)| format!("`{key}`"))
+            .collect();
+        if let Some((last, rest)) = missing.split_last() {
+            let list = if rest.is_empty() {
+                last.clone()
+            } else {
+                format!("{} and {last}", rest.join(", "))
+            };
+            errors.at(kind.span(), format!("`{name}` needs {list}: `{example}`"));
         }
-        value
     };
-    Ok(match name.as_str() {
-        "exponential" => Some(Backoff::Exponential {
+    Ok(match (name.as_str(), initial, step, max) {
+        ("exponential", initial, _, max) => Some(Backoff::Exponential {
             initial,
             factor,
             max,
         }),
-        "linear" => {
-            let example = "linear(initial = \"100ms\", step = \"100ms\", max = \"2s\")";
-            let (i, s, m) = (
-                missing(initial, "initial", example),
-                missing(step, "step", example),
-                missing(max, "max", example),
-            );
-            match (i, s, m) {
-                (Some(initial), Some(step), Some(max)) => {
-                    Some(Backoff::Linear { initial, step, max })
-                }
-                _ => None,
-            }
+        ("linear", Some(initial), Some(step), Some(max)) => {
+            Some(Backoff::Linear { initial, step, max })
         }
-        _ => {
-            let example = "decorrelated(initial = \"100ms\", max = \"10s\")";
-            let (i, m) = (
-                missing(initial, "initial", example),
-                missing(max, "max", example),
+        ("linear", initial, step, max) => {
+            require(
+                &[
+                    ("initial", initial.is_some()),
+                    ("step", step.is_some()),
+                    ("max", max.is_some()),
+                ],
+                "linear(initial = \"100ms\", step = \"100ms\", max = \"2s\")",
             );
-            match (i, m) {
-                (Some(initial), Some(max)) => Some(Backoff::Decorrelated { initial, max }),
-                _ => None,
-            }
+            None
+        }
+        (_, Some(initial), _, Some(max)) => Some(Backoff::Decorrelated { initial, max }),
+        (_, initial, _, max) => {
+            require(
+                &[("initial", initial.is_some()), ("max", max.is_some())],
+                "decorrelated(initial = \"100ms\", max = \"10s\")",
+            );
+            None
         }
     })
 }

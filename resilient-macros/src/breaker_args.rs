@@ -5,9 +5,12 @@ use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, LitFloat, LitInt, LitStr, Path};
+use syn::{Expr, Ident, LitStr, Path};
 
-use crate::args::{DurationArg, Errors, Keyed, hook_expr, parse_duration, suggest};
+use crate::args::{
+    DurationArg, Errors, Keyed, hook_expr, key_name, number_literal, parse_duration, suggest,
+    whole_number,
+};
 
 #[derive(Clone, Default)]
 pub(crate) struct BreakerArgs {
@@ -53,11 +56,9 @@ impl BreakerArgs {
     }
 
     fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
-        let name = meta
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let Some(name) = key_name(meta, "failures", errors)? else {
+            return Ok(());
+        };
         let key = meta.path.span();
         macro_rules! set {
             ($field:ident, $value:expr) => {{
@@ -71,7 +72,7 @@ impl BreakerArgs {
         }
         match name.as_str() {
             "failures" | "window" | "min_calls" | "half_open" => {
-                if let Some(n) = whole_number(meta.value()?, &name, errors)? {
+                if let Some(n) = whole_number(meta.value()?, &name, max_count(&name), errors)? {
                     match name.as_str() {
                         "failures" => set!(failures, n),
                         "window" => set!(window, n),
@@ -142,16 +143,8 @@ impl BreakerArgs {
 }
 
 fn parse_rate(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<(f64, Span)>> {
-    if input.peek(LitFloat) {
-        let lit: LitFloat = input.parse()?;
-        return Ok(lit.base10_parse::<f64>().ok().map(|r| (r, lit.span())));
-    }
-    if input.peek(LitInt) {
-        let lit: LitInt = input.parse()?;
-        return Ok(lit
-            .base10_parse::<u32>()
-            .ok()
-            .map(|r| (f64::from(r), lit.span())));
+    if let Some(rate) = number_literal(input)? {
+        return Ok(Some(rate));
     }
     let value: Expr = input.parse()?;
     errors.at(
@@ -161,25 +154,22 @@ fn parse_rate(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option
     Ok(None)
 }
 
-fn whole_number(
-    input: ParseStream<'_>,
-    key: &str,
-    errors: &mut Errors,
-) -> syn::Result<Option<(u32, Span)>> {
-    if !input.peek(LitInt) {
-        let value: Expr = input.parse()?;
-        errors.at(
-            value.span(),
-            format!("`{key}` takes a whole number, such as `{key} = 5`"),
-        );
-        return Ok(None);
+/// The largest count each setting takes: what the breaker's state word
+/// and window hold (the runtime builder checks the same limits).
+fn max_count(key: &str) -> u32 {
+    match key {
+        "window" | "min_calls" => 1024,
+        _ => 65_535,
     }
-    let lit: LitInt = input.parse()?;
-    if let Ok(n) = lit.base10_parse::<u32>() {
-        return Ok(Some((n, lit.span())));
+}
+
+/// `1..=max_count(key)`, in the words [`whole_number`] uses for a number
+/// too large to parse.
+fn in_range(errors: &mut Errors, key: &str, n: u32, span: Span) {
+    let max = max_count(key);
+    if n == 0 || n > max {
+        errors.at(span, format!("`{key}` must be from 1 to {max}"));
     }
-    errors.at(lit.span(), format!("`{key}` is too large"));
-    Ok(None)
 }
 
 /// With `shared` or `breaker`, the breaker exists already: settings here
@@ -247,8 +237,8 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
     {
         if *n == 0 {
             errors.at(*span, "`failures` must be at least 1: the breaker opens after that many failures in a row");
-        } else if *n > 65_535 {
-            errors.at(*span, "`failures` must be at most 65535");
+        } else {
+            in_range(&mut errors, "failures", *n, *span);
         }
     }
     if let Some(Keyed {
@@ -266,9 +256,8 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
     if let Some(Keyed {
         value: (n, span), ..
     }) = &args.window
-        && (*n == 0 || *n > 1024)
     {
-        errors.at(*span, "`window` must be from 1 to 1024 calls");
+        in_range(&mut errors, "window", *n, *span);
     }
     if let Some(Keyed {
         value: (n, span), ..
@@ -286,9 +275,8 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
     if let Some(Keyed {
         value: (n, span), ..
     }) = &args.half_open
-        && (*n == 0 || *n > 65_535)
     {
-        errors.at(*span, "`half_open` must be from 1 to 65535 trial calls");
+        in_range(&mut errors, "half_open", *n, *span);
     }
     if let Some(reset) = &args.reset {
         if reset.value.literal() == Some(core::time::Duration::ZERO) {

@@ -7,7 +7,7 @@ use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 
-use crate::args::{Errors, Keyed, hook_expr, skip_value, suggest};
+use crate::args::{Errors, Keyed, hook_expr, key_name, skip_value, suggest};
 
 pub(crate) enum Form {
     /// `with = F`: `F(error)` gives the result (sync or async).
@@ -63,11 +63,9 @@ fn key(
     when: &mut Option<Box<Expr>>,
     errors: &mut Errors,
 ) -> syn::Result<()> {
-    let name = meta
-        .path
-        .get_ident()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let Some(name) = key_name(meta, "with", errors)? else {
+        return Ok(());
+    };
     let key = meta.path.span();
     match name.as_str() {
         "with" => {

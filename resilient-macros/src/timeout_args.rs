@@ -34,6 +34,15 @@ impl TimeoutArgs {
                 "`#[timeout]` needs a duration: `#[timeout(\"2s\")]`",
             ));
         }
+        if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+            let key: Ident = input.fork().parse()?;
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "`#[timeout]` needs a duration first, before `{key}`: `#[timeout(\"2s\", on_timeout = ..)]`"
+                ),
+            ));
+        }
         let limit = parse_duration(input, errors)?;
         let mut on_timeout = None;
         while input.peek(Token![,]) {
@@ -55,6 +64,9 @@ impl TimeoutArgs {
                 continue;
             }
             input.parse::<Token![=]>()?;
+            if on_timeout.is_some() {
+                errors.at(key.span(), "duplicate argument `on_timeout`");
+            }
             on_timeout = hook_expr(input, "on_timeout", "a `fn(Elapsed) -> E`", errors)?;
         }
         if let Some(DurationArg::Literal { value, span }) = &limit
