@@ -200,10 +200,8 @@ pub fn build_policy(builder: RetryPolicyBuilder, function: &str) -> RetryPolicy 
 pub async fn pause(now: Instant, delay: Duration) {
     if delay.is_zero() {
         YieldOnce(false).await;
-    } else if let Some(deadline) = now.checked_add(delay) {
-        tokio::time::sleep_until(deadline).await;
     } else {
-        tokio::time::sleep(delay).await;
+        crate::retry_future::sleep_after(now, delay).await;
     }
 }
 

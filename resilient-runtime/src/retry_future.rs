@@ -349,10 +349,7 @@ where
                             // Measured from the `now` the budget was checked
                             // against, so a slow `on_retry` cannot push the
                             // wake-up past `max_elapsed`.
-                            let sleep = match now.checked_add(next.delay()) {
-                                Some(deadline) => tokio::time::sleep_until(deadline),
-                                None => tokio::time::sleep(next.delay()),
-                            };
+                            let sleep = sleep_after(now, next.delay());
                             this.phase.set(Phase::Sleeping { sleep });
                         }
                     }
@@ -368,5 +365,14 @@ where
                 PhaseProj::Done => panic!("`RetryFuture` polled after it completed"),
             }
         }
+    }
+}
+
+/// A sleep until `now + delay`; a deadline past what `Instant` holds
+/// sleeps `delay` from the first poll instead (tokio caps it far ahead).
+pub(crate) fn sleep_after(now: Instant, delay: Duration) -> Sleep {
+    match now.checked_add(delay) {
+        Some(deadline) => tokio::time::sleep_until(deadline),
+        None => tokio::time::sleep(delay),
     }
 }

@@ -78,7 +78,6 @@ pub(crate) const MAX_COUNT: u32 = u16::MAX as u32;
 pub const MAX_WINDOW: u32 = 1024;
 
 const DEFAULT_WINDOW: u32 = 100;
-const MAX_RESET: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 impl CircuitBreakerBuilder {
     pub(crate) const fn new() -> Self {
@@ -275,7 +274,8 @@ impl CircuitBreakerBuilder {
         if self.reset.is_zero() {
             return Err(breaker_error!("reset", "must be above zero"));
         }
-        if self.reset.as_nanos() > MAX_RESET.as_nanos() {
+        // The same ceiling as every retry duration.
+        if self.reset.as_nanos() > crate::RetryPolicy::MAX_DURATION.as_nanos() {
             return Err(breaker_error!("reset", "must be at most 365 days"));
         }
         if self.half_open == 0 {
