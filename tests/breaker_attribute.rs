@@ -1,6 +1,8 @@
 //! `#[circuit_breaker]`, alone and stacked with `#[retry]`, on tokio's
 //! paused clock.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -8,9 +10,7 @@ use std::time::Duration;
 use resilient::{CircuitBreaker, CircuitOpen, CircuitState, circuit_breaker, registry, retry};
 use tokio::time::{Instant, sleep};
 
-const fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
+use common::secs;
 
 #[derive(Debug, PartialEq)]
 enum ApiError {

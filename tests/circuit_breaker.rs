@@ -2,6 +2,8 @@
 //! failure-rate windows, cancellation, panics, stale results, kill switches,
 //! the state-change hook. All on tokio's paused clock.
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -11,9 +13,7 @@ use std::time::Duration;
 use resilient::{CircuitBreaker, CircuitOpen, CircuitState, OnCancel, Permit, StateChange};
 use tokio::time::{Instant, sleep};
 
-const fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
+use common::{assert_send, secs};
 
 #[derive(Debug, PartialEq)]
 enum Error {
@@ -465,7 +465,6 @@ fn futures_poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> std::task::Poll<F:
 #[test]
 fn breakers_are_shareable_and_calls_are_send() {
     fn assert_send_sync<T: Send + Sync>() {}
-    fn assert_send<T: Send>(_: &T) {}
     assert_send_sync::<CircuitBreaker>();
     let b = breaker(1);
     let call = b.call(async { Ok::<_, Error>(()) });

@@ -184,7 +184,8 @@ async fn the_handler_receives_timeouts_and_rejections_as_errors() {
 }
 
 /// A fallback over an error type that is not `Send`: the future still is.
-#[fallback(with = Err)]
+/// The handler changes the result, so the test sees that it ran.
+#[fallback(with = |_| Ok(0))]
 async fn boxed(fail: bool) -> Result<u32, Box<dyn std::error::Error>> {
     if fail { Err("down".into()) } else { Ok(1) }
 }
@@ -199,5 +200,9 @@ async fn a_fallback_keeps_the_future_send_with_a_non_send_error() {
     })
     .await
     .unwrap();
-    assert_eq!(out, (Some(1), Err(String::from("down"))));
+    assert_eq!(
+        out,
+        (Some(1), Ok(0)),
+        "the fallback answers for the failure"
+    );
 }

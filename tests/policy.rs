@@ -6,9 +6,7 @@ mod common;
 
 use resilient::{Backoff, Jitter, RetryPolicy};
 
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+use common::ms;
 
 #[test]
 fn defaults_match_the_attribute_defaults() {

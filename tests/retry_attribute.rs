@@ -1,14 +1,14 @@
 //! `#[retry]` through the attribute, on tokio's paused clock.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use resilient::{Attempt, RetryHint, retry};
 use tokio::time::Instant;
 
-const fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
+use common::secs;
 
 #[derive(Debug, PartialEq)]
 enum ApiError {
@@ -303,10 +303,11 @@ async fn boxed_error(calls: &AtomicU32) -> Result<u32, Box<dyn std::error::Error
     Ok(1)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn the_future_is_send_even_with_a_non_send_error_type() {
     // `Box<dyn Error>` is not `Send`; the outcome is dropped before each
-    // sleep, so the future still is.
+    // sleep, so the future still is (`tokio::spawn` requires `Send` on any
+    // runtime, so a paused current-thread one checks it as well).
     let calls = std::sync::Arc::new(AtomicU32::new(0));
     let task = tokio::spawn({
         let calls = calls.clone();

@@ -1,6 +1,8 @@
 //! The whole retry loop on tokio's paused clock: exact schedules, server
 //! hints, budgets, classifiers and hooks.
 
+mod common;
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -8,13 +10,7 @@ use std::time::Duration;
 use resilient::{Attempt, Backoff, Jitter, RetryHint, RetryPolicy, retry, retry_with_hints};
 use tokio::time::Instant;
 
-const fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-const fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
+use common::{assert_send, ms, secs};
 
 /// Runs `policy` against an attempt that always fails, and returns the
 /// delays slept between attempts, as seen from outside (virtual time
@@ -444,7 +440,6 @@ async fn a_seeded_thread_draws_nothing_on_success() {
 
 #[test]
 fn the_retry_future_is_send_when_the_attempt_is() {
-    fn assert_send<T: Send>(_: &T) {}
     let p = RetryPolicy::new();
     let fut = retry(&p, || async { Ok::<_, String>(()) })
         .when(|_| true)
@@ -551,7 +546,6 @@ async fn dropping_the_future_mid_sleep_stops_the_attempts() {
 
 #[test]
 fn the_retry_future_is_send_even_with_a_non_send_error_type() {
-    fn assert_send<T: Send>(_: &T) {}
     // The error only passes through; the future never holds one across an
     // await, so a `!Send` error (an `Rc`) does not make it `!Send`.
     let p = RetryPolicy::new();

@@ -1,14 +1,14 @@
 //! The sans-IO retry state machine, driven with synthetic instants: no
 //! runtime, no sleeping.
 
+mod common;
+
 use std::time::Duration;
 
 use resilient::{Backoff, Decision, Failure, Jitter, RetryPolicy, RetryState, StopReason};
 use tokio::time::Instant;
 
-const fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
+use common::secs;
 
 fn fixed(attempts: u32, delay: Duration) -> RetryPolicy {
     RetryPolicy::builder()

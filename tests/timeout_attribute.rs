@@ -1,14 +1,14 @@
 //! `#[timeout]`, alone and in stacks, on tokio's paused clock.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use resilient::{CircuitOpen, Elapsed, circuit_breaker, retry, timeout};
 use tokio::time::{Instant, sleep};
 
-const fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
+use common::secs;
 
 #[derive(Debug, PartialEq)]
 enum ApiError {

@@ -1,6 +1,22 @@
 //! Helpers shared by the integration tests.
 
+// Each test binary compiles this module and uses only some of it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
 use resilient::ConfigError;
+
+pub(crate) const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+pub(crate) const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Checks at compile time that `T` is `Send`.
+pub(crate) const fn assert_send<T: Send>(_: &T) {}
 
 /// Asserts that a builder is refused with `key` and `message`, both by
 /// `try_build` (the error) and by `build` (a panic with the same text).
