@@ -225,17 +225,28 @@ impl CircuitBreaker {
     /// taken, and while [forced open](Self::force_open).
     #[inline]
     pub fn acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        // Inlined into the caller so the permit stays in registers; the
+        // other states go out of line.
+        if word.admits_closed() {
+            return Ok(Permit::new(self, word));
+        }
+        self.acquire_slow(word)
+    }
+
+    /// [`acquire`](Self::acquire) in every state but a plain closed one.
+    #[inline(never)]
+    fn acquire_slow(&self, mut word: Word) -> Result<Permit<'_>, CircuitOpen> {
         let mut now = None;
-        let mut word = Word(self.word.load(Ordering::Acquire));
         loop {
             if word.disabled() {
-                return Ok(Permit::new(self, word, Kind::Untracked));
+                return Ok(Permit::new(self, word));
             }
             if word.forced_open() {
                 return Err(self.rejection(self.settings.reset));
             }
             let next = match word.phase() {
-                Phase::Closed => return Ok(Permit::new(self, word, Kind::Closed)),
+                Phase::Closed => return Ok(Permit::new(self, word)),
                 Phase::Open => {
                     let now = *now.get_or_insert_with(clock::now);
                     let wait = self.open_until().saturating_sub(now);
@@ -268,7 +279,7 @@ impl CircuitBreaker {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Ok(Permit::new(self, next, Kind::Trial)),
+                Ok(_) => return Ok(Permit::new(self, next)),
                 Err(actual) => word = Word(actual),
             }
         }
@@ -285,7 +296,7 @@ impl CircuitBreaker {
             .compare_exchange(open.0, next.0, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => Ok((
-                Permit::new(self, next, Kind::Trial),
+                Permit::new(self, next),
                 self.change(CircuitState::Open, CircuitState::HalfOpen),
             )),
             Err(actual) => Err(Word(actual)),
@@ -457,8 +468,24 @@ impl CircuitBreaker {
 
     /// Records one outcome of a call admitted in state `admitted`.
     #[inline]
-    fn record(&self, admitted: Word, kind: Kind, outcome: Outcome) {
-        match (kind, outcome) {
+    fn record(&self, admitted: Word, outcome: Outcome) {
+        // The fast path, inlined: a success through a closed breaker in
+        // consecutive mode with no failures pending writes nothing (one
+        // load, here and in `acquire`). A count of zero means the same in
+        // any later state: nothing to clear.
+        if admitted.admits_closed()
+            && outcome == Outcome::Success
+            && matches!(self.settings.mode, Mode::Consecutive { .. })
+            && Word(self.word.load(Ordering::Acquire)).count() == 0
+        {
+            return;
+        }
+        self.record_slow(admitted, outcome);
+    }
+
+    #[inline(never)]
+    fn record_slow(&self, admitted: Word, outcome: Outcome) {
+        match (Kind::of(admitted), outcome) {
             (Kind::Untracked, _) | (Kind::Closed, Outcome::Cancelled) => {}
             (Kind::Closed, _) => match self.settings.mode {
                 Mode::Consecutive { failures } => {
@@ -492,11 +519,8 @@ impl CircuitBreaker {
         }
     }
 
-    #[inline]
     fn record_consecutive(&self, admitted: Word, failed: bool, threshold: u32) {
         if !failed {
-            // The fast path: a success with no failures pending writes
-            // nothing (one load, here and in `acquire`).
             self.update(admitted, Phase::Closed, |word| {
                 (word.count() != 0).then(|| word.with_count(0))
             });
@@ -671,6 +695,23 @@ enum Kind {
     Untracked,
 }
 
+impl Kind {
+    /// What a permit is, read off the word it was admitted in (`acquire`
+    /// admits a disabled word as untracked, a half-open one as a trial,
+    /// a closed one as closed), so the permit is two words and travels
+    /// in registers.
+    #[inline]
+    fn of(admitted: Word) -> Self {
+        if admitted.disabled() {
+            Self::Untracked
+        } else if admitted.phase() == Phase::HalfOpen {
+            Self::Trial
+        } else {
+            Self::Closed
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
     Success,
@@ -699,25 +740,21 @@ enum Outcome {
 #[must_use = "a permit records nothing useful unless its outcome is given"]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
+    /// The state word it was admitted in; its kind follows from it.
     admitted: Word,
-    kind: Kind,
 }
 
 impl<'a> Permit<'a> {
     #[inline]
-    fn new(breaker: &'a CircuitBreaker, admitted: Word, kind: Kind) -> Self {
-        Self {
-            breaker,
-            admitted,
-            kind,
-        }
+    fn new(breaker: &'a CircuitBreaker, admitted: Word) -> Self {
+        Self { breaker, admitted }
     }
 
     /// Whether this is a half-open trial call, whose outcome decides
     /// whether the breaker closes.
     #[inline]
     pub fn is_trial(&self) -> bool {
-        self.kind == Kind::Trial
+        Kind::of(self.admitted) == Kind::Trial
     }
 
     /// The call succeeded.
@@ -755,7 +792,7 @@ impl<'a> Permit<'a> {
         // store followed by a wider load of the same word stalls store
         // forwarding; it showed as most of the permit's cost in `perf`).
         let this = core::mem::ManuallyDrop::new(self);
-        this.breaker.record(this.admitted, this.kind, outcome);
+        this.breaker.record(this.admitted, outcome);
     }
 }
 
@@ -769,7 +806,7 @@ impl Drop for Permit<'_> {
                 OnCancel::Failure => Outcome::Failure,
             }
         };
-        self.breaker.record(self.admitted, self.kind, outcome);
+        self.breaker.record(self.admitted, outcome);
     }
 }
 

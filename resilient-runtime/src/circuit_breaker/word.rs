@@ -43,6 +43,13 @@ impl Word {
         }
     }
 
+    /// Closed, neither forced open nor disabled: the one state in which
+    /// a call is admitted without a further look.
+    #[inline]
+    pub(crate) const fn admits_closed(self) -> bool {
+        self.0 & (PHASE_MASK | FORCED_OPEN | DISABLED) == 0
+    }
+
     #[inline]
     pub(crate) const fn forced_open(self) -> bool {
         self.0 & FORCED_OPEN != 0
@@ -138,6 +145,16 @@ mod tests {
             (Phase::Open, 0, 0, 1)
         );
         assert!(n.forced_open());
+    }
+
+    #[test]
+    fn only_a_plain_closed_word_admits_on_the_fast_path() {
+        let closed = Word::CLOSED.with_count(3).next(Phase::Closed).with_count(2);
+        assert!(closed.admits_closed());
+        assert!(!closed.with_flags(true, false).admits_closed());
+        assert!(!closed.with_flags(false, true).admits_closed());
+        assert!(!closed.next(Phase::Open).admits_closed());
+        assert!(!closed.next(Phase::HalfOpen).admits_closed());
     }
 
     #[test]
