@@ -178,7 +178,7 @@ fn fallback(
         apostrophe: Span::mixed_site(),
         ident: format_ident!("__resilient_fallback_{}", depth, span = Span::mixed_site()),
     };
-    let attempt_block = attempt_block(stack, inner, &TokenStream::new());
+    let attempt = run_attempt(stack, inner, &TokenStream::new());
     // What to do with `error` (already taken out of the result): the
     // handler's answer, or `Ok(value)`. A sync handler's answer breaks out
     // at once; only an async handler's future is awaited, and nothing else
@@ -226,7 +226,7 @@ fn fallback(
         return quote! {
             {
                 #is_result
-                let #result: #inner_type = async #attempt_block.await;
+                let #result: #inner_type = #attempt;
                 match #result {
                     ::resilient::__private::Outcome::Done(::core::result::Result::Ok(#value)) => {
                         ::core::result::Result::Ok(#value)
@@ -240,11 +240,11 @@ fn fallback(
         let inner_type = inner_tags.outcome(&erased);
         let converted = convert_tags(stack, &layers[depth + 1..], inner_tags, &result);
         quote! {
-            let #result: #inner_type = async #attempt_block.await;
+            let #result: #inner_type = #attempt;
             let #result: #erased = #converted;
         }
     } else {
-        quote!(let #result: #erased = async #attempt_block.await;)
+        quote!(let #result: #erased = #attempt;)
     };
     let when = args.when.as_ref().map(|when| {
         quote_spanned! {when.span()=>
@@ -604,7 +604,7 @@ fn retry(
             let mut #name = ::core::clone::Clone::clone(&#name);
         }
     });
-    let attempt_block = attempt_block(stack, inner, &quote!(#(#clones)*));
+    let run = run_attempt(stack, inner, &quote!(#(#clones)*));
     // The trait is named on the return type itself, so a function that does
     // not return a `Result` gets one error (its `on_unimplemented` text)
     // there.
@@ -773,7 +773,7 @@ fn retry(
             #start
             loop {
                 let (#now, #delay) = {
-                    let #outcome: #outcome_type = async #attempt_block.await;
+                    let #outcome: #outcome_type = #run;
                     #declare_pending
                     let #failure = #classify;
                     let #now = ::resilient::__private::Instant::now();
@@ -827,6 +827,19 @@ fn policy_and_start(
     };
 
     (policy, start)
+}
+
+/// One attempt, as an expression: the user's block as an `async` block,
+/// awaited (so a `return` or `?` in it ends the attempt, not the
+/// function), or the next layer's block inline. A layer needs no
+/// `async` block of its own: each one would be another coroutine whose
+/// output is moved through memory on the way out.
+fn run_attempt(stack: &StackInput, inner: &Inner, prelude: &TokenStream) -> TokenStream {
+    let block = attempt_block(stack, inner, prelude);
+    match inner {
+        Inner::Body(_) => quote!(async #block.await),
+        Inner::Layer(_) => block,
+    }
 }
 
 /// The block one attempt runs: the user's statements in the user's own
@@ -911,7 +924,7 @@ fn breaker(
     let settle = quote_spanned! {output.span()=>
         ::resilient::__private::settle::<#erased>(#permit, &#result, |#error| #is_failure)
     };
-    let attempt_block = attempt_block(stack, inner, &TokenStream::new());
+    let attempt = run_attempt(stack, inner, &TokenStream::new());
     let ran = if inner_tags.any() {
         let inner_type = inner_tags.outcome(&erased);
         let rejected = inner_tags.rejected.then(|| {
@@ -934,7 +947,7 @@ fn breaker(
         });
         let impossible = impossible(inner_tags, &open, false);
         quote! {
-            let #result: #inner_type = async #attempt_block.await;
+            let #result: #inner_type = #attempt;
             match #result {
                 ::resilient::__private::Outcome::Done(#result) => {
                     #settle;
@@ -947,7 +960,7 @@ fn breaker(
         }
     } else {
         quote! {
-            let #result: #erased = async #attempt_block.await;
+            let #result: #erased = #attempt;
             #settle;
             ::resilient::__private::Outcome::Done(#result)
         }
