@@ -40,19 +40,18 @@ impl Tags {
         self.rejected || self.timed_out
     }
 
-    /// `Outcome<R, J, T>`, with `Infallible` for a tag that cannot occur.
+    /// `Outcome<R, J, T>`, with `Infallible` for a tag that cannot occur
+    /// and `Parked` for one that can: its payload waits in the stack's
+    /// slot ([`rejection_slot`], [`elapsed_slot`]).
     fn outcome(self, erased: &syn::Type) -> TokenStream {
         let infallible = quote!(::core::convert::Infallible);
+        let parked = quote!(::resilient::__private::Parked);
         let j = if self.rejected {
-            quote!(::resilient::__private::CircuitOpen)
+            parked.clone()
         } else {
             infallible.clone()
         };
-        let t = if self.timed_out {
-            quote!(::resilient::__private::Elapsed)
-        } else {
-            infallible
-        };
+        let t = if self.timed_out { parked } else { infallible };
         quote!(::resilient::__private::Outcome<#erased, #j, #t>)
     }
 }
@@ -70,6 +69,18 @@ fn impossible(tags: Tags, value: &syn::Ident, by_ref: bool) -> TokenStream {
     let timed_out = (!tags.timed_out)
         .then(|| quote!(::resilient::__private::Outcome::TimedOut(#value) => match #never {},));
     quote!(#rejected #timed_out)
+}
+
+/// Where a rejection waits while its tag travels outward (see
+/// `__private::Parked`): one slot per function, declared when a breaker
+/// is in the stack.
+fn rejection_slot() -> syn::Ident {
+    format_ident!("__resilient_rejection", span = Span::mixed_site())
+}
+
+/// As [`rejection_slot`], for a timeout.
+fn elapsed_slot() -> syn::Ident {
+    format_ident!("__resilient_elapsed", span = Span::mixed_site())
 }
 
 /// What a layer knows of the layers below it.
@@ -97,6 +108,28 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
             LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Fallback(_) => None,
         });
     let statics: Vec<_> = statics.collect();
+    let rejection = rejection_slot();
+    let elapsed = elapsed_slot();
+    let slots = [
+        layers
+            .iter()
+            .any(|l| matches!(l, LayerArgs::Breaker(_)))
+            .then(|| {
+                quote! {
+                    let mut #rejection: ::core::option::Option<::resilient::__private::CircuitOpen> =
+                        ::core::option::Option::None;
+                }
+            }),
+        layers
+            .iter()
+            .any(|l| matches!(l, LayerArgs::Timeout(_)))
+            .then(|| {
+                quote! {
+                    let mut #elapsed: ::core::option::Option<::resilient::__private::Elapsed> =
+                        ::core::option::Option::None;
+                }
+            }),
+    ];
 
     // The innermost layer splices the user's statements into its own
     // block, inside the user's braces: nesting the user's block would make
@@ -136,7 +169,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     if below.tags.any() {
         generated = at_the_boundary(stack, layers, &generated, below.tags);
     }
-    quote!({ #(#statics)* #generated })
+    quote!({ #(#statics)* #(#slots)* #generated })
 }
 
 /// The function returns its own type: a rejection that reached the top
@@ -281,12 +314,16 @@ fn convert_tags(
     let value = format_ident!("__resilient_tag", span = Span::mixed_site());
     let done = format_ident!("__resilient_done", span = Span::mixed_site());
     let rejected = tags.rejected.then(|| {
-        let convert = rejection_as_result(stack, below, &quote!(#value));
-        quote!(::resilient::__private::Outcome::Rejected(#value) => #convert,)
+        let slot = rejection_slot();
+        let open = quote!(::resilient::__private::unpark_open(&mut #slot));
+        let convert = rejection_as_result(stack, below, &open);
+        quote!(::resilient::__private::Outcome::Rejected(_) => #convert,)
     });
     let timed_out = tags.timed_out.then(|| {
-        let convert = timeout_as_result(stack, below, &quote!(#value));
-        quote!(::resilient::__private::Outcome::TimedOut(#value) => #convert,)
+        let slot = elapsed_slot();
+        let elapsed = quote!(::resilient::__private::peek_elapsed(&#slot));
+        let convert = timeout_as_result(stack, below, &elapsed);
+        quote!(::resilient::__private::Outcome::TimedOut(_) => #convert,)
     });
     let impossible = impossible(tags, &value, false);
     quote! {
@@ -559,7 +596,7 @@ fn hooks(
 //         let policy = ..;             // per call: may use the arguments
 //         let mut state = RetryState::new();
 //         loop {
-//             let outcome: Output = async { <fake return edge> <clones> inner }.await;
+//             let outcome: Output = { <clones> inner };   // the body: `async { <fake return edge> body }.await`
 //             let failure = match RetryResult::retry_error(&outcome) { None => break outcome, Some(e) => classify(e) };
 //             match state.on_failure(&policy, failure, Instant::now()) {
 //                 Decision::Retry(attempt) => { on_retry(e, &attempt); drop(outcome); pause(..).await }
@@ -592,7 +629,11 @@ fn retry(
     let open = ident("open", depth);
     let pending = ident("pending", depth);
     let stop_reason = ident("stop", depth);
-    let elapsed = ident("elapsed", depth);
+    let rejection = rejection_slot();
+    let peeked_elapsed = {
+        let slot = elapsed_slot();
+        quote!(::resilient::__private::peek_elapsed(&#slot))
+    };
     let converted_var = ident("converted", depth);
 
     let (policy, start) = policy_and_start(args, fn_name, &policy_var, &state);
@@ -629,8 +670,10 @@ fn retry(
     let classify = if below.tags.any() {
         let rejected = below.tags.rejected.then(|| {
             quote! {
-                ::resilient::__private::Outcome::Rejected(#open) => {
-                    ::resilient::__private::Failure::rejected(#open.retry_after())
+                ::resilient::__private::Outcome::Rejected(_) => {
+                    ::resilient::__private::Failure::rejected(
+                        ::resilient::__private::peek_open(&#rejection).retry_after(),
+                    )
                 }
             }
         });
@@ -641,7 +684,7 @@ fn retry(
             // `when` sees a timeout as the function's `E`.
             let timed_out_failure = if let Some(when) = &args.when {
                 let when = &when.value;
-                let converted = timeout_as_result(stack, layers_below, &quote!(*#elapsed));
+                let converted = timeout_as_result(stack, layers_below, &peeked_elapsed);
                 quote! {{
                     let #converted_var: #erased = #converted;
                     match <#erased as ::resilient::__private::RetryResult>::retry_error(&#converted_var) {
@@ -655,11 +698,11 @@ fn retry(
                 quote!(::resilient::__private::Failure::transient())
             };
             if below.breakers.is_empty() {
-                quote!(::resilient::__private::Outcome::TimedOut(#elapsed) => #timed_out_failure,)
+                quote!(::resilient::__private::Outcome::TimedOut(_) => #timed_out_failure,)
             } else {
                 let asked = ask_below(&below.breakers, &failure, &open, &pending);
                 quote! {
-                    ::resilient::__private::Outcome::TimedOut(#elapsed) => {
+                    ::resilient::__private::Outcome::TimedOut(_) => {
                         let mut #failure = #timed_out_failure;
                         #asked
                         #failure
@@ -696,10 +739,10 @@ fn retry(
                 let converted = rejection_as_result(
                     stack,
                     layers_below,
-                    &quote!(::core::clone::Clone::clone(#open)),
+                    &quote!(::core::clone::Clone::clone(::resilient::__private::peek_open(&#rejection))),
                 );
                 quote! {
-                    ::resilient::__private::Outcome::Rejected(#open) => {
+                    ::resilient::__private::Outcome::Rejected(_) => {
                         let #converted_var: #erased = #converted;
                         let #result = &#converted_var;
                         #call
@@ -707,9 +750,9 @@ fn retry(
                 }
             });
             let timed_out = below.tags.timed_out.then(|| {
-                let converted = timeout_as_result(stack, layers_below, &quote!(*#elapsed));
+                let converted = timeout_as_result(stack, layers_below, &peeked_elapsed);
                 quote! {
-                    ::resilient::__private::Outcome::TimedOut(#elapsed) => {
+                    ::resilient::__private::Outcome::TimedOut(_) => {
                         let #converted_var: #erased = #converted;
                         let #result = &#converted_var;
                         #call
@@ -754,7 +797,9 @@ fn retry(
                         ::resilient::__private::StopReason::UnavailableTooLong(_)
                         | ::resilient::__private::StopReason::OutOfTime,
                         ::core::option::Option::Some(#open),
-                    ) => break ::resilient::__private::Outcome::Rejected(#open),
+                    ) => break ::resilient::__private::Outcome::Rejected(
+                        ::resilient::__private::park(&mut #rejection, #open),
+                    ),
                     _ => break #outcome,
                 },
             },
@@ -864,9 +909,9 @@ fn attempt_block(stack: &StackInput, inner: &Inner, prelude: &TokenStream) -> To
 //         register on first use (a `static` breaker);
 //         let breaker: &CircuitBreaker = ..;
 //         match breaker.acquire() {
-//             Err(open) => Outcome::Rejected(open),
+//             Err(open) => Outcome::Rejected(park(&mut rejection_slot, open)),
 //             Ok(permit) => {
-//                 let result = async { inner }.await;
+//                 let result = inner;   // the body: `async { body }.await`
 //                 settle(permit, &result, |e| when(e));   // or ignore a rejection from below
 //                 Outcome::Done(result)
 //             }
@@ -891,6 +936,7 @@ fn breaker(
     let permit = ident("permit", depth);
     let result = ident("result", depth);
     let open = ident("open", depth);
+    let rejection = rejection_slot();
     let error = ident("failed", depth);
     // A caller's breaker expression is bound first, so a temporary
     // (`breaker = self.breaker.clone()`, for a `&mut self` method) lives
@@ -970,7 +1016,9 @@ fn breaker(
             #binding
             #register
             let #out: #out_type = match #breaker_var.acquire() {
-                ::core::result::Result::Err(#open) => ::resilient::__private::Outcome::Rejected(#open),
+                ::core::result::Result::Err(#open) => ::resilient::__private::Outcome::Rejected(
+                    ::resilient::__private::park(&mut #rejection, #open),
+                ),
                 ::core::result::Result::Ok(#permit) => { #ran }
             };
             #out
@@ -980,7 +1028,8 @@ fn breaker(
 
 // Input:  #[timeout(D)] over `inner`
 // Output (tagged): the inner block under `timeout(D, ..)`; a timeout is
-// `Outcome::TimedOut(Elapsed)`, carried outward beside the result.
+// `Outcome::TimedOut(Parked)`, the `Elapsed` parked in the function's
+// slot, carried outward beside the result.
 fn timeout(
     stack: &StackInput,
     args: &TimeoutArgs,
@@ -997,6 +1046,7 @@ fn timeout(
     let out = ident("out", depth);
     let value = ident("value", depth);
     let elapsed = ident("elapsed", depth);
+    let slot = elapsed_slot();
     let limit = duration(&args.limit);
     let attempt_block = attempt_block(stack, inner, &TokenStream::new());
     let done = if inner_tags.any() {
@@ -1009,7 +1059,9 @@ fn timeout(
             let #out: #out_type =
                 match ::resilient::__private::timeout(#limit, async #attempt_block).await {
                     ::core::result::Result::Ok(#value) => #done,
-                    ::core::result::Result::Err(#elapsed) => ::resilient::__private::Outcome::TimedOut(#elapsed),
+                    ::core::result::Result::Err(#elapsed) => ::resilient::__private::Outcome::TimedOut(
+                        ::resilient::__private::park(&mut #slot, #elapsed),
+                    ),
                 };
             #out
         }

@@ -70,6 +70,56 @@ impl<R, J, T> Outcome<R, J, T> {
     }
 }
 
+/// The payload of an [`Outcome::Rejected`] or [`Outcome::TimedOut`]
+/// that a layer produced: the rejection or timeout itself waits in a
+/// slot the stack declares once (`Option<CircuitOpen>`,
+/// `Option<Elapsed>`), so the outcome handed from layer to layer is no
+/// bigger than the function's own result. A large outcome is moved
+/// through memory at every layer, on the success path too.
+#[derive(Clone, Copy, Debug)]
+pub struct Parked;
+
+impl From<Infallible> for Parked {
+    #[inline]
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
+/// Puts `value` in its slot; the layer then hands `Parked` outward.
+#[inline]
+pub fn park<V>(slot: &mut Option<V>, value: V) -> Parked {
+    *slot = Some(value);
+    Parked
+}
+
+/// A placeholder for a slot found empty, which the stack never does (a
+/// layer parks before it hands the tag outward): a defined value rather
+/// than a panic in the user's function.
+const UNKNOWN_OPEN: CircuitOpen = CircuitOpen::new(BreakerName::new("unknown"), Duration::ZERO);
+
+/// The parked rejection, taken out of its slot.
+#[inline]
+pub fn unpark_open(slot: &mut Option<CircuitOpen>) -> CircuitOpen {
+    debug_assert!(slot.is_some(), "a rejection is parked before it is tagged");
+    slot.take().unwrap_or(UNKNOWN_OPEN)
+}
+
+/// The parked rejection, left in its slot.
+#[inline]
+pub fn peek_open(slot: &Option<CircuitOpen>) -> &CircuitOpen {
+    static UNKNOWN: CircuitOpen = UNKNOWN_OPEN;
+    debug_assert!(slot.is_some(), "a rejection is parked before it is tagged");
+    slot.as_ref().unwrap_or(&UNKNOWN)
+}
+
+/// The parked timeout.
+#[inline]
+pub fn peek_elapsed(slot: &Option<Elapsed>) -> Elapsed {
+    debug_assert!(slot.is_some(), "a timeout is parked before it is tagged");
+    slot.unwrap_or(Elapsed::new(Duration::ZERO))
+}
+
 /// How an error type carries a timeout: `From<Elapsed>`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot carry a timeout: implement `From<resilient::Elapsed>` for it",
