@@ -908,9 +908,9 @@ fn attempt_block(stack: &StackInput, inner: &Inner, prelude: &TokenStream) -> To
 //     {
 //         register on first use (a `static` breaker);
 //         let breaker: &CircuitBreaker = ..;
-//         match breaker.acquire() {
-//             Err(open) => Outcome::Rejected(park(&mut rejection_slot, open)),
-//             Ok(permit) => {
+//         match admit(breaker, &mut rejection_slot) {   // a rejection goes into the slot
+//             None => Outcome::Rejected(Parked),
+//             Some(permit) => {
 //                 let result = inner;   // the body: `async { body }.await`
 //                 settle(permit, &result, |e| when(e));   // or ignore a rejection from below
 //                 Outcome::Done(result)
@@ -1015,11 +1015,11 @@ fn breaker(
         {
             #binding
             #register
-            let #out: #out_type = match #breaker_var.acquire() {
-                ::core::result::Result::Err(#open) => ::resilient::__private::Outcome::Rejected(
-                    ::resilient::__private::park(&mut #rejection, #open),
-                ),
-                ::core::result::Result::Ok(#permit) => { #ran }
+            let #out: #out_type = match ::resilient::__private::admit(#breaker_var, &mut #rejection) {
+                ::core::option::Option::None => {
+                    ::resilient::__private::Outcome::Rejected(::resilient::__private::Parked)
+                }
+                ::core::option::Option::Some(#permit) => { #ran }
             };
             #out
         }

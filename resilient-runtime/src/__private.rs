@@ -93,6 +93,28 @@ pub fn park<V>(slot: &mut Option<V>, value: V) -> Parked {
     Parked
 }
 
+/// `breaker.acquire()` for generated code: a rejection goes straight
+/// into the function's slot, and what comes back (a permit or nothing)
+/// fits in two registers.
+#[inline]
+pub fn admit<'a>(
+    breaker: &'a CircuitBreaker,
+    slot: &mut Option<CircuitOpen>,
+) -> Option<crate::Permit<'a>> {
+    match breaker.admit() {
+        Ok(permit) => Some(permit),
+        Err(wait) => {
+            park_rejection(breaker, wait, slot);
+            None
+        }
+    }
+}
+
+#[inline]
+fn park_rejection(breaker: &CircuitBreaker, wait: i64, slot: &mut Option<CircuitOpen>) {
+    *slot = Some(breaker.rejection(crate::clock::duration(wait)));
+}
+
 /// A placeholder for a slot found empty, which the stack never does (a
 /// layer parks before it hands the tag outward): a defined value rather
 /// than a panic in the user's function.

@@ -225,25 +225,35 @@ impl CircuitBreaker {
     /// taken, and while [forced open](Self::force_open).
     #[inline]
     pub fn acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
+        self.admit()
+            .map_err(|wait| self.rejection(clock::duration(wait)))
+    }
+
+    /// [`acquire`](Self::acquire) without building the rejection: the
+    /// permit, or the wait in nanoseconds. Two words either way, so it
+    /// returns in registers; the code `#[circuit_breaker]` generates
+    /// builds the `CircuitOpen` straight into its slot.
+    #[inline]
+    pub(crate) fn admit(&self) -> Result<Permit<'_>, i64> {
         let word = Word(self.word.load(Ordering::Acquire));
         // Inlined into the caller so the permit stays in registers; the
         // other states go out of line.
         if word.admits_closed() {
             return Ok(Permit::new(self, word));
         }
-        self.acquire_slow(word)
+        self.admit_slow(word)
     }
 
-    /// [`acquire`](Self::acquire) in every state but a plain closed one.
+    /// [`admit`](Self::admit) in every state but a plain closed one.
     #[inline(never)]
-    fn acquire_slow(&self, mut word: Word) -> Result<Permit<'_>, CircuitOpen> {
+    fn admit_slow(&self, mut word: Word) -> Result<Permit<'_>, i64> {
         let mut now = None;
         loop {
             if word.disabled() {
                 return Ok(Permit::new(self, word));
             }
             if word.forced_open() {
-                return Err(self.rejection(self.settings.reset));
+                return Err(self.settings.reset_nanos);
             }
             let next = match word.phase() {
                 Phase::Closed => return Ok(Permit::new(self, word)),
@@ -251,7 +261,7 @@ impl CircuitBreaker {
                     let now = *now.get_or_insert_with(clock::now);
                     let wait = self.open_until().saturating_sub(now);
                     if wait > 0 {
-                        return Err(self.rejection(clock::duration(wait)));
+                        return Err(wait);
                     }
                     match self.start_trials(word) {
                         Ok((permit, change)) => {
@@ -268,7 +278,7 @@ impl CircuitBreaker {
                 }
                 Phase::HalfOpen => {
                     if word.inflight() + word.count() >= self.settings.half_open {
-                        return Err(self.rejection(Duration::ZERO));
+                        return Err(0);
                     }
                     word.with_inflight(word.inflight() + 1)
                 }
@@ -433,7 +443,7 @@ impl CircuitBreaker {
             .saturating_add(self.settings.reset_nanos)
     }
 
-    fn rejection(&self, retry_after: Duration) -> CircuitOpen {
+    pub(crate) fn rejection(&self, retry_after: Duration) -> CircuitOpen {
         CircuitOpen::new(self.name.clone(), retry_after)
     }
 
