@@ -854,7 +854,9 @@ fn policy_and_start(
                 *::core::borrow::Borrow::<::resilient::__private::RetryPolicy>::borrow(&#expr);
         }
     } else if literal {
-        quote!(let #policy_var = const { #policy.build() };)
+        // A reference to a promoted constant: the future holds a pointer,
+        // not a copy of the policy written on every call.
+        quote!(let #policy_var: &'static ::resilient::__private::RetryPolicy = &const { #policy.build() };)
     } else {
         quote!(let #policy_var = ::resilient::__private::build_policy(#policy, #fn_name);)
     };
