@@ -9,7 +9,14 @@
 //! Every case in a group runs the same trivial `async fn` through the same
 //! loop (`iter_custom`: `n` calls on one current-thread runtime, timed
 //! once), so the differences are the wrappers' own cost.
+//!
+//! The tower cases (`tower::retry`, `tower-resilience`) wrap a
+//! `tower::service_fn(direct)` and are called as a user calls a *shared*
+//! tower service: `svc.clone().oneshot(i)` per request (a tower service is
+//! `&mut self` to call, so sharing one means cloning it, as axum and hyper
+//! do per request). The clone is part of their cost.
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +27,9 @@ use failsafe::futures::CircuitBreaker as _;
 use resilient::{
     CircuitBreaker, CircuitOpen, RetryPolicy, circuit_breaker, fallback, retry, timeout,
 };
+use tower::{Layer as _, ServiceExt as _};
+use tower_resilience::circuitbreaker::CircuitBreakerLayer;
+use tower_resilience::retry::RetryLayer;
 
 #[derive(Debug)]
 struct Error;
@@ -40,6 +50,30 @@ impl From<resilient::Elapsed> for Error {
 #[inline(never)]
 async fn direct(x: u64) -> Result<u64, Error> {
     Ok(black_box(x))
+}
+
+/// The simplest honest `tower::retry::Policy`: up to 2 retries on error, at
+/// once (no backoff; the success path never waits). The count is per
+/// request: `tower::retry::Retry` clones its policy into every response
+/// future.
+#[derive(Clone)]
+struct TowerRetries(usize);
+
+impl<E> tower::retry::Policy<u64, u64, E> for TowerRetries {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _req: &mut u64, result: &mut Result<u64, E>) -> Option<Self::Future> {
+        if result.is_err() && self.0 > 0 {
+            self.0 -= 1;
+            Some(std::future::ready(()))
+        } else {
+            None
+        }
+    }
+
+    fn clone_request(&mut self, req: &u64) -> Option<u64> {
+        Some(*req)
+    }
 }
 
 #[retry(attempts = 3, backoff = exponential(initial = "100ms", max = "10s"), jitter = full)]
@@ -120,10 +154,48 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+fn two_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// Two tasks spawned on `runtime`, each `task(shared, n / 2)`, timed from
+/// before the spawns to after both joins.
+fn run_two_tasks<S, F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    n: u64,
+    shared: &Arc<S>,
+    task: F,
+) -> Duration
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, u64) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    runtime.block_on(async {
+        let start = Instant::now();
+        let tasks = [(), ()].map(|()| tokio::spawn(task(Arc::clone(shared), n / 2)));
+        for task in tasks {
+            task.await.unwrap();
+        }
+        start.elapsed()
+    })
+}
+
 fn retry_success(c: &mut Criterion) {
     let rt = runtime();
     let policy = RetryPolicy::new();
     let backoff = backon::ExponentialBuilder::default().with_jitter();
+    let tower_retry = tower::retry::Retry::new(TowerRetries(2), tower::service_fn(direct));
+    // 3 attempts in all (2 retries), exponential from 100 ms, as #[retry].
+    let tower_resilience_retry = RetryLayer::<u64, u64, Error>::builder()
+        .max_attempts(3)
+        .exponential_backoff(Duration::from_millis(100))
+        .build()
+        .layer(tower::service_fn(direct));
     let mut group = c.benchmark_group("retry success");
     group.bench_function("direct", |b| b.iter_custom(|n| run(&rt, n, direct)));
     group.bench_function("resilient #[retry]", |b| {
@@ -151,6 +223,12 @@ fn retry_success(c: &mut Criterion) {
             })
         })
     });
+    group.bench_function("tower::retry", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| tower_retry.clone().oneshot(i)))
+    });
+    group.bench_function("tower-resilience retry", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| tower_resilience_retry.clone().oneshot(i)))
+    });
     group.finish();
 }
 
@@ -171,6 +249,17 @@ fn breaker_closed(c: &mut Criterion) {
     let rt = runtime();
     let failsafe = failsafe::Config::new().build();
     let recloser = recloser::AsyncRecloser::from(recloser::Recloser::default());
+    // Trips after 5 failures in a row, as CONSECUTIVE.
+    let tower_resilience = CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .build()
+        .unwrap()
+        .layer(tower::service_fn(direct));
+    // The default: failure rate 0.5 over a count-based window of 100.
+    let tower_resilience_rate = CircuitBreakerLayer::builder()
+        .build()
+        .unwrap()
+        .layer(tower::service_fn(direct));
     let mut group = c.benchmark_group("breaker closed success");
     group.bench_function("direct", |b| b.iter_custom(|n| run(&rt, n, direct)));
     group.bench_function("resilient consecutive", |b| {
@@ -187,6 +276,12 @@ fn breaker_closed(c: &mut Criterion) {
     });
     group.bench_function("recloser", |b| {
         b.iter_custom(|n| run(&rt, n, |i| recloser.call(direct(i))))
+    });
+    group.bench_function("tower-resilience consecutive", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| tower_resilience.clone().oneshot(i)))
+    });
+    group.bench_function("tower-resilience failure rate", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| tower_resilience_rate.clone().oneshot(i)))
     });
     group.finish();
 }
@@ -213,8 +308,32 @@ fn breaker_open(c: &mut Criterion) {
     for _ in 0..3 {
         let _ = rt.block_on(recloser.call(async { Err::<(), _>(Error) }));
     }
+    // One circuit shared by every service the layer makes (the handle's
+    // doing): a failing service trips it, and the `direct` service measured
+    // below sees it open.
+    let (layer, handle) = CircuitBreakerLayer::builder()
+        .consecutive_failures(1)
+        .wait_duration_in_open(Duration::from_secs(3600))
+        .build_with_handle()
+        .unwrap();
+    let failing = layer.layer(tower::service_fn(|_: u64| async { Err::<u64, _>(Error) }));
+    let _ = rt.block_on(failing.oneshot(0));
+    assert!(handle.is_open());
+    let tower_resilience = layer.layer(tower::service_fn(direct));
+    assert!(matches!(
+        rt.block_on(tower_resilience.clone().oneshot(0)),
+        Err(tower_resilience::circuitbreaker::CircuitBreakerError::OpenCircuit)
+    ));
     let mut group = c.benchmark_group("breaker open rejection");
     group.bench_function("direct", |b| b.iter_custom(|n| run(&rt, n, direct)));
+    // The project's target for a rejection is "one clock read + 10 ns".
+    group.bench_function("one clock read (tokio Instant::now)", |b| {
+        b.iter_custom(|n| {
+            run(&rt, n, |_| async {
+                Ok::<_, Error>(black_box(tokio::time::Instant::now()))
+            })
+        })
+    });
     group.bench_function("resilient", |b| {
         b.iter_custom(|n| run(&rt, n, through_open_breaker))
     });
@@ -224,13 +343,20 @@ fn breaker_open(c: &mut Criterion) {
     group.bench_function("recloser", |b| {
         b.iter_custom(|n| run(&rt, n, |i| recloser.call(direct(i))))
     });
+    group.bench_function("tower-resilience", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| tower_resilience.clone().oneshot(i)))
+    });
     group.finish();
 }
 
 /// Calls per second on one breaker shared by two OS threads (the
-/// permit API: no runtime in the way).
+/// permit API and the peers' sync `call`: no runtime in the way), then by
+/// two tasks on a two-worker runtime (`CircuitBreaker::call`).
 fn contended(c: &mut Criterion) {
     let breaker = Arc::new(CircuitBreaker::builder().name("bench-contended").build());
+    let failsafe = failsafe::Config::new().build();
+    let recloser = recloser::Recloser::default();
+    let mt = two_worker_runtime();
     let mut group = c.benchmark_group("two threads, one breaker");
     group.bench_function("direct", |b| {
         b.iter_custom(|n| {
@@ -265,6 +391,56 @@ fn contended(c: &mut Criterion) {
                 }
             });
             start.elapsed()
+        })
+    });
+    group.bench_function("failsafe", |b| {
+        b.iter_custom(|n| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for i in 0..n / 2 {
+                            black_box(
+                                failsafe::CircuitBreaker::call(&failsafe, || direct_sync(i)).ok(),
+                            );
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    group.bench_function("recloser", |b| {
+        b.iter_custom(|n| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for i in 0..n / 2 {
+                            black_box(recloser.call(|| direct_sync(i)).ok());
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    group.bench_function("direct, two-worker runtime", |b| {
+        b.iter_custom(|n| {
+            run_two_tasks(&mt, n, &breaker, |_, n| async move {
+                for i in 0..n {
+                    black_box(direct(i).await.ok());
+                }
+            })
+        })
+    });
+    group.bench_function("resilient CircuitBreaker::call, two-worker runtime", |b| {
+        b.iter_custom(|n| {
+            run_two_tasks(&mt, n, &breaker, |breaker, n| async move {
+                for i in 0..n {
+                    black_box(breaker.call(direct(i)).await.ok());
+                }
+            })
         })
     });
     group.finish();
