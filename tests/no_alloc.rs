@@ -142,3 +142,51 @@ fn the_attribute_success_path_allocates_nothing() {
     let (n, out) = allocations(|| attribute_policy(3));
     assert_eq!((n, out.ok()), (0, Some(3)));
 }
+
+#[derive(Debug)]
+struct StackError;
+
+impl From<CircuitOpen> for StackError {
+    fn from(_: CircuitOpen) -> Self {
+        Self
+    }
+}
+
+impl From<resilient::Elapsed> for StackError {
+    fn from(_: resilient::Elapsed) -> Self {
+        Self
+    }
+}
+
+#[resilient::fallback(default)]
+#[resilient::retry(attempts = 3, backoff = exponential(initial = "100ms", max = "10s"), jitter = full)]
+#[resilient::circuit_breaker(failures = 5, reset = "60s")]
+#[resilient::timeout("2s")]
+async fn the_design_stack(x: u32) -> Result<u32, StackError> {
+    Ok(x)
+}
+
+static TRIPPED: CircuitBreaker = CircuitBreaker::builder()
+    .name("no-alloc-tripped")
+    .failures(1)
+    .build();
+
+#[resilient::circuit_breaker(shared = TRIPPED)]
+async fn through_tripped(fail: bool) -> Result<u32, StackError> {
+    if fail { Err(StackError) } else { Ok(1) }
+}
+
+#[test]
+fn the_attribute_stack_and_its_rejection_allocate_nothing() {
+    // The first call registers the per-function breaker (the registry
+    // allocates once); the timeout reads the clock but makes no timer on a
+    // call that completes at once.
+    let _ = allocations(|| the_design_stack(0));
+    let (n, out) = allocations(|| the_design_stack(4));
+    assert_eq!((n, out.ok()), (0, Some(4)));
+
+    let _ = allocations(|| through_tripped(true));
+    let (n, out) = allocations(|| through_tripped(false));
+    assert!(out.is_err(), "the breaker should be open");
+    assert_eq!(n, 0);
+}

@@ -229,3 +229,45 @@ async fn hooks_see_timeouts_as_errors() {
     );
     assert_eq!(calls.load(Ordering::Relaxed), 1);
 }
+
+/// A limit from configuration, zero or huge, on a call that waits `wait`
+/// (zero: it completes on its first poll).
+#[timeout(limit)]
+async fn configured(limit: Duration, wait: Duration) -> Result<u32, ApiError> {
+    if !wait.is_zero() {
+        sleep(wait).await;
+    }
+    Ok(7)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_limit_cuts_off_any_call_that_waits_and_no_other() {
+    assert_eq!(configured(Duration::ZERO, Duration::ZERO).await, Ok(7));
+    let start = Instant::now();
+    assert_eq!(
+        configured(Duration::ZERO, Duration::from_nanos(1)).await,
+        Err(ApiError::TimedOut(Duration::ZERO))
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_beyond_any_instant_never_fires() {
+    assert_eq!(configured(Duration::MAX, secs(86_400 * 365)).await, Ok(7));
+}
+
+/// Work done before the call first waits counts against the limit: the
+/// deadline is set when the call starts, not when it first waits.
+#[timeout("2s")]
+async fn busy_then_waits() -> Result<u32, ApiError> {
+    // Three seconds pass (as a blocking section would) before the first
+    // `.await` that suspends.
+    tokio::time::advance(secs(3)).await;
+    sleep(Duration::from_millis(1)).await;
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_limit_runs_from_the_start_of_the_call() {
+    assert_eq!(busy_then_waits().await, Err(ApiError::TimedOut(secs(2))));
+}

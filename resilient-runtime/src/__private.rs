@@ -179,16 +179,39 @@ pub fn timed_out_with<R: RetryResult>(
     R::from_error(on_timeout(elapsed))
 }
 
-/// Runs `fut` for at most `limit`.
+/// Runs `fut` for at most `limit`, measured from the call.
+///
+/// The deadline is read from the clock at once, as `tokio::time::timeout`
+/// does, but the timer is made only when `fut` first has to wait: a call
+/// that completes on its first poll never touches the timer wheel (nor
+/// the runtime handle a timer holds), which was most of the cost of a
+/// timeout on the success path. A deadline beyond what `Instant` can hold
+/// (a huge `limit`) never fires.
 ///
 /// # Errors
 ///
 /// [`Elapsed`] when the time is up; `fut` is dropped then.
 #[inline]
 pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    tokio::time::timeout(limit, fut)
-        .await
-        .map_err(|_| Elapsed::new(limit))
+    let deadline = Instant::now().checked_add(limit);
+    let mut fut = core::pin::pin!(fut);
+    let mut timer = core::pin::pin!(None::<tokio::time::Sleep>);
+    core::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        if timer.is_none() {
+            let Some(deadline) = deadline else {
+                return Poll::Pending;
+            };
+            timer.set(Some(tokio::time::sleep_until(deadline)));
+        }
+        match timer.as_mut().as_pin_mut() {
+            Some(timer) => timer.poll(cx).map(|()| Err(Elapsed::new(limit))),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// How an error type carries a rejection: `From<CircuitOpen>`.
