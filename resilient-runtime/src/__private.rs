@@ -188,30 +188,52 @@ pub fn timed_out_with<R: RetryResult>(
 /// timeout on the success path. A deadline beyond what `Instant` can hold
 /// (a huge `limit`) never fires.
 ///
-/// # Errors
-///
-/// [`Elapsed`] when the time is up; `fut` is dropped then.
+/// A future of its own rather than an `async fn` around `poll_fn`, so its
+/// `poll` inlines into the caller's and the result is not moved through
+/// one more frame.
 #[inline]
-pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    let deadline = Instant::now().checked_add(limit);
-    let mut fut = core::pin::pin!(fut);
-    let mut timer = core::pin::pin!(None::<tokio::time::Sleep>);
-    core::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = fut.as_mut().poll(cx) {
+pub fn timeout<F: Future>(limit: Duration, fut: F) -> Timeout<F> {
+    Timeout {
+        fut,
+        timer: None,
+        deadline: Instant::now().checked_add(limit),
+        limit,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`timeout`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Timeout<F> {
+        #[pin]
+        fut: F,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+        deadline: Option<Instant>,
+        limit: Duration,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(output) = this.fut.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        if timer.is_none() {
-            let Some(deadline) = deadline else {
+        if this.timer.is_none() {
+            let Some(deadline) = *this.deadline else {
                 return Poll::Pending;
             };
-            timer.set(Some(tokio::time::sleep_until(deadline)));
+            this.timer.set(Some(tokio::time::sleep_until(deadline)));
         }
-        match timer.as_mut().as_pin_mut() {
-            Some(timer) => timer.poll(cx).map(|()| Err(Elapsed::new(limit))),
+        match this.timer.as_pin_mut() {
+            Some(timer) => timer.poll(cx).map(|()| Err(Elapsed::new(*this.limit))),
             None => Poll::Pending,
         }
-    })
-    .await
+    }
 }
 
 /// How an error type carries a rejection: `From<CircuitOpen>`.
