@@ -337,6 +337,9 @@ fn breaker_open(c: &mut Criterion) {
     group.bench_function("resilient", |b| {
         b.iter_custom(|n| run(&rt, n, through_open_breaker))
     });
+    group.bench_function("resilient CircuitBreaker::call", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| OPEN.call(direct(i))))
+    });
     group.bench_function("failsafe", |b| {
         b.iter_custom(|n| run(&rt, n, |i| failsafe.call(direct(i))))
     });

@@ -162,10 +162,11 @@ impl CircuitBreaker {
         E: From<CircuitOpen>,
     {
         // Written out rather than through `call_with`: one coroutine, not
-        // two nested ones, on the success path.
-        let permit = match self.acquire() {
+        // two nested ones, on the success path. `admit`, not `acquire`: the
+        // rejection is built where it is converted, not moved there.
+        let permit = match self.admit() {
             Ok(permit) => permit,
-            Err(open) => return Err(E::from(open)),
+            Err(wait) => return Err(E::from(self.rejection(clock::duration(wait)))),
         };
         let outcome = fut.await;
         permit.record(outcome.is_err());
@@ -200,9 +201,9 @@ impl CircuitBreaker {
         E: From<CircuitOpen>,
         C: FnOnce(&E) -> bool,
     {
-        let permit = match self.acquire() {
+        let permit = match self.admit() {
             Ok(permit) => permit,
-            Err(open) => return Err(E::from(open)),
+            Err(wait) => return Err(E::from(self.rejection(clock::duration(wait)))),
         };
         let outcome = fut.await;
         match &outcome {
