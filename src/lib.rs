@@ -37,7 +37,7 @@
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
 
 pub use resilient_runtime::{
-    Attempt, Backoff, BreakerName, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
+    Attempt, Backoff, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
     CircuitState, ConfigError, Decision, Elapsed, Failure, Jitter, MAX_WINDOW, OnCancel,
     OnStateChange, Permit, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder,
     RetryState, StateChange, StopReason, registry, retry, retry_after, retry_with_hints, testing,

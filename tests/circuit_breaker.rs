@@ -572,3 +572,30 @@ async fn failure_rate_ignores_late_results_from_before_a_trip() {
     let _ = fail(&b).await;
     assert_eq!(b.state(), CircuitState::Open);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_asks_the_breaker_when_first_polled_not_when_made() {
+    let b = breaker(1);
+    let made_while_closed = b.call(async { Ok::<_, Error>(()) });
+    let _ = fail(&b).await;
+    assert_eq!(made_while_closed.await, Err(Error::Open(secs(60))));
+}
+
+#[test]
+#[should_panic(expected = "`Call` polled after it completed")]
+fn polling_a_finished_call_again_is_reported() {
+    let b = breaker(1);
+    let mut call = std::pin::pin!(b.call(async { Ok::<_, Error>(()) }));
+    assert!(futures_poll_once(call.as_mut()).is_ready());
+    let _ = futures_poll_once(call.as_mut());
+}
+
+#[test]
+#[should_panic(expected = "`Call` polled after it completed")]
+fn polling_a_rejected_call_again_is_reported() {
+    let b = CircuitBreaker::builder().failures(1).build();
+    b.force_open();
+    let mut call = std::pin::pin!(b.call(async { Ok::<_, Error>(()) }));
+    assert!(futures_poll_once(call.as_mut()).is_ready());
+    let _ = futures_poll_once(call.as_mut());
+}

@@ -45,8 +45,8 @@ pub use clock::advance_model_clock;
 
 pub use backoff::{Backoff, Jitter};
 pub use circuit_breaker::{
-    BreakerName, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState, MAX_WINDOW,
-    OnCancel, OnStateChange, Permit, StateChange,
+    BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState,
+    MAX_WINDOW, OnCancel, OnStateChange, Permit, StateChange,
 };
 pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};

@@ -1,5 +1,6 @@
 //! [`CircuitBreaker`]: fail fast while a dependency is down.
 
+mod call;
 mod settings;
 mod types;
 mod window;
@@ -9,6 +10,7 @@ use core::fmt;
 use core::future::IntoFuture;
 use core::time::Duration;
 
+pub use call::Call;
 pub use settings::{CircuitBreakerBuilder, MAX_WINDOW, OnCancel, OnStateChange};
 pub use types::{BreakerName, CircuitOpen, CircuitState, StateChange};
 
@@ -145,32 +147,36 @@ impl CircuitBreaker {
 
     /// Runs `fut` through the breaker: rejected at once with
     /// `E::from(CircuitOpen)` while open; otherwise run, and every error
-    /// counts as a failure.
+    /// counts as a failure. The breaker is asked when the returned
+    /// [`Call`] is first polled, not when it is made.
     ///
     /// If the returned future is dropped before `fut` finishes, the call
     /// counts as nothing (or as a failure with [`OnCancel::Failure`]) and a
     /// half-open trial permit is given back. A panic in `fut` counts as a
     /// failure and goes on unwinding.
     ///
+    /// ```
+    /// # use resilient::{CircuitBreaker, CircuitOpen};
+    /// # #[derive(Debug, PartialEq)] enum Error { Down, Open }
+    /// # impl From<CircuitOpen> for Error { fn from(_: CircuitOpen) -> Self { Error::Open } }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let breaker = CircuitBreaker::builder().failures(1).build();
+    /// assert_eq!(breaker.call(async { Err::<(), _>(Error::Down) }).await, Err(Error::Down));
+    /// assert_eq!(breaker.call(async { Ok(()) }).await, Err(Error::Open)); // not run
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// `fut`'s error, or `E::from(CircuitOpen)` when the breaker rejects
     /// the call.
-    pub async fn call<T, E, F>(&self, fut: F) -> Result<T, E>
+    pub fn call<T, E, F>(&self, fut: F) -> Call<'_, F::IntoFuture, fn(&E) -> bool>
     where
         F: IntoFuture<Output = Result<T, E>>,
         E: From<CircuitOpen>,
     {
-        // Written out rather than through `call_with`: one coroutine, not
-        // two nested ones, on the success path. `admit`, not `acquire`: the
-        // rejection is built where it is converted, not moved there.
-        let permit = match self.admit() {
-            Ok(permit) => permit,
-            Err(wait) => return Err(E::from(self.rejection(clock::duration(wait)))),
-        };
-        let outcome = fut.await;
-        permit.record(outcome.is_err());
-        outcome
+        Call::new(self, fut.into_future(), |_| true)
     }
 
     /// [`call`](Self::call), counting only the errors for which
@@ -195,22 +201,13 @@ impl CircuitBreaker {
     /// # Errors
     ///
     /// As [`call`](Self::call).
-    pub async fn call_with<T, E, F, C>(&self, fut: F, is_failure: C) -> Result<T, E>
+    pub fn call_with<T, E, F, C>(&self, fut: F, is_failure: C) -> Call<'_, F::IntoFuture, C>
     where
         F: IntoFuture<Output = Result<T, E>>,
         E: From<CircuitOpen>,
         C: FnOnce(&E) -> bool,
     {
-        let permit = match self.admit() {
-            Ok(permit) => permit,
-            Err(wait) => return Err(E::from(self.rejection(clock::duration(wait)))),
-        };
-        let outcome = fut.await;
-        match &outcome {
-            Ok(_) => permit.success(),
-            Err(err) => permit.record(is_failure(err)),
-        }
-        outcome
+        Call::new(self, fut.into_future(), is_failure)
     }
 
     /// Asks to make one call: a [`Permit`] to record its outcome on, or the
