@@ -38,8 +38,8 @@ pin_project! {
         fut: F,
         // `None` before the first poll and after the outcome.
         permit: Option<Permit<'a>>,
+        // `None` once the call is over (its outcome or its rejection).
         is_failure: Option<C>,
-        started: bool,
     }
 }
 
@@ -50,7 +50,6 @@ impl<'a, F, C> Call<'a, F, C> {
             fut,
             permit: None,
             is_failure: Some(is_failure),
-            started: false,
         }
     }
 }
@@ -69,8 +68,13 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if !*this.started {
-            *this.started = true;
+        // After the outcome (or the rejection) the call is gone; polling
+        // again is a caller's bug, reported as an `async fn` would.
+        assert!(
+            this.is_failure.is_some(),
+            "`Call` polled after it completed"
+        );
+        if this.permit.is_none() {
             match this.breaker.admit() {
                 Ok(permit) => *this.permit = Some(permit),
                 Err(wait) => {
@@ -80,12 +84,6 @@ where
                 }
             }
         }
-        // After the outcome (or the rejection) the call is gone; polling
-        // again is a caller's bug, reported as an `async fn` would.
-        assert!(
-            this.is_failure.is_some(),
-            "`Call` polled after it completed"
-        );
         let outcome = ready!(this.fut.poll(cx));
         if let (Some(permit), Some(is_failure)) = (this.permit.take(), this.is_failure.take()) {
             match &outcome {
