@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -598,4 +598,49 @@ fn polling_a_rejected_call_again_is_reported() {
     let mut call = std::pin::pin!(b.call(async { Ok::<_, Error>(()) }));
     assert!(futures_poll_once(call.as_mut()).is_ready());
     let _ = futures_poll_once(call.as_mut());
+}
+
+#[test]
+fn a_panic_caught_around_a_call_counts_as_a_failure_at_once() {
+    let b = breaker(1);
+    let mut call = std::pin::pin!(b.call(async {
+        if b.name().as_str().is_empty() {
+            return Ok::<(), Error>(());
+        }
+        panic!("the call panics");
+    }));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures_poll_once(call.as_mut())
+    }));
+    assert!(caught.is_err());
+    // Recorded as the panic left `poll`, while the call future is still
+    // alive: dropping it later must not turn the failure into a cancel.
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+/// Counts its conversions into a future.
+struct Deferred<'a>(&'a AtomicU32);
+
+impl IntoFuture for Deferred<'_> {
+    type Output = Result<(), Error>;
+    type IntoFuture = std::future::Ready<Result<(), Error>>;
+    fn into_future(self) -> Self::IntoFuture {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_call_is_never_turned_into_a_future() {
+    let converted = AtomicU32::new(0);
+    let b = breaker(1);
+    assert_eq!(b.call(Deferred(&converted)).await, Ok(()));
+    assert_eq!(converted.load(Ordering::SeqCst), 1);
+    b.force_open();
+    assert!(b.call(Deferred(&converted)).await.is_err());
+    assert_eq!(
+        converted.load(Ordering::SeqCst),
+        1,
+        "converted although rejected"
+    );
 }

@@ -206,3 +206,26 @@ async fn a_fallback_keeps_the_future_send_with_a_non_send_error() {
         "the fallback answers for the failure"
     );
 }
+
+static INSIDE_ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+
+/// A fallback between a retry and a breaker: the first attempt fails and
+/// trips the breaker (not a rejection: no fallback); the second is
+/// rejected, and the fallback, which takes only rejections, answers it.
+#[retry(attempts = 3, backoff = fixed("10ms"), jitter = none)]
+#[fallback(value = 7, when = |err: &ApiError| *err == ApiError::Open)]
+#[circuit_breaker(failures = 1, reset = "60s", name = "fallback-inside-a-retry")]
+async fn fallback_inside_a_retry() -> Result<u32, ApiError> {
+    INSIDE_ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_inside_a_retry_answers_the_rejection() {
+    assert_eq!(fallback_inside_a_retry().await, Ok(7));
+    assert_eq!(
+        INSIDE_ATTEMPTS.load(Ordering::SeqCst),
+        1,
+        "the body ran once"
+    );
+}

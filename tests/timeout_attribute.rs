@@ -271,3 +271,48 @@ async fn busy_then_waits() -> Result<u32, ApiError> {
 async fn the_limit_runs_from_the_start_of_the_call() {
     assert_eq!(busy_then_waits().await, Err(ApiError::TimedOut(secs(2))));
 }
+
+/// Never finishes on its own: spends the task's coop budget on every poll
+/// (as a loop over an always-ready channel does), giving up after enough
+/// polls to tell a timeout that fired from one that never could.
+#[timeout(limit)]
+async fn spends_its_budget(limit: Duration) -> Result<u32, ApiError> {
+    for _ in 0..100_000 {
+        tokio::task::coop::consume_budget().await;
+    }
+    Ok(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_spends_the_whole_budget_is_still_cut_off() {
+    assert_eq!(
+        spends_its_budget(Duration::ZERO).await,
+        Err(ApiError::TimedOut(Duration::ZERO))
+    );
+}
+
+/// Two timeouts around a retry: the payload that reaches `E` is the limit
+/// that fired.
+#[timeout(outer)]
+#[retry(attempts = 3, backoff = fixed("10ms"), jitter = none)]
+#[timeout("100ms")]
+async fn nested_timeouts(outer: Duration) -> Result<u32, ApiError> {
+    sleep(secs(3600)).await;
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn nested_timeouts_report_the_limit_that_fired() {
+    // Three attempts of 100 ms and two pauses of 10 ms: 320 ms.
+    assert_eq!(
+        nested_timeouts(secs(1)).await,
+        Err(ApiError::TimedOut(Duration::from_millis(100)))
+    );
+    // Cut off during the third attempt.
+    let start = Instant::now();
+    assert_eq!(
+        nested_timeouts(Duration::from_millis(250)).await,
+        Err(ApiError::TimedOut(Duration::from_millis(250)))
+    );
+    assert_eq!(start.elapsed(), Duration::from_millis(250));
+}

@@ -229,10 +229,18 @@ impl<F: Future> Future for Timeout<F> {
             };
             this.timer.set(Some(tokio::time::sleep_until(deadline)));
         }
-        match this.timer.as_pin_mut() {
-            Some(timer) => timer.poll(cx).map(|()| Err(Elapsed::new(*this.limit))),
-            None => Poll::Pending,
-        }
+        let Some(timer) = this.timer.as_pin_mut() else {
+            return Poll::Pending;
+        };
+        // A call that spent the task's whole coop budget would leave none
+        // for the timer, which would then never fire: checked without it,
+        // as `tokio::time::timeout` does.
+        let fired = if tokio::task::coop::has_budget_remaining() {
+            timer.poll(cx)
+        } else {
+            core::pin::pin!(tokio::task::coop::unconstrained(timer)).poll(cx)
+        };
+        fired.map(|()| Err(Elapsed::new(*this.limit)))
     }
 }
 

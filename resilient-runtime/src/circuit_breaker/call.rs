@@ -3,7 +3,7 @@
 //! `async fn`, so its `poll` inlines into the caller's and neither the
 //! result nor a rejection is moved out through a frame of its own.
 
-use core::future::Future;
+use core::future::{Future, IntoFuture};
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 
@@ -15,10 +15,12 @@ use crate::clock;
 pin_project! {
     /// The future of [`CircuitBreaker::call`] and
     /// [`CircuitBreaker::call_with`]: asks the breaker on its first poll,
-    /// then runs the call and records its outcome.
+    /// then turns the call into its future and runs it, and records the
+    /// outcome. A rejected call is dropped unconverted and unrun.
     ///
     /// Dropped before the call finishes, it gives its permit back (see
-    /// [`Permit`]); a panic in the call counts as a failure.
+    /// [`Permit`]); a panic in the call counts as a failure, recorded as
+    /// the panic leaves `poll`.
     ///
     /// ```
     /// use std::future::Ready;
@@ -32,22 +34,27 @@ pin_project! {
     /// }
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<'a, F, C> {
+    pub struct Call<'a, F, C>
+    where
+        F: IntoFuture,
+    {
         breaker: &'a CircuitBreaker,
+        // The call as given, until the breaker admits it.
+        given: Option<F>,
         #[pin]
-        fut: F,
-        // `None` before the first poll and after the outcome.
+        fut: Option<F::IntoFuture>,
         permit: Option<Permit<'a>>,
         // `None` once the call is over (its outcome or its rejection).
         is_failure: Option<C>,
     }
 }
 
-impl<'a, F, C> Call<'a, F, C> {
-    pub(super) fn new(breaker: &'a CircuitBreaker, fut: F, is_failure: C) -> Self {
+impl<'a, F: IntoFuture, C> Call<'a, F, C> {
+    pub(super) fn new(breaker: &'a CircuitBreaker, call: F, is_failure: C) -> Self {
         Self {
             breaker,
-            fut,
+            given: Some(call),
+            fut: None,
             permit: None,
             is_failure: Some(is_failure),
         }
@@ -56,7 +63,7 @@ impl<'a, F, C> Call<'a, F, C> {
 
 impl<F, C, T, E> Future for Call<'_, F, C>
 where
-    F: Future<Output = Result<T, E>>,
+    F: IntoFuture<Output = Result<T, E>>,
     E: From<CircuitOpen>,
     C: FnOnce(&E) -> bool,
 {
@@ -67,24 +74,42 @@ where
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         // After the outcome (or the rejection) the call is gone; polling
         // again is a caller's bug, reported as an `async fn` would.
         assert!(
             this.is_failure.is_some(),
             "`Call` polled after it completed"
         );
-        if this.permit.is_none() {
+        if let Some(call) = this.given.take() {
             match this.breaker.admit() {
-                Ok(permit) => *this.permit = Some(permit),
+                Ok(permit) => {
+                    // Converted before the permit is stored: a panicking
+                    // `into_future` drops the permit as it unwinds (a
+                    // failure).
+                    this.fut.set(Some(call.into_future()));
+                    *this.permit = Some(permit);
+                }
                 Err(wait) => {
+                    drop(call);
                     *this.is_failure = None;
                     let open = this.breaker.rejection(clock::duration(wait));
                     return Poll::Ready(Err(E::from(open)));
                 }
             }
         }
-        let outcome = ready!(this.fut.poll(cx));
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            // Unreachable: admitted calls have their future.
+            return Poll::Pending;
+        };
+        // A panic in the call is its failure, recorded as it unwinds out
+        // of here, not whenever the owner drops this future (after a
+        // `catch_unwind`, when nothing would tell it from a cancellation).
+        let guard = FailOnUnwind(&mut *this.permit);
+        let poll = fut.poll(cx);
+        core::mem::forget(guard);
+        let outcome = ready!(poll);
+        this.fut.set(None);
         if let (Some(permit), Some(is_failure)) = (this.permit.take(), this.is_failure.take()) {
             match &outcome {
                 Ok(_) => permit.success(),
@@ -92,5 +117,17 @@ where
             }
         }
         Poll::Ready(outcome)
+    }
+}
+
+/// Records a failure on the permit when dropped, which happens only while
+/// a panic unwinds out of the call's `poll`: otherwise it is forgotten.
+struct FailOnUnwind<'p, 'a>(&'p mut Option<Permit<'a>>);
+
+impl Drop for FailOnUnwind<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.0.take() {
+            permit.failure();
+        }
     }
 }

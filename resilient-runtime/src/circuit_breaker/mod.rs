@@ -171,12 +171,12 @@ impl CircuitBreaker {
     ///
     /// `fut`'s error, or `E::from(CircuitOpen)` when the breaker rejects
     /// the call.
-    pub fn call<T, E, F>(&self, fut: F) -> Call<'_, F::IntoFuture, fn(&E) -> bool>
+    pub fn call<T, E, F>(&self, fut: F) -> Call<'_, F, fn(&E) -> bool>
     where
         F: IntoFuture<Output = Result<T, E>>,
         E: From<CircuitOpen>,
     {
-        Call::new(self, fut.into_future(), |_| true)
+        Call::new(self, fut, |_| true)
     }
 
     /// [`call`](Self::call), counting only the errors for which
@@ -201,13 +201,13 @@ impl CircuitBreaker {
     /// # Errors
     ///
     /// As [`call`](Self::call).
-    pub fn call_with<T, E, F, C>(&self, fut: F, is_failure: C) -> Call<'_, F::IntoFuture, C>
+    pub fn call_with<T, E, F, C>(&self, fut: F, is_failure: C) -> Call<'_, F, C>
     where
         F: IntoFuture<Output = Result<T, E>>,
         E: From<CircuitOpen>,
         C: FnOnce(&E) -> bool,
     {
-        Call::new(self, fut.into_future(), is_failure)
+        Call::new(self, fut, is_failure)
     }
 
     /// Asks to make one call: a [`Permit`] to record its outcome on, or the
