@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -618,29 +618,37 @@ fn a_panic_caught_around_a_call_counts_as_a_failure_at_once() {
     assert_eq!(b.state(), CircuitState::Open);
 }
 
-/// Counts its conversions into a future.
-struct Deferred<'a>(&'a AtomicU32);
+/// A call that notes being polled and being dropped.
+struct Probe<'a> {
+    polled: &'a AtomicU32,
+    dropped: &'a AtomicU32,
+}
 
-impl IntoFuture for Deferred<'_> {
+impl Future for Probe<'_> {
     type Output = Result<(), Error>;
-    type IntoFuture = std::future::Ready<Result<(), Error>>;
-    fn into_future(self) -> Self::IntoFuture {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok(()))
+    fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        self.polled.fetch_add(1, Ordering::SeqCst);
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_rejected_call_is_never_turned_into_a_future() {
-    let converted = AtomicU32::new(0);
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_rejected_call_is_dropped_at_once_unpolled() {
+    let (polled, dropped) = (AtomicU32::new(0), AtomicU32::new(0));
     let b = breaker(1);
-    assert_eq!(b.call(Deferred(&converted)).await, Ok(()));
-    assert_eq!(converted.load(Ordering::SeqCst), 1);
     b.force_open();
-    assert!(b.call(Deferred(&converted)).await.is_err());
-    assert_eq!(
-        converted.load(Ordering::SeqCst),
-        1,
-        "converted although rejected"
-    );
+    let mut call = std::pin::pin!(b.call(Probe {
+        polled: &polled,
+        dropped: &dropped,
+    }));
+    assert!(futures_poll_once(call.as_mut()).is_ready());
+    // The `Call` is still alive; what it was given is gone.
+    assert_eq!(polled.load(Ordering::SeqCst), 0);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }

@@ -148,7 +148,9 @@ impl CircuitBreaker {
     /// Runs `fut` through the breaker: rejected at once with
     /// `E::from(CircuitOpen)` while open; otherwise run, and every error
     /// counts as a failure. The breaker is asked when the returned
-    /// [`Call`] is first polled, not when it is made.
+    /// [`Call`] is first polled, not when it is made; `fut` is turned into
+    /// its future at once (as `tokio::time::timeout` does), and a rejected
+    /// call's future is dropped unpolled.
     ///
     /// If the returned future is dropped before `fut` finishes, the call
     /// counts as nothing (or as a failure with [`OnCancel::Failure`]) and a
