@@ -616,6 +616,16 @@ fn a_panic_caught_around_a_call_counts_as_a_failure_at_once() {
     // Recorded as the panic left `poll`, while the call future is still
     // alive: dropping it later must not turn the failure into a cancel.
     assert_eq!(b.state(), CircuitState::Open);
+    // The call is over: polled again, it says so instead of asking for a
+    // second permit.
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures_poll_once(call.as_mut())
+    }));
+    let message = again.expect_err("a second poll panics");
+    assert_eq!(
+        message.downcast_ref::<&str>().copied(),
+        Some("`Call` polled after it completed")
+    );
 }
 
 /// A call that notes being polled and being dropped.

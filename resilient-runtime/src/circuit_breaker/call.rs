@@ -100,7 +100,10 @@ where
         // A panic in the call is its failure, recorded as it unwinds out
         // of here, not whenever the owner drops this future (after a
         // `catch_unwind`, when nothing would tell it from a cancellation).
-        let guard = FailOnUnwind(&mut *this.permit);
+        let guard = FailOnUnwind {
+            permit: &mut *this.permit,
+            is_failure: &mut *this.is_failure,
+        };
         let poll = fut.poll(cx);
         core::mem::forget(guard);
         let outcome = ready!(poll);
@@ -116,12 +119,18 @@ where
 }
 
 /// Records a failure on the permit when dropped, which happens only while
-/// a panic unwinds out of the call's `poll`: otherwise it is forgotten.
-struct FailOnUnwind<'p, 'a>(&'p mut Option<Permit<'a>>);
+/// a panic unwinds out of the call's `poll` (otherwise it is forgotten),
+/// and ends the call: polled again, it reports a poll after completion
+/// rather than asking the breaker for a second permit.
+struct FailOnUnwind<'p, 'a, C> {
+    permit: &'p mut Option<Permit<'a>>,
+    is_failure: &'p mut Option<C>,
+}
 
-impl Drop for FailOnUnwind<'_, '_> {
+impl<C> Drop for FailOnUnwind<'_, '_, C> {
     fn drop(&mut self) {
-        if let Some(permit) = self.0.take() {
+        *self.is_failure = None;
+        if let Some(permit) = self.permit.take() {
             permit.failure();
         }
     }
