@@ -369,6 +369,13 @@ async fn kill_switches() {
     assert_eq!(succeed(&b).await, Err(Error::Open(secs(60))));
     sleep(secs(3600)).await;
     assert_eq!(b.state(), CircuitState::Open, "forced open stays open");
+    for open in [b.acquire().unwrap_err(), b.check().unwrap_err()] {
+        assert!(open.is_forced());
+        assert!(
+            open.to_string()
+                .contains("forced open until it is released")
+        );
+    }
     b.reset();
     assert_eq!(succeed(&b).await, Ok(()));
 
@@ -380,6 +387,13 @@ async fn kill_switches() {
     b.reset();
     let _ = fail(&b).await;
     assert_eq!(b.state(), CircuitState::Open, "counting again after reset");
+    let tripped = b.acquire().unwrap_err();
+    assert!(!tripped.is_forced());
+    assert!(
+        tripped
+            .to_string()
+            .contains("calls are admitted again in 60s")
+    );
 }
 
 static CHANGES: Mutex<Vec<(String, CircuitState, CircuitState, u64)>> = Mutex::new(Vec::new());

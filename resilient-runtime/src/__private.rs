@@ -112,7 +112,7 @@ pub fn admit<'a>(
 
 #[inline]
 fn park_rejection(breaker: &CircuitBreaker, wait: i64, slot: &mut Option<CircuitOpen>) {
-    *slot = Some(breaker.rejection(crate::clock::duration(wait)));
+    *slot = Some(breaker.rejection(wait));
 }
 
 /// A placeholder for a slot found empty, which the stack never does (a

@@ -10,7 +10,6 @@ use core::task::{Context, Poll, ready};
 use pin_project_lite::pin_project;
 
 use super::{CircuitBreaker, CircuitOpen, Permit};
-use crate::clock;
 
 pin_project! {
     /// The future of [`CircuitBreaker::call`] and
@@ -87,7 +86,7 @@ where
                 Err(wait) => {
                     this.fut.set(None);
                     *this.is_failure = None;
-                    let open = this.breaker.rejection(clock::duration(wait));
+                    let open = this.breaker.rejection(wait);
                     return Poll::Ready(Err(E::from(open)));
                 }
             }

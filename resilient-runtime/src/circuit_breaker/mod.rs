@@ -225,12 +225,12 @@ impl CircuitBreaker {
     /// taken, and while [forced open](Self::force_open).
     #[inline]
     pub fn acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
-        self.admit()
-            .map_err(|wait| self.rejection(clock::duration(wait)))
+        self.admit().map_err(|wait| self.rejection(wait))
     }
 
     /// [`acquire`](Self::acquire) without building the rejection: the
-    /// permit, or the wait in nanoseconds. Two words either way, so it
+    /// permit, or the wait in nanoseconds ([`FORCED_OPEN`] while forced
+    /// open). Two words either way, so it
     /// returns in registers; the code `#[circuit_breaker]` generates
     /// builds the `CircuitOpen` straight into its slot.
     #[inline]
@@ -253,7 +253,7 @@ impl CircuitBreaker {
                 return Ok(Permit::new(self, word));
             }
             if word.forced_open() {
-                return Err(self.settings.reset_nanos);
+                return Err(FORCED_OPEN);
             }
             let next = match word.phase() {
                 Phase::Closed => return Ok(Permit::new(self, word)),
@@ -338,16 +338,16 @@ impl CircuitBreaker {
             return Ok(());
         }
         if word.forced_open() {
-            return Err(self.rejection(self.settings.reset));
+            return Err(self.rejection(FORCED_OPEN));
         }
         match word.phase() {
             Phase::Closed => Ok(()),
             Phase::HalfOpen if word.inflight() + word.count() < self.settings.half_open => Ok(()),
-            Phase::HalfOpen => Err(self.rejection(Duration::ZERO)),
+            Phase::HalfOpen => Err(self.rejection(0)),
             Phase::Open => {
                 let wait = self.open_until().saturating_sub(clock::now());
                 if wait > 0 {
-                    Err(self.rejection(clock::duration(wait)))
+                    Err(self.rejection(wait))
                 } else {
                     Ok(())
                 }
@@ -443,8 +443,14 @@ impl CircuitBreaker {
             .saturating_add(self.settings.reset_nanos)
     }
 
-    pub(crate) fn rejection(&self, retry_after: Duration) -> CircuitOpen {
-        CircuitOpen::new(self.name.clone(), retry_after)
+    /// The rejection for a wait from [`admit`](Self::admit): nanoseconds,
+    /// or [`FORCED_OPEN`].
+    pub(crate) fn rejection(&self, wait: i64) -> CircuitOpen {
+        if wait == FORCED_OPEN {
+            CircuitOpen::forced(self.name.clone(), self.settings.reset)
+        } else {
+            CircuitOpen::new(self.name.clone(), clock::duration(wait))
+        }
     }
 
     /// A kill-switch or reset transition, under the lock. The change it
@@ -670,6 +676,10 @@ impl CircuitBreaker {
         }
     }
 }
+
+/// The wait [`CircuitBreaker::admit`] reports for a forced-open breaker:
+/// no real wait is negative.
+const FORCED_OPEN: i64 = -1;
 
 /// A state change, numbered under the lock, announced after it.
 #[derive(Clone, Copy, Debug)]

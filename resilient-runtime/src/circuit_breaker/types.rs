@@ -234,13 +234,45 @@ impl fmt::Display for BreakerName {
 pub struct CircuitOpen {
     name: BreakerName,
     retry_after: Duration,
+    forced: bool,
 }
 
 impl CircuitOpen {
     /// A rejection by the breaker `name`, which admits calls again in
     /// `retry_after`.
     pub const fn new(name: BreakerName, retry_after: Duration) -> Self {
-        Self { name, retry_after }
+        Self {
+            name,
+            retry_after,
+            forced: false,
+        }
+    }
+
+    /// A rejection by a breaker held open by
+    /// [`force_open`](crate::CircuitBreaker::force_open), with its `reset`
+    /// setting as the (hint-only) wait.
+    pub(crate) const fn forced(name: BreakerName, reset: Duration) -> Self {
+        Self {
+            name,
+            retry_after: reset,
+            forced: true,
+        }
+    }
+
+    /// Whether the breaker was [forced open](crate::CircuitBreaker::force_open):
+    /// it admits nothing until released, whatever
+    /// [`retry_after`](Self::retry_after) says.
+    ///
+    /// ```
+    /// # use resilient::CircuitBreaker;
+    /// let breaker = CircuitBreaker::builder().build();
+    /// breaker.force_open();
+    /// let open = breaker.check().unwrap_err();
+    /// assert!(open.is_forced());
+    /// assert_eq!(open.to_string(), format!("circuit breaker `{}` is forced open until it is released", breaker.name()));
+    /// ```
+    pub const fn is_forced(&self) -> bool {
+        self.forced
     }
 
     /// The name of the breaker that rejected the call.
@@ -256,7 +288,7 @@ impl CircuitOpen {
     /// admits nothing until it is released
     /// ([`CircuitBreaker::reset`](crate::CircuitBreaker::reset) or
     /// [`disable`](crate::CircuitBreaker::disable)), however long that
-    /// takes.
+    /// takes; [`is_forced`](Self::is_forced) tells that case apart.
     pub const fn retry_after(&self) -> Duration {
         self.retry_after
     }
@@ -278,6 +310,13 @@ impl CircuitOpen {
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.forced {
+            return write!(
+                f,
+                "circuit breaker `{}` is forced open until it is released",
+                self.name
+            );
+        }
         if self.retry_after.is_zero() {
             return write!(
                 f,
