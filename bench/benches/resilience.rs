@@ -162,6 +162,22 @@ fn two_worker_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// `n` calls of `call(i)` split over two OS threads, timed from before
+/// the spawns to after both joins.
+fn on_two_threads(n: u64, call: impl Fn(u64) + Sync) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for i in 0..n / 2 {
+                    call(i);
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
 /// Two tasks spawned on `runtime`, each `task(shared, n / 2)`, timed from
 /// before the spawns to after both joins.
 fn run_two_tasks<S, F, Fut>(
@@ -363,69 +379,34 @@ fn contended(c: &mut Criterion) {
     let mut group = c.benchmark_group("two threads, one breaker");
     group.bench_function("direct", |b| {
         b.iter_custom(|n| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
-                    s.spawn(|| {
-                        for i in 0..n / 2 {
-                            black_box(direct_sync(i).ok());
-                        }
-                    });
-                }
-            });
-            start.elapsed()
+            on_two_threads(n, |i| {
+                black_box(direct_sync(i).ok());
+            })
         })
     });
     group.bench_function("resilient consecutive", |b| {
         b.iter_custom(|n| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
-                    let breaker = Arc::clone(&breaker);
-                    s.spawn(move || {
-                        for i in 0..n / 2 {
-                            if let Ok(permit) = breaker.acquire() {
-                                let out = direct_sync(i);
-                                permit.record(out.is_err());
-                                black_box(out.ok());
-                            }
-                        }
-                    });
+            on_two_threads(n, |i| {
+                if let Ok(permit) = breaker.acquire() {
+                    let out = direct_sync(i);
+                    permit.record(out.is_err());
+                    black_box(out.ok());
                 }
-            });
-            start.elapsed()
+            })
         })
     });
     group.bench_function("failsafe", |b| {
         b.iter_custom(|n| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
-                    s.spawn(|| {
-                        for i in 0..n / 2 {
-                            black_box(
-                                failsafe::CircuitBreaker::call(&failsafe, || direct_sync(i)).ok(),
-                            );
-                        }
-                    });
-                }
-            });
-            start.elapsed()
+            on_two_threads(n, |i| {
+                black_box(failsafe::CircuitBreaker::call(&failsafe, || direct_sync(i)).ok());
+            })
         })
     });
     group.bench_function("recloser", |b| {
         b.iter_custom(|n| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
-                    s.spawn(|| {
-                        for i in 0..n / 2 {
-                            black_box(recloser.call(|| direct_sync(i)).ok());
-                        }
-                    });
-                }
-            });
-            start.elapsed()
+            on_two_threads(n, |i| {
+                black_box(recloser.call(|| direct_sync(i)).ok());
+            })
         })
     });
     group.bench_function("direct, two-worker runtime", |b| {

@@ -108,27 +108,26 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
             LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Fallback(_) => None,
         });
     let statics: Vec<_> = statics.collect();
-    let rejection = rejection_slot();
-    let elapsed = elapsed_slot();
+    // One slot per payload a layer of the stack can park.
+    let slot = |present: bool, name: syn::Ident, ty: TokenStream| {
+        present.then(|| {
+            quote! {
+                let mut #name: ::core::option::Option<#ty> = ::core::option::Option::None;
+            }
+        })
+    };
+    let has = |kind: fn(&LayerArgs) -> bool| layers.iter().any(kind);
     let slots = [
-        layers
-            .iter()
-            .any(|l| matches!(l, LayerArgs::Breaker(_)))
-            .then(|| {
-                quote! {
-                    let mut #rejection: ::core::option::Option<::resilient::__private::CircuitOpen> =
-                        ::core::option::Option::None;
-                }
-            }),
-        layers
-            .iter()
-            .any(|l| matches!(l, LayerArgs::Timeout(_)))
-            .then(|| {
-                quote! {
-                    let mut #elapsed: ::core::option::Option<::resilient::__private::Elapsed> =
-                        ::core::option::Option::None;
-                }
-            }),
+        slot(
+            has(|l| matches!(l, LayerArgs::Breaker(_))),
+            rejection_slot(),
+            quote!(::resilient::__private::CircuitOpen),
+        ),
+        slot(
+            has(|l| matches!(l, LayerArgs::Timeout(_))),
+            elapsed_slot(),
+            quote!(::resilient::__private::Elapsed),
+        ),
     ];
 
     // The innermost layer splices the user's statements into its own
