@@ -617,12 +617,7 @@ fn polling_a_rejected_call_again_is_reported() {
 #[test]
 fn a_panic_caught_around_a_call_counts_as_a_failure_at_once() {
     let b = breaker(1);
-    let mut call = std::pin::pin!(b.call(async {
-        if b.name().as_str().is_empty() {
-            return Ok::<(), Error>(());
-        }
-        panic!("the call panics");
-    }));
+    let mut call = std::pin::pin!(b.call(panics()));
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         futures_poll_once(call.as_mut())
     }));
@@ -640,6 +635,13 @@ fn a_panic_caught_around_a_call_counts_as_a_failure_at_once() {
         message.downcast_ref::<&str>().copied(),
         Some("`Call` polled after it completed")
     );
+}
+
+/// A call that panics when polled (an `async fn` so it panics there, not
+/// when made).
+#[allow(clippy::unused_async)]
+async fn panics() -> Result<(), Error> {
+    panic!("the call panics")
 }
 
 /// A call that notes being polled and being dropped.

@@ -104,15 +104,10 @@ pub fn admit<'a>(
     match breaker.admit() {
         Ok(permit) => Some(permit),
         Err(wait) => {
-            park_rejection(breaker, wait, slot);
+            park(slot, breaker.rejection(wait));
             None
         }
     }
-}
-
-#[inline]
-fn park_rejection(breaker: &CircuitBreaker, wait: i64, slot: &mut Option<CircuitOpen>) {
-    *slot = Some(breaker.rejection(wait));
 }
 
 /// A placeholder for a slot found empty, which the stack never does (a

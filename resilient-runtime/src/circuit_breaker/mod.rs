@@ -230,9 +230,9 @@ impl CircuitBreaker {
 
     /// [`acquire`](Self::acquire) without building the rejection: the
     /// permit, or the wait in nanoseconds ([`FORCED_OPEN`] while forced
-    /// open). Two words either way, so it
-    /// returns in registers; the code `#[circuit_breaker]` generates
-    /// builds the `CircuitOpen` straight into its slot.
+    /// open). Two words either way, so it returns in registers; the code
+    /// `#[circuit_breaker]` generates builds the `CircuitOpen` straight
+    /// into its slot.
     #[inline]
     pub(crate) fn admit(&self) -> Result<Permit<'_>, i64> {
         let word = Word(self.word.load(Ordering::Acquire));

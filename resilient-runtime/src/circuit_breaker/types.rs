@@ -256,12 +256,10 @@ impl CircuitOpen {
     /// A rejection by a breaker held open by
     /// [`force_open`](crate::CircuitBreaker::force_open), with its `reset`
     /// setting as the (hint-only) wait.
-    pub(crate) const fn forced(name: BreakerName, reset: Duration) -> Self {
+    pub(crate) fn forced(name: BreakerName, reset: Duration) -> Self {
         Self {
-            name,
-            wait_secs: reset.as_secs(),
-            wait_nanos: reset.subsec_nanos(),
             forced: true,
+            ..Self::new(name, reset)
         }
     }
 
