@@ -27,6 +27,9 @@ impl From<CircuitOpen> for ApiError {
 
 static CALLS: AtomicU32 = AtomicU32::new(0);
 
+/// The line of the attribute below: part of the breaker's default name.
+const PER_FUNCTION_LINE: u32 = line!() + 2;
+
 #[circuit_breaker(failures = 2, reset = "60s")]
 async fn per_function() -> Result<(), ApiError> {
     CALLS.fetch_add(1, Ordering::Relaxed);
@@ -43,7 +46,8 @@ async fn a_per_function_breaker_opens_rejects_and_is_registered() {
         2,
         "an open breaker does not run the body"
     );
-    let handle = registry::get("breaker_attribute::per_function").expect("registered on first use");
+    let name = format!("breaker_attribute::per_function@{PER_FUNCTION_LINE}");
+    let handle = registry::get(&name).expect("registered on first use");
     assert_eq!(handle.state(), CircuitState::Open);
     sleep(secs(60)).await;
     assert_eq!(handle.state(), CircuitState::HalfOpen);
@@ -349,4 +353,70 @@ async fn a_whole_retried_call_is_one_outcome() {
         registry::get("test-counted-once").unwrap().state(),
         CircuitState::Open
     );
+}
+
+/// Two functions of one name in one module (nested in two test functions,
+/// as tests often write them) get two breakers under two names: the one
+/// that opened stays listed.
+#[tokio::test(start_paused = true)]
+async fn nested_functions_of_one_name_get_two_listed_breakers() {
+    async fn first() -> Result<(), ApiError> {
+        #[circuit_breaker(failures = 1)]
+        async fn nested() -> Result<(), ApiError> {
+            Err(ApiError::Down)
+        }
+        nested().await
+    }
+    async fn second() -> Result<(), ApiError> {
+        #[circuit_breaker(failures = 1)]
+        async fn nested() -> Result<(), ApiError> {
+            Ok(())
+        }
+        nested().await
+    }
+    let _ = first().await;
+    assert!(matches!(first().await, Err(ApiError::Open(_))));
+    assert_eq!(second().await, Ok(()), "a breaker of its own");
+    let listed: Vec<_> = registry::all()
+        .into_iter()
+        .filter(|h| h.name().as_str().starts_with("breaker_attribute::nested@"))
+        .map(|h| (h.name().to_string(), h.state()))
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_ne!(listed[0].0, listed[1].0, "unique names: {listed:?}");
+    assert!(listed.iter().any(|(_, state)| *state == CircuitState::Open));
+    assert!(
+        listed
+            .iter()
+            .any(|(_, state)| *state == CircuitState::Closed)
+    );
+}
+
+/// Two breakers given one name on purpose (or by a copy-paste): both are
+/// listed, `get` returns the first, `reset` resets both.
+#[tokio::test(start_paused = true)]
+async fn a_taken_name_lists_both_breakers() {
+    #[circuit_breaker(failures = 1, name = "test-taken-name")]
+    async fn one() -> Result<(), ApiError> {
+        Err(ApiError::Down)
+    }
+    #[circuit_breaker(failures = 1, name = "test-taken-name")]
+    async fn two() -> Result<(), ApiError> {
+        Err(ApiError::Down)
+    }
+    let _ = one().await;
+    let _ = two().await;
+    let listed: Vec<_> = registry::all()
+        .into_iter()
+        .filter(|h| h.name() == "test-taken-name")
+        .collect();
+    assert_eq!(listed.len(), 2, "neither breaker dropped");
+    assert!(listed.iter().all(|h| h.state() == CircuitState::Open));
+    assert_eq!(
+        registry::get("test-taken-name").map(|h| h.state()),
+        Some(CircuitState::Open)
+    );
+    assert!(registry::reset("test-taken-name"));
+    assert!(listed.iter().all(|h| h.state() == CircuitState::Closed));
+    assert_eq!(one().await, Err(ApiError::Down), "closed again");
 }

@@ -123,3 +123,38 @@ async fn breaker_transitions_are_events() {
         ]
     );
 }
+
+/// A breaker registered on first use under a name another breaker holds is
+/// listed beside it, with a warning.
+#[tokio::test(start_paused = true)]
+async fn a_second_breaker_under_a_taken_name_is_a_warning() {
+    #[resilient::circuit_breaker(name = "traced-twice")]
+    async fn one() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+    #[resilient::circuit_breaker(name = "traced-twice")]
+    async fn two() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    one().await.unwrap();
+    one().await.unwrap();
+    assert_eq!(
+        collector.lines(),
+        Vec::<String>::new(),
+        "one breaker, no clash"
+    );
+    two().await.unwrap();
+    assert_eq!(
+        collector.lines(),
+        [
+            "WARN resilient::registry: message=another circuit breaker has this name: both are listed, `registry::get` returns the first; give each a name of its own breaker=traced-twice",
+        ]
+    );
+    let listed = resilient::registry::all()
+        .into_iter()
+        .filter(|h| h.name() == "traced-twice")
+        .count();
+    assert_eq!(listed, 2);
+}

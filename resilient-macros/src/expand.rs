@@ -1126,11 +1126,12 @@ fn breaker_static(
         let name = &name.value;
         quote!(#name)
     } else {
-        // `module::function`, with the line for a method (two types in one
-        // module may have methods of one name) and the layer for a stack
-        // with several breakers.
+        // `module::function@line`: the line tells apart functions of one
+        // name in one module (methods of two types, associated functions,
+        // functions nested in two test functions); the layer tells apart
+        // the breakers of a stack with several.
         let fn_name = &stack.fn_name;
-        let line = stack.method.then(|| quote!(, "@", ::core::line!()));
+        let line = quote!(, "@", ::core::line!());
         let layer = several.then(|| {
             let depth = depth.to_string();
             quote!(, "#", #depth)
@@ -1313,6 +1314,33 @@ mod snapshots {
                     Box::pin(async move {
                         let __self = self;
                         let __ret: Result<u32, E> = { Ok(1) };
+                        #[allow(unreachable_code)]
+                        __ret
+                    })
+                }
+            }
+        ));
+    }
+
+    /// Two attributes on a method as `#[async_trait]` leaves it: the
+    /// prologue stays outside, the second layer joins the first's stack.
+    #[test]
+    fn async_trait_stack_of_two() {
+        insta::assert_snapshot!(expand_kinds(
+            &[
+                (Kind::Timeout, quote!("1s")),
+                (Kind::Retry, quote!(attempts = 2, backoff = none)),
+            ],
+            quote! {
+                fn get<'life0, 'async_trait>(&'life0 self, n: u32) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<u32, E>> + ::core::marker::Send + 'async_trait>> {
+                    Box::pin(async move {
+                        if let ::core::option::Option::Some(__ret) = ::core::option::Option::None::<Result<u32, E>> {
+                            #[allow(unreachable_code)]
+                            return __ret;
+                        }
+                        let __self = self;
+                        let n = n;
+                        let __ret: Result<u32, E> = { __self.get(n).await };
                         #[allow(unreachable_code)]
                         __ret
                     })

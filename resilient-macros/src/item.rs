@@ -47,14 +47,16 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
     let output = boxed_future_output(&item.sig.output).ok_or(NotSupported::NotAsync)?;
     let block = async_trait_block(&mut item.block).ok_or(NotSupported::NotAsync)?;
     // async-trait binds the body's value to `__ret`; everything before that
-    // is its prologue.
+    // is its prologue. Once a resilient attribute has run, the body (with
+    // `let __ret`) is inside its `__stack!`, and the prologue ends there.
     let keep = block
         .stmts
         .iter()
         .position(|stmt| {
-            matches!(stmt, Stmt::Local(local)
-                if matches!(&local.pat, syn::Pat::Type(t)
-                    if matches!(&*t.pat, syn::Pat::Ident(i) if i.ident == "__ret")))
+            is_stack_invocation(stmt)
+                || matches!(stmt, Stmt::Local(local)
+                    if matches!(&local.pat, syn::Pat::Type(t)
+                        if matches!(&*t.pat, syn::Pat::Ident(i) if i.ident == "__ret")))
         })
         .unwrap_or(0);
     Ok(BodySlot {
@@ -62,6 +64,20 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
         output,
         keep,
     })
+}
+
+/// The `__stack!` macro of an earlier resilient attribute, if `stmt` is one.
+pub(crate) fn stack_invocation(stmt: &Stmt) -> Option<&syn::Macro> {
+    let mac = match stmt {
+        Stmt::Expr(Expr::Macro(m), None) => &m.mac,
+        Stmt::Macro(m) => &m.mac,
+        _ => return None,
+    };
+    (mac.path.segments.last()?.ident == "__stack").then_some(mac)
+}
+
+fn is_stack_invocation(stmt: &Stmt) -> bool {
+    stack_invocation(stmt).is_some()
 }
 
 /// `R` of `Pin<Box<dyn Future<Output = R> + ..>>`.

@@ -22,7 +22,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream, Parser};
-use syn::{Block, Expr, Ident, ItemFn, LitStr, Stmt, Token, Type};
+use syn::{Block, Ident, ItemFn, LitStr, Stmt, Token, Type};
 
 use crate::args::RetryArgs;
 use crate::breaker_args::{self, BreakerArgs};
@@ -77,8 +77,6 @@ pub(crate) struct Layer {
 /// What `__stack!` receives.
 pub(crate) struct StackInput {
     pub(crate) fn_name: LitStr,
-    /// Whether the function is a method (has a `self` receiver).
-    pub(crate) method: bool,
     pub(crate) output: Type,
     pub(crate) layers: Vec<Layer>,
     pub(crate) body: Block,
@@ -118,7 +116,6 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     // Arguments and signature errors are reported together.
     let args_checked = kind.check(args.clone(), &mut function);
     let fn_name = function.sig.ident.to_string();
-    let method = function.sig.receiver().is_some();
     let fn_span = function.sig.fn_token.span;
     let output_tokens = match &function.sig.output {
         syn::ReturnType::Type(arrow, ty) => {
@@ -164,7 +161,6 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         Some(stack) => stack?,
         None => StackInput {
             fn_name: LitStr::new(&fn_name, Span::call_site()),
-            method,
             output: slot.output,
             layers: Vec::new(),
             body: Block {
@@ -257,22 +253,14 @@ fn first_span(tokens: &TokenStream) -> Span {
 
 /// The stack already in the body, if the body is exactly one `__stack!`.
 fn existing_stack(stmts: &[Stmt]) -> Option<syn::Result<StackInput>> {
-    let mac = match stmts {
-        [Stmt::Expr(Expr::Macro(m), None)] => &m.mac,
-        [Stmt::Macro(m)] => &m.mac,
-        _ => return None,
-    };
-    if mac.path.segments.last()?.ident != "__stack" {
-        return None;
-    }
-    Some(mac.parse_body::<StackInput>())
+    let [stmt] = stmts else { return None };
+    Some(item::stack_invocation(stmt)?.parse_body::<StackInput>())
 }
 
 impl StackInput {
     fn to_invocation(&self) -> TokenStream {
         let Self {
             fn_name,
-            method,
             output,
             layers,
             body,
@@ -283,7 +271,6 @@ impl StackInput {
         quote! {
             ::resilient::__private::__stack! {
                 fn_name = #fn_name,
-                method = #method,
                 output = (#output),
                 layers = #(#layers)*,
                 body = #body
@@ -304,9 +291,6 @@ impl Parse for StackInput {
         }
         key(input, "fn_name")?;
         let fn_name = input.parse()?;
-        input.parse::<Token![,]>()?;
-        key(input, "method")?;
-        let method = input.parse::<syn::LitBool>()?.value;
         input.parse::<Token![,]>()?;
         key(input, "output")?;
         let content;
@@ -331,7 +315,6 @@ impl Parse for StackInput {
         let body = input.parse()?;
         Ok(Self {
             fn_name,
-            method,
             output,
             layers,
             body,

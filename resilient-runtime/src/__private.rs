@@ -281,7 +281,7 @@ pub fn rejected_with<R: RetryResult>(
 #[inline]
 pub fn register_once(once: &'static std::sync::Once, breaker: &'static CircuitBreaker) {
     once.call_once(|| {
-        let _ = crate::registry::register(breaker);
+        crate::registry::list_on_first_use(breaker);
     });
 }
 

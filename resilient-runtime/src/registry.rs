@@ -1,7 +1,9 @@
 //! Every registered circuit breaker, by name: for a `/health` route, for
 //! operators, and for tests that need a fresh start.
 //!
-//! Breakers made by `#[circuit_breaker]` register themselves on first use.
+//! Breakers made by `#[circuit_breaker]` register themselves on first use
+//! (as do `shared = STATIC` ones); such a breaker never displaces another:
+//! two breakers under one name are both listed, with a `tracing` warning.
 //! A breaker you build yourself joins with [`register`]: a `static` one by
 //! reference, or one shared through an `Arc` (kept in application state,
 //! one per upstream host).
@@ -92,17 +94,47 @@ fn registry() -> std::sync::MutexGuard<'static, Vec<BreakerHandle>> {
 pub fn register(breaker: impl Into<BreakerHandle>) -> Option<BreakerHandle> {
     let handle = breaker.into();
     let mut list = registry();
-    match list.iter_mut().find(|h| h.name() == handle.name()) {
-        Some(existing) if core::ptr::eq(&raw const **existing, &raw const *handle) => None,
-        Some(existing) => Some(core::mem::replace(existing, handle)),
-        None => {
-            list.push(handle);
-            None
+    if list
+        .iter()
+        .any(|h| core::ptr::eq(&raw const **h, &raw const *handle))
+    {
+        return None;
+    }
+    if let Some(existing) = list.iter_mut().find(|h| h.name() == handle.name()) {
+        return Some(core::mem::replace(existing, handle));
+    }
+    list.push(handle);
+    None
+}
+
+/// Lists a breaker on its first use (from `#[circuit_breaker]`'s generated
+/// code). Unlike [`register`], a different breaker under a taken name
+/// never replaces the one listed: both stay, and a `tracing` warning names
+/// the clash. Registering the same breaker again does nothing.
+pub(crate) fn list_on_first_use(breaker: &'static CircuitBreaker) {
+    let handle = BreakerHandle::from(breaker);
+    let mut list = registry();
+    let mut taken = false;
+    for existing in list.iter() {
+        if core::ptr::eq(&raw const **existing, breaker) {
+            return;
         }
+        taken |= existing.name() == handle.name();
+    }
+    list.push(handle);
+    drop(list);
+    if taken {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            target: "resilient::registry",
+            breaker = %breaker.name(),
+            "another circuit breaker has this name: both are listed, `registry::get` returns the first; give each a name of its own"
+        );
     }
 }
 
-/// The breaker registered under `name`.
+/// The breaker registered under `name` (the first one, if two breakers
+/// share it: see [`all`]).
 pub fn get(name: &str) -> Option<BreakerHandle> {
     registry().iter().find(|h| *h.name() == *name).cloned()
 }
@@ -112,12 +144,19 @@ pub fn all() -> Vec<BreakerHandle> {
     registry().clone()
 }
 
-/// [`CircuitBreaker::reset`] on the breaker registered under `name`;
-/// `false` if there is none.
+/// [`CircuitBreaker::reset`] on every breaker registered under `name`
+/// (one, unless two share it); `false` if there is none.
 pub fn reset(name: &str) -> bool {
-    let handle = get(name);
+    let named: Vec<_> = registry()
+        .iter()
+        .filter(|h| *h.name() == *name)
+        .cloned()
+        .collect();
     // Reset outside the registry lock: a state-change hook may read it.
-    handle.map(|h| h.reset()).is_some()
+    for handle in &named {
+        handle.reset();
+    }
+    !named.is_empty()
 }
 
 /// [`CircuitBreaker::reset`] on every registered breaker.
