@@ -95,7 +95,7 @@ pub use resilient_runtime::{
 /// | `max_retry_after = D` | a longer hint stops the retries at once and returns the error | `"30s"` |
 /// | `on_retry = F` | `fn(&E, &resilient::Attempt)` (a function or a closure), called before each sleep | none |
 /// | `policy = EXPR` | a [`RetryPolicy`] (from configuration) instead of the schedule keys | |
-/// | `clone(a, b)` | clone these owned arguments at the start of each attempt, for bodies that consume them | none |
+/// | `clone(a, b)` | clone these owned arguments at the start of each attempt, for bodies that consume or change them | none |
 ///
 /// Durations (`D`) are string literals with a unit (`"250ms"`, `"1.5s"`,
 /// `"2m"`, `"1h"`; also `ns`, `us`), checked at compile time, or any
@@ -109,6 +109,36 @@ pub use resilient_runtime::{
 /// Side effects of failed attempts on `&mut` arguments remain. A body that
 /// moves an owned argument gets rustc's "value moved in previous iteration
 /// of loop"; `clone(arg)` clones it per attempt instead.
+///
+/// A `mut` argument starts every attempt from the value the caller passed,
+/// never from what an earlier attempt left in it: `async fn f(mut n: u32)`
+/// whose body does `n += 1` sees `1` on every attempt. A `Copy` argument is
+/// copied per attempt; any other type needs `clone(arg)`, and without it
+/// the compile error at the argument says so.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use resilient::retry;
+///
+/// #[derive(Debug)]
+/// struct Busy;
+///
+/// #[retry(attempts = 3, backoff = none, clone(line))]
+/// async fn send(mut hops: u32, mut line: String, calls: &AtomicU32) -> Result<String, Busy> {
+///     hops += 1; // 1 on every attempt
+///     line.push('\n'); // one newline, whatever the attempt
+///     if calls.fetch_add(1, Ordering::Relaxed) < 2 {
+///         return Err(Busy);
+///     }
+///     Ok(format!("{hops} {line:?}"))
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let calls = AtomicU32::new(0);
+/// let sent = send(0, String::from("hi"), &calls).await.unwrap();
+/// assert_eq!(sent, r#"1 "hi\n""#); // the third attempt saw the caller's values
+/// # }
+/// ```
 ///
 /// One shape cannot be retried: returning a `&mut` borrowed from an
 /// argument (`async fn conn(&mut self) -> Result<&mut Conn, E>`), which
@@ -205,7 +235,7 @@ pub use resilient_macros::retry;
 /// | `when = F` | `fn(&E) -> bool`: does this error count as a failure? (an error that does not count is a success: the service answered) | every error counts |
 /// | `shared = PATH` | a `static` [`CircuitBreaker`] of yours, shared by several functions | |
 /// | `breaker = EXPR` | a breaker the caller owns (`self.breaker`, one from application state), evaluated at each call | |
-/// | `name = "…"` | the name in the [`registry`] | the function's module path and name |
+/// | `name = "…"` | the name in the [`registry`] | `module::function@line` (the line of the attribute) |
 /// | `on_open = F` | `fn(CircuitOpen) -> E`, for error types that cannot implement `From<CircuitOpen>` | |
 /// | `on_cancel = ignore \| failure` | what a call dropped mid-flight counts as | `ignore` |
 ///
@@ -214,6 +244,13 @@ pub use resilient_macros::retry;
 /// monomorphisation of a generic function, registered in the [`registry`]
 /// on first use. Tests that must not share it use `breaker = EXPR` or
 /// [`registry::reset`].
+///
+/// The default name carries the attribute's line, so two functions of one
+/// name in one module (methods of two types, functions nested in two
+/// tests) never share a name; it changes when code above it moves, so
+/// give a breaker that dashboards, alerts or `registry::get` look for a
+/// `name = "…"` of its own. Two breakers given one name are both listed
+/// (a `tracing` warning says so), neither replaced.
 ///
 /// The function's error type must implement `From<CircuitOpen>` (one
 /// `#[from]` line with thiserror; `anyhow::Error` and

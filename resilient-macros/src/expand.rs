@@ -168,7 +168,14 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     if below.tags.any() {
         generated = at_the_boundary(stack, layers, &generated, below.tags);
     }
-    quote!({ #(#statics)* #(#slots)* #generated })
+    // The arguments whose `mut` moved out of the signature.
+    let rebind = stack.fresh.iter().map(|name| {
+        quote! {
+            #[allow(unused_mut)]
+            let mut #name = #name;
+        }
+    });
+    quote!({ #(#statics)* #(#rebind)* #(#slots)* #generated })
 }
 
 /// The function returns its own type: a rejection that reached the top
@@ -644,7 +651,23 @@ fn retry(
             let mut #name = ::core::clone::Clone::clone(&#name);
         }
     });
-    let run = run_attempt(stack, inner, &quote!(#(#clones)*));
+    // A `mut` argument starts each attempt from the caller's value: a copy
+    // (a type that is not `Copy` is an error at the argument that leads to
+    // `clone(..)`).
+    let is_cloned = |name: &syn::Ident| args.clone.iter().flat_map(|c| &c.value).any(|c| c == name);
+    let fresh = stack
+        .fresh
+        .iter()
+        .filter(|name| !is_cloned(name))
+        .map(|name| {
+            let borrow = syn::Token![&](name.span());
+            let copy = quote!(::resilient::__private::fresh(#borrow #name));
+            quote! {
+                #[allow(unused_mut)]
+                let mut #name = #copy;
+            }
+        });
+    let run = run_attempt(stack, inner, &quote!(#(#clones)* #(#fresh)*));
     // The trait is named on the return type itself, so a function that does
     // not return a `Result` gets one error (its `on_unimplemented` text)
     // there.
@@ -1344,6 +1367,21 @@ mod snapshots {
                         #[allow(unreachable_code)]
                         __ret
                     })
+                }
+            }
+        ));
+    }
+
+    /// A `mut` argument: `mut` moves into the body, and each attempt
+    /// starts from a copy.
+    #[test]
+    fn mut_argument() {
+        insta::assert_snapshot!(expand(
+            &[quote!(attempts = 2, backoff = none)],
+            quote! {
+                async fn count(mut n: u32) -> Result<u32, E> {
+                    n += 1;
+                    check(n)
                 }
             }
         ));

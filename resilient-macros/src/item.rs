@@ -66,6 +66,54 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
     })
 }
 
+/// The `mut` bindings of the function's arguments (`mut n: u32`, `(mut a,
+/// b): (u32, u32)`), with the `mut` taken off: the stack declares them
+/// `mut` again inside the body, and a retry makes each attempt a fresh
+/// copy (a retry re-runs the body from the caller's values, not from what
+/// an earlier attempt left). A `mut` binding of a `&mut T` argument is
+/// left alone: the reference is re-borrowed, not copied. `mut` is a part of
+/// the pattern, not of the signature callers see.
+pub(crate) fn take_mut_arguments(sig: &mut syn::Signature) -> Vec<syn::Ident> {
+    let mut taken = TakeMut(Vec::new());
+    for input in &mut sig.inputs {
+        if let syn::FnArg::Typed(typed) = input
+            && !matches!(&*typed.ty, Type::Reference(r) if r.mutability.is_some())
+        {
+            taken.visit_pat_mut(&mut typed.pat);
+        }
+    }
+    taken.0
+}
+
+/// As [`take_mut_arguments`], for the `let mut x = x;` statements of an
+/// `#[async_trait]` prologue, where that macro moved the `mut` (its
+/// `let mut __self = self;` re-borrows `&mut self` and is left alone).
+pub(crate) fn take_mut_bindings(prologue: &mut [Stmt]) -> Vec<syn::Ident> {
+    let mut taken = TakeMut(Vec::new());
+    for stmt in prologue {
+        if let Stmt::Local(local) = stmt {
+            taken.visit_pat_mut(&mut local.pat);
+        }
+    }
+    taken.0
+}
+
+struct TakeMut(Vec<syn::Ident>);
+
+impl VisitMut for TakeMut {
+    fn visit_pat_ident_mut(&mut self, pat: &mut syn::PatIdent) {
+        if pat.by_ref.is_none() && pat.mutability.is_some() && pat.ident != "__self" {
+            pat.mutability = None;
+            self.0.push(pat.ident.clone());
+        }
+        syn::visit_mut::visit_pat_ident_mut(self, pat);
+    }
+
+    // Types and expressions hold no bindings of the function's.
+    fn visit_type_mut(&mut self, _: &mut Type) {}
+    fn visit_expr_mut(&mut self, _: &mut Expr) {}
+}
+
 /// The `__stack!` macro of an earlier resilient attribute, if `stmt` is one.
 pub(crate) fn stack_invocation(stmt: &Stmt) -> Option<&syn::Macro> {
     let mac = match stmt {

@@ -78,6 +78,9 @@ pub(crate) struct Layer {
 pub(crate) struct StackInput {
     pub(crate) fn_name: LitStr,
     pub(crate) output: Type,
+    /// Arguments bound `mut`, whose `mut` moved from the signature into the
+    /// stack: each attempt of a retry starts from a fresh copy.
+    pub(crate) fresh: Vec<Ident>,
     pub(crate) layers: Vec<Layer>,
     pub(crate) body: Block,
 }
@@ -124,6 +127,7 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         }
         syn::ReturnType::Default => function.sig.ident.to_token_stream(),
     };
+    let mut fresh = item::take_mut_arguments(&mut function.sig);
     let slot = item::body_slot(&mut function).map_err(|reason| match reason {
         NotSupported::NotAsync => syn::Error::new(
             fn_span,
@@ -146,6 +150,7 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     };
 
     let keep = slot.keep;
+    fresh.extend(item::take_mut_bindings(&mut slot.block.stmts[..keep]));
     // In an `#[async_trait]` method, `self` was moved into `__self` by its
     // prologue: the arguments (`breaker = self.breaker`) follow it.
     let args = if keep > 0 && binds_self(&slot.block.stmts[..keep]) {
@@ -158,10 +163,15 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         args,
     };
     let mut stack = match existing_stack(&slot.block.stmts[keep..]) {
-        Some(stack) => stack?,
+        Some(stack) => {
+            let mut stack = stack?;
+            stack.fresh.extend(fresh);
+            stack
+        }
         None => StackInput {
             fn_name: LitStr::new(&fn_name, Span::call_site()),
             output: slot.output,
+            fresh,
             layers: Vec::new(),
             body: Block {
                 brace_token: slot.block.brace_token,
@@ -262,6 +272,7 @@ impl StackInput {
         let Self {
             fn_name,
             output,
+            fresh,
             layers,
             body,
         } = self;
@@ -272,6 +283,7 @@ impl StackInput {
             ::resilient::__private::__stack! {
                 fn_name = #fn_name,
                 output = (#output),
+                fresh = [#(#fresh),*],
                 layers = #(#layers)*,
                 body = #body
             }
@@ -297,6 +309,14 @@ impl Parse for StackInput {
         syn::parenthesized!(content in input);
         let output = content.parse()?;
         input.parse::<Token![,]>()?;
+        key(input, "fresh")?;
+        let names;
+        syn::bracketed!(names in input);
+        let fresh = names
+            .parse_terminated(Ident::parse, Token![,])?
+            .into_iter()
+            .collect();
+        input.parse::<Token![,]>()?;
         key(input, "layers")?;
         let mut layers = Vec::new();
         while input.peek(syn::token::Bracket) {
@@ -316,6 +336,7 @@ impl Parse for StackInput {
         Ok(Self {
             fn_name,
             output,
+            fresh,
             layers,
             body,
         })

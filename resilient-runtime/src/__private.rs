@@ -137,6 +137,32 @@ pub fn peek_elapsed(slot: &Option<Elapsed>) -> Elapsed {
     slot.unwrap_or(Elapsed::new(Duration::ZERO))
 }
 
+/// What a `mut` argument needs under `#[retry]`: each attempt starts from
+/// a copy of the caller's value.
+#[diagnostic::on_unimplemented(
+    message = "`#[retry]` starts each attempt from the caller's value of a `mut` argument, and `{Self}` is not `Copy`",
+    label = "add this argument to `clone(..)` in `#[retry]`",
+    note = "the body may change a `mut` argument; a retry must not see what an earlier attempt left in it, so the argument is copied per attempt, or cloned with `#[retry(clone(name))]`"
+)]
+pub trait FreshPerAttempt {
+    /// A copy for one attempt.
+    #[must_use]
+    fn fresh(&self) -> Self;
+}
+
+impl<T: Copy> FreshPerAttempt for T {
+    #[inline]
+    fn fresh(&self) -> Self {
+        *self
+    }
+}
+
+/// A `mut` argument's copy for one attempt.
+#[inline]
+pub fn fresh<T: FreshPerAttempt>(value: &T) -> T {
+    value.fresh()
+}
+
 /// How an error type carries a timeout: `From<Elapsed>`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot carry a timeout: implement `From<resilient::Elapsed>` for it",

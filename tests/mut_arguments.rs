@@ -1,0 +1,156 @@
+//! A retry re-runs the body from the caller's values: a `mut` argument the
+//! body changes starts every attempt as the caller passed it (a copy, or a
+//! clone with `clone(..)`), on every shape of function.
+
+use std::sync::Mutex;
+
+use resilient::{circuit_breaker, retry, timeout};
+
+#[derive(Debug, PartialEq)]
+struct Failed;
+
+impl From<resilient::CircuitOpen> for Failed {
+    fn from(_: resilient::CircuitOpen) -> Self {
+        Self
+    }
+}
+
+impl From<resilient::Elapsed> for Failed {
+    fn from(_: resilient::Elapsed) -> Self {
+        Self
+    }
+}
+
+/// Records what each attempt saw, then fails.
+fn saw<T: Clone>(log: &Mutex<Vec<T>>, value: &T) -> Result<(), Failed> {
+    log.lock().unwrap().push(value.clone());
+    Err(Failed)
+}
+
+#[retry(attempts = 3, backoff = none)]
+async fn counter(mut n: u32, log: &Mutex<Vec<u32>>) -> Result<(), Failed> {
+    n += 1;
+    saw(log, &n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_attempt_starts_from_the_callers_value() {
+    let log = Mutex::new(Vec::new());
+    assert_eq!(counter(0, &log).await, Err(Failed));
+    assert_eq!(*log.lock().unwrap(), [1, 1, 1], "not 1, 2, 3");
+}
+
+#[retry(attempts = 3, backoff = none)]
+async fn in_a_pattern((mut a, b): (u32, u32), log: &Mutex<Vec<u32>>) -> Result<(), Failed> {
+    a += b;
+    saw(log, &a)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mut_binding_inside_a_pattern() {
+    let log = Mutex::new(Vec::new());
+    let _ = in_a_pattern((1, 10), &log).await;
+    assert_eq!(*log.lock().unwrap(), [11, 11, 11]);
+}
+
+/// A type that is not `Copy` is cloned per attempt with `clone(..)`.
+#[retry(attempts = 3, backoff = none, clone(text))]
+async fn grows(mut text: String, log: &Mutex<Vec<String>>) -> Result<(), Failed> {
+    text.push('!');
+    saw(log, &text)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cloned_mut_argument() {
+    let log = Mutex::new(Vec::new());
+    let _ = grows(String::from("hi"), &log).await;
+    assert_eq!(*log.lock().unwrap(), ["hi!", "hi!", "hi!"]);
+}
+
+/// A `mut` binding of a `&mut` argument is re-borrowed, as before: changes
+/// through it stay (and the docs say so).
+#[retry(attempts = 3, backoff = none)]
+async fn through_a_reference(mut out: &mut Vec<u32>) -> Result<(), Failed> {
+    out.push(1);
+    #[allow(clippy::mut_mut)] // the point: a `&mut` to the `mut` binding
+    let again = &mut out;
+    again.push(2);
+    Err(Failed)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mut_reference_argument_keeps_its_effects() {
+    let mut out = Vec::new();
+    let _ = through_a_reference(&mut out).await;
+    assert_eq!(out, [1, 2, 1, 2, 1, 2]);
+}
+
+/// Two retries, a breaker and a timeout: the innermost attempt still starts
+/// from the caller's value.
+#[retry(attempts = 2, backoff = none)]
+#[circuit_breaker(failures = 100)]
+#[retry(attempts = 2, backoff = none)]
+#[timeout("1s")]
+async fn stacked(mut n: u32, log: &Mutex<Vec<u32>>) -> Result<(), Failed> {
+    n *= 2;
+    saw(log, &n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_layer_of_a_stack() {
+    let log = Mutex::new(Vec::new());
+    let _ = stacked(3, &log).await;
+    assert_eq!(*log.lock().unwrap(), [6, 6, 6, 6]);
+}
+
+/// Without a retry, a `mut` argument is an ordinary `mut` binding, of any
+/// type.
+#[circuit_breaker(failures = 100)]
+async fn no_retry(mut text: String) -> Result<String, Failed> {
+    text.push('?');
+    Ok(text)
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_retry_nothing_is_copied() {
+    assert_eq!(no_retry(String::from("ok")).await, Ok(String::from("ok?")));
+}
+
+struct Service {
+    log: Mutex<Vec<u32>>,
+}
+
+impl Service {
+    #[retry(attempts = 3, backoff = none)]
+    async fn method(&self, mut n: u32) -> Result<(), Failed> {
+        n += 5;
+        saw(&self.log, &n)
+    }
+}
+
+#[async_trait::async_trait]
+trait Api {
+    async fn boxed(&self, n: u32, text: String) -> Result<(), Failed>;
+}
+
+#[async_trait::async_trait]
+impl Api for Service {
+    #[retry(attempts = 3, backoff = none, clone(text))]
+    #[timeout("1s")]
+    async fn boxed(&self, mut n: u32, mut text: String) -> Result<(), Failed> {
+        n += 7;
+        text.push('x');
+        assert_eq!(text, "x", "each attempt gets a fresh clone");
+        saw(&self.log, &n)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn methods_and_async_trait_methods() {
+    let service = Service {
+        log: Mutex::new(Vec::new()),
+    };
+    let _ = service.method(1).await;
+    let _ = service.boxed(1, String::new()).await;
+    assert_eq!(*service.log.lock().unwrap(), [6, 6, 6, 8, 8, 8]);
+}
