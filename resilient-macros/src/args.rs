@@ -97,6 +97,51 @@ pub(crate) struct RetryArgs {
     pub(crate) on_retry: Option<Keyed<Box<Expr>>>,
     pub(crate) policy: Option<Keyed<Box<Expr>>>,
     pub(crate) clone: Option<Keyed<Vec<Ident>>>,
+    pub(crate) unsettled: Unsettled,
+}
+
+/// What parsing could not make sure of, so that checks across settings
+/// run on the arguments read so far without inventing errors: a key whose
+/// value was refused is neither set nor surely absent, and after a syntax
+/// error nothing further was read.
+#[derive(Clone, Default)]
+pub(crate) struct Unsettled {
+    keys: Vec<String>,
+    truncated: bool,
+}
+
+impl Unsettled {
+    /// Whether `key` is known to be set as parsed, or known to be absent.
+    pub(crate) fn settled(&self, key: &str) -> bool {
+        !self.truncated && !self.keys.iter().any(|k| k == key)
+    }
+}
+
+/// Runs a `syn::meta` parser over `tokens` with `key` for each setting,
+/// collecting every error: a key whose parse recorded an error is
+/// unsettled, and a syntax error (after which nothing is read) leaves the
+/// rest unsettled. The arguments read so far are returned beside the
+/// errors, so their checks run in the same compile.
+pub(crate) fn parse_settings(
+    tokens: TokenStream,
+    unsettled: &mut Unsettled,
+    errors: &mut Errors,
+    mut key: impl FnMut(&ParseNestedMeta<'_>, &mut Errors) -> syn::Result<()>,
+) {
+    let parser = syn::meta::parser(|meta| {
+        let before = errors.count();
+        let result = key(&meta, errors);
+        if (result.is_err() || errors.count() > before)
+            && let Some(name) = meta.path.get_ident()
+        {
+            unsettled.keys.push(name.to_string());
+        }
+        result
+    });
+    if let Err(error) = parser.parse2(tokens) {
+        errors.push(error);
+        unsettled.truncated = true;
+    }
 }
 
 pub(crate) const RETRY_KEYS: &[&str] = &[
@@ -132,6 +177,18 @@ impl Errors {
         self.0.map_or(Ok(()), Err)
     }
 
+    /// Adds the errors of a check that returns them at once.
+    pub(crate) fn merge(&mut self, checked: Result<(), syn::Error>) {
+        if let Err(error) = checked {
+            self.push(error);
+        }
+    }
+
+    /// How many errors so far.
+    pub(crate) fn count(&self) -> usize {
+        self.0.as_ref().map_or(0, |all| all.into_iter().count())
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_none()
     }
@@ -146,13 +203,20 @@ impl Errors {
 impl RetryArgs {
     /// Parses the tokens inside `#[retry(..)]`.
     pub(crate) fn parse(tokens: TokenStream) -> Result<Self, syn::Error> {
+        let (args, errors) = Self::parse_partial(tokens);
+        errors.finish().map(|()| args)
+    }
+
+    /// What could be read, and every mistake: see [`parse_settings`].
+    pub(crate) fn parse_partial(tokens: TokenStream) -> (Self, Errors) {
         let mut args = Self::default();
         let mut errors = Errors::default();
-        let parser = syn::meta::parser(|meta| args.key(&meta, &mut errors));
-        if let Err(error) = parser.parse2(tokens) {
-            errors.push(error);
-        }
-        errors.finish().map(|()| args)
+        let mut unsettled = Unsettled::default();
+        parse_settings(tokens, &mut unsettled, &mut errors, |meta, errors| {
+            args.key(meta, errors)
+        });
+        args.unsettled = unsettled;
+        (args, errors)
     }
 
     fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {

@@ -3,13 +3,13 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
-use syn::parse::{ParseStream, Parser};
+use syn::parse::ParseStream;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Path};
 
 use crate::args::{
-    DurationArg, Errors, Keyed, hook_expr, key_name, number_literal, parse_duration, suggest,
-    whole_number,
+    DurationArg, Errors, Keyed, Unsettled, hook_expr, key_name, number_literal, parse_duration,
+    parse_settings, suggest, whole_number,
 };
 
 #[derive(Clone, Default)]
@@ -27,6 +27,7 @@ pub(crate) struct BreakerArgs {
     pub(crate) on_open: Option<Keyed<Box<Expr>>>,
     /// `true` for `on_cancel = failure`.
     pub(crate) on_cancel: Option<Keyed<bool>>,
+    pub(crate) unsettled: Unsettled,
 }
 
 pub(crate) const BREAKER_KEYS: &[&str] = &[
@@ -46,13 +47,20 @@ pub(crate) const BREAKER_KEYS: &[&str] = &[
 
 impl BreakerArgs {
     pub(crate) fn parse(tokens: TokenStream) -> Result<Self, syn::Error> {
+        let (args, errors) = Self::parse_partial(tokens);
+        errors.finish().map(|()| args)
+    }
+
+    /// What could be read, and every mistake: see [`parse_settings`].
+    pub(crate) fn parse_partial(tokens: TokenStream) -> (Self, Errors) {
         let mut args = Self::default();
         let mut errors = Errors::default();
-        let parser = syn::meta::parser(|meta| args.key(&meta, &mut errors));
-        if let Err(error) = parser.parse2(tokens) {
-            errors.push(error);
-        }
-        errors.finish().map(|()| args)
+        let mut unsettled = Unsettled::default();
+        parse_settings(tokens, &mut unsettled, &mut errors, |meta, errors| {
+            args.key(meta, errors)
+        });
+        args.unsettled = unsettled;
+        (args, errors)
     }
 
     fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
@@ -221,7 +229,8 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
         );
         let _ = failures;
     }
-    if args.failure_rate.is_none() {
+    // Checks on a setting's absence need to know it is absent.
+    if args.failure_rate.is_none() && args.unsettled.settled("failure_rate") {
         for (key, value) in [("window", &args.window), ("min_calls", &args.min_calls)] {
             if let Some(value) = value {
                 errors.at(
@@ -265,7 +274,7 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
     {
         if *n == 0 {
             errors.at(*span, "`min_calls` must be at least 1");
-        } else if *n > window {
+        } else if *n > window && args.unsettled.settled("window") {
             errors.at(
                 *span,
                 format!("`min_calls` must not be above `window` ({window})"),
@@ -282,7 +291,12 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
         if reset.value.literal() == Some(core::time::Duration::ZERO) {
             errors.at(reset.value.span(), "`reset` must be above zero");
         }
-        if reset.value.literal().is_none() && args.shared.is_none() && args.breaker.is_none() {
+        if reset.value.literal().is_none()
+            && args.shared.is_none()
+            && args.breaker.is_none()
+            && args.unsettled.settled("shared")
+            && args.unsettled.settled("breaker")
+        {
             errors.at(
                 reset.value.span(),
                 "this function's breaker is a `static`, built once: `reset` must be a literal such as \"60s\"; for a value known at run time, build a `CircuitBreaker` and pass it with `breaker = ..`",

@@ -53,14 +53,18 @@ impl Kind {
     /// Parses and checks this attribute's arguments.
     fn check(self, args: TokenStream, function: &mut ItemFn) -> syn::Result<()> {
         match self {
+            // Every mistake in one compile: the checks run on whatever
+            // could be read, beside the parse errors.
             Self::Retry => {
-                let parsed = RetryArgs::parse(args)?;
-                validate::retry(&parsed)?;
-                check_clones(&parsed, function)
+                let (parsed, mut errors) = RetryArgs::parse_partial(args);
+                errors.merge(validate::retry(&parsed));
+                errors.merge(check_clones(&parsed, function));
+                errors.finish()
             }
             Self::CircuitBreaker => {
-                let parsed = BreakerArgs::parse(args)?;
-                breaker_args::validate(&parsed)
+                let (parsed, mut errors) = BreakerArgs::parse_partial(args);
+                errors.merge(breaker_args::validate(&parsed));
+                errors.finish()
             }
             Self::Timeout => TimeoutArgs::parse(args).map(drop),
             Self::Fallback => FallbackArgs::parse(args).map(drop),

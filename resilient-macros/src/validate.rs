@@ -41,7 +41,9 @@ pub(crate) fn retry(args: &RetryArgs) -> Result<(), syn::Error> {
         }
     }
     if let Some(backoff) = &args.backoff {
-        check_backoff(&backoff.value, &mut errors);
+        // A `backoff` with a refused setting is missing it: not absent.
+        let settled = args.unsettled.settled("backoff");
+        check_backoff(&backoff.value, settled, &mut errors);
         if let (Backoff::Decorrelated { .. }, Some(jitter)) = (&backoff.value, &args.jitter)
             && jitter.value != Jitter::None
         {
@@ -70,7 +72,7 @@ fn nonzero(d: &DurationArg, key: &str, advice: &str, errors: &mut Errors) {
 
 const NO_DELAY: &str = " (for no delay at all, write `backoff = none`)";
 
-fn check_backoff(backoff: &Backoff, errors: &mut Errors) {
+fn check_backoff(backoff: &Backoff, settled: bool, errors: &mut Errors) {
     match backoff {
         Backoff::None => {}
         Backoff::Fixed(delay) => nonzero(delay, "fixed", NO_DELAY, errors),
@@ -110,7 +112,7 @@ fn check_backoff(backoff: &Backoff, errors: &mut Errors) {
             match max {
                 Some(max) => max_not_below(initial_value, max, errors),
                 None => {
-                    if let (Some(initial), Some(value)) = (initial, initial_value)
+                    if let (Some(initial), Some(value), true) = (initial, initial_value, settled)
                         && value > DEFAULT_MAX
                     {
                         errors.at(
