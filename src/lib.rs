@@ -191,6 +191,23 @@ pub use resilient_runtime::{
 /// outermost layer. A foreign attribute that wraps the body
 /// (`#[tracing::instrument]`) between resilient ones splits the run and
 /// follows Rust's own order (the lower attribute wraps outside).
+///
+/// So for one span around the whole call, with the retry's events inside
+/// it, write `#[tracing::instrument]` last, just above `async fn`; written
+/// above `#[retry]` it wraps the body the retry re-runs: one span per
+/// attempt.
+///
+/// ```
+/// # use resilient::retry;
+/// # #[derive(Debug)] struct ApiError;
+/// #[retry(attempts = 3, backoff = none)]
+/// #[tracing::instrument] // one span per call, retries inside
+/// async fn fetch(id: u64) -> Result<u64, ApiError> {
+///     Ok(id)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() { assert_eq!(fetch(1).await.unwrap(), 1); }
+/// ```
 pub use resilient_macros::retry;
 
 /// Fails fast while a dependency is down: the attribute form of

@@ -315,3 +315,56 @@ async fn the_future_is_send_even_with_a_non_send_error_type() {
     });
     assert_eq!(task.await.unwrap(), Ok(1));
 }
+
+/// tenacity's `retry_if_result`: a result to retry is returned as an error.
+#[derive(Debug, PartialEq)]
+enum Job {
+    Pending,
+    Done(u32),
+}
+
+#[derive(Debug, PartialEq)]
+enum PollError {
+    NotReady,
+}
+
+/// tenacity's `statistics`: `on_retry` (a closure may use the arguments)
+/// counts the retries and the time slept.
+#[derive(Default)]
+struct Stats {
+    retries: AtomicU32,
+    slept_ms: AtomicU32,
+}
+
+#[retry(
+    attempts = 5,
+    backoff = fixed("2s"),
+    jitter = none,
+    on_retry = |_, attempt| {
+        stats.retries.fetch_add(1, Ordering::Relaxed);
+        let ms = u32::try_from(attempt.delay().as_millis()).unwrap_or(u32::MAX);
+        stats.slept_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+)]
+async fn poll(polls: &AtomicU32, stats: &Stats) -> Result<u32, PollError> {
+    let job = if polls.fetch_add(1, Ordering::Relaxed) < 2 {
+        Job::Pending
+    } else {
+        Job::Done(7)
+    };
+    match job {
+        Job::Pending => Err(PollError::NotReady),
+        Job::Done(n) => Ok(n),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_on_a_result_and_count_with_on_retry() {
+    let polls = AtomicU32::new(0);
+    let stats = Stats::default();
+    let start = Instant::now();
+    assert_eq!(poll(&polls, &stats).await, Ok(7));
+    assert_eq!(start.elapsed(), secs(4));
+    assert_eq!(stats.retries.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.slept_ms.load(Ordering::Relaxed), 4_000);
+}
