@@ -1387,6 +1387,85 @@ mod snapshots {
         ));
     }
 
+    /// Every tag through every hook: `when`, `on_retry` and both
+    /// converters.
+    #[test]
+    fn every_tag_every_hook() {
+        insta::assert_snapshot!(expand_kinds(
+            &[
+                (
+                    Kind::Retry,
+                    quote!(attempts = 3, when = is_transient, on_retry = log)
+                ),
+                (
+                    Kind::CircuitBreaker,
+                    quote!(failures = 2, on_open = to_error, when = counts)
+                ),
+                (Kind::Timeout, quote!("1s", on_timeout = on_late)),
+            ],
+            quote! {
+                async fn get(&self) -> Result<u32, E> {
+                    self.inner.get().await
+                }
+            }
+        ));
+    }
+
+    /// A fallback with a handler and `when` over both tags.
+    #[test]
+    fn fallback_sees_every_tag() {
+        insta::assert_snapshot!(expand_kinds(
+            &[
+                (Kind::Fallback, quote!(with = recover, when = should)),
+                (Kind::Retry, quote!(attempts = 2)),
+                (Kind::CircuitBreaker, quote!(breaker = self.breaker)),
+                (Kind::Timeout, quote!("1s")),
+            ],
+            quote! {
+                async fn get(&self) -> Result<u32, E> {
+                    self.inner.get().await
+                }
+            }
+        ));
+    }
+
+    /// `value` needs no conversion of either tag.
+    #[test]
+    fn fallback_value_over_tags() {
+        insta::assert_snapshot!(expand_kinds(
+            &[
+                (Kind::Fallback, quote!(value = 0)),
+                (Kind::CircuitBreaker, quote!(shared = UPSTREAM)),
+                (Kind::Timeout, quote!(self.limit)),
+            ],
+            quote! {
+                async fn get(&self) -> Result<u32, E> {
+                    self.inner.get().await
+                }
+            }
+        ));
+    }
+
+    /// Two breakers, two retries, two timeouts: names by depth.
+    #[test]
+    fn two_of_each() {
+        insta::assert_snapshot!(expand_kinds(
+            &[
+                (Kind::Timeout, quote!("10s")),
+                (Kind::Retry, quote!(attempts = 2)),
+                (Kind::CircuitBreaker, quote!(failures = 1)),
+                (Kind::Retry, quote!(attempts = 2, on_retry = log)),
+                (Kind::CircuitBreaker, quote!(failures = 3, name = "inner")),
+                (Kind::Timeout, quote!("1s")),
+            ],
+            quote! {
+                async fn get(id: u64) -> Result<u32, E> {
+                    fetch(id).await
+                }
+            }
+        ));
+    }
+
     #[test]
     fn per_function_breaker() {
         insta::assert_snapshot!(expand_kinds(
