@@ -5,7 +5,7 @@
 //! [`#[circuit_breaker]`](macro@circuit_breaker),
 //! [`#[timeout]`](macro@timeout), [`#[fallback]`](macro@fallback); the top
 //! one is the outermost layer), or by hand ([`retry()`],
-//! [`CircuitBreaker`]).
+//! [`CircuitBreaker`], [`timeout()`]).
 //!
 //! # Retrying by hand
 //!
@@ -40,7 +40,8 @@ pub use resilient_runtime::{
     Attempt, Backoff, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
     CircuitState, ConfigError, Decision, Elapsed, Failure, Jitter, MAX_WINDOW, OnCancel,
     OnStateChange, Permit, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder,
-    RetryState, StateChange, StopReason, registry, retry, retry_after, retry_with_hints, testing,
+    RetryState, StateChange, StopReason, Timeout, registry, retry, retry_after, retry_with_hints,
+    testing, timeout,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].
@@ -320,6 +321,9 @@ pub use resilient_macros::circuit_breaker;
 /// The time limit needs a tokio runtime with its timer enabled
 /// (`tokio::time::timeout`): polled outside one, the future panics on
 /// every call, at its first poll.
+///
+/// The attribute is sugar over the function [`timeout()`], which puts a
+/// limit on any future.
 pub use resilient_macros::timeout;
 
 /// Falls back when the call fails: graceful degradation to cached or
