@@ -253,7 +253,7 @@ pub use resilient_macros::retry;
 /// | `when = F` | `fn(&E) -> bool`: does this error count as a failure? (an error that does not count is a success: the service answered) | every error counts |
 /// | `shared = PATH` | a `static` [`CircuitBreaker`] of yours, shared by several functions | |
 /// | `breaker = EXPR` | a breaker the caller owns (`self.breaker`, one from application state), evaluated at each call | |
-/// | `name = "…"` | the name in the [`registry`] | `module::function@line` (the line of the attribute) |
+/// | `name = "…"` | the name in the [`registry`] | `module::function@line` (the line of the function's name) |
 /// | `on_open = F` | `fn(CircuitOpen) -> E`, for error types that cannot implement `From<CircuitOpen>` | |
 /// | `on_cancel = ignore \| failure` | what a call dropped mid-flight counts as | `ignore` |
 ///
@@ -263,7 +263,7 @@ pub use resilient_macros::retry;
 /// on first use. Tests that must not share it use `breaker = EXPR` or
 /// [`registry::reset`].
 ///
-/// The default name carries the attribute's line, so two functions of one
+/// The default name carries the function's line, so two functions of one
 /// name in one module (methods of two types, functions nested in two
 /// tests) never share a name; it changes when code above it moves, so
 /// give a breaker that dashboards, alerts or `registry::get` look for a

@@ -116,10 +116,11 @@ impl LayerArgs {
         }
     }
 
-    /// The checks against the function itself (the names in `clone(..)`).
-    pub(crate) fn check_function(&self, function: &mut ItemFn) -> syn::Result<()> {
+    /// The checks against the function itself (the names in `clone(..)`
+    /// and `keep(..)`, arguments a retry cannot start afresh).
+    pub(crate) fn check_function(&self, function: &ItemFn) -> syn::Result<()> {
         match self {
-            Self::Retry(args) => args.check_clones(function),
+            Self::Retry(args) => args.check_arguments(function),
             Self::Breaker(_) | Self::Timeout(_) | Self::Fallback(_) => Ok(()),
         }
     }

@@ -84,11 +84,12 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     let args_checked = {
         let (parsed, mut errors) = kind.parse(args.clone());
         if let Some(parsed) = parsed {
-            errors.merge(parsed.check_function(&mut function));
+            errors.merge(parsed.check_function(&function));
         }
         errors.finish()
     };
     let fn_name = function.sig.ident.to_string();
+    let fn_span_ident = function.sig.ident.span();
     let fn_span = function.sig.fn_token.span;
     let output_tokens = match &function.sig.output {
         syn::ReturnType::Type(arrow, ty) => {
@@ -140,7 +141,9 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
             stack
         }
         None => StackInput {
-            fn_name: LitStr::new(&fn_name, Span::call_site()),
+            // Spanned at the function's name: a per-function breaker's
+            // default name reads the line from it.
+            fn_name: LitStr::new(&fn_name, fn_span_ident),
             output: slot.output,
             fresh,
             layers: Vec::new(),

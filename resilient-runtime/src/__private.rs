@@ -140,8 +140,8 @@ pub fn peek_elapsed(slot: &Option<Elapsed>) -> Elapsed {
 /// a copy of the caller's value.
 #[diagnostic::on_unimplemented(
     message = "`#[retry]` starts each attempt from the caller's value of a `mut` argument, and `{Self}` is not `Copy`",
-    label = "add this argument to `clone(..)` in `#[retry]`",
-    note = "the body may change a `mut` argument; a retry must not see what an earlier attempt left in it, so the argument is copied per attempt, or cloned with `#[retry(clone(name))]`"
+    label = "add this argument to `clone(..)` in `#[retry]`, or to `keep(..)`",
+    note = "the body may change a `mut` argument; a retry must not see what an earlier attempt left in it, so the argument is copied per attempt, or cloned with `#[retry(clone(name))]`; for a handle whose state should carry on from one attempt to the next (a channel receiver, a stream), write `#[retry(keep(name))]`"
 )]
 pub trait FreshPerAttempt {
     /// A copy for one attempt.

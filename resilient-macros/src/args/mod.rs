@@ -138,7 +138,12 @@ pub(crate) fn parse_settings<S: Settings>(tokens: TokenStream) -> (S, Errors) {
         if (result.is_err() || errors.count() > before)
             && let Some(name) = meta.path.get_ident()
         {
-            unsettled.keys.push(name.to_string());
+            let name = name.to_string();
+            // A misspelt key may be the one it is closest to.
+            if let Some(meant) = closest(&name, S::KEYS) {
+                unsettled.keys.push(meant.to_owned());
+            }
+            unsettled.keys.push(name);
         }
         result
     });
@@ -294,12 +299,17 @@ pub(crate) fn whole_number(
 
 /// `, did you mean `x`?` for the closest known name, if close enough.
 pub(crate) fn suggest(unknown: &str, known: &[&str]) -> String {
+    closest(unknown, known).map_or_else(String::new, |k| format!(", did you mean `{k}`?"))
+}
+
+/// The known name closest to `unknown`, if close enough to be meant.
+fn closest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
     known
         .iter()
         .map(|k| (edit_distance(unknown, k), *k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 3))
         .min()
-        .map_or_else(String::new, |(_, k)| format!(", did you mean `{k}`?"))
+        .map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

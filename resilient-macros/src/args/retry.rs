@@ -12,6 +12,7 @@ use super::{
     DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, parse_duration,
     set, skip_value, suggest, whole_number,
 };
+use crate::item;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Jitter {
@@ -39,6 +40,9 @@ pub(crate) struct RetryArgs {
     pub(crate) on_retry: Option<Keyed<Box<Expr>>>,
     pub(crate) policy: Option<Keyed<Box<Expr>>>,
     pub(crate) clone: Option<Keyed<Vec<Ident>>>,
+    /// Arguments whose state carries from one attempt to the next (a
+    /// channel, a stream): not made fresh per attempt.
+    pub(crate) keep: Option<Keyed<Vec<Ident>>>,
 }
 
 impl Settings for RetryArgs {
@@ -53,6 +57,7 @@ impl Settings for RetryArgs {
         "on_retry",
         "policy",
         "clone",
+        "keep",
     ];
 
     fn key(
@@ -109,15 +114,22 @@ impl Settings for RetryArgs {
                 let policy = Box::new(meta.value()?.parse::<Expr>()?);
                 set(&mut self.policy, key, name, policy, errors);
             }
-            "clone" => {
+            "clone" | "keep" => {
                 if meta.input.peek(syn::token::Paren) {
-                    let names = parse_clone(meta, errors)?;
-                    set(&mut self.clone, key, name, names, errors);
+                    let names = parse_names(meta, name, errors)?;
+                    let slot = if name == "clone" {
+                        &mut self.clone
+                    } else {
+                        &mut self.keep
+                    };
+                    set(slot, key, name, names, errors);
                 } else {
-                    errors.at(
-                        key,
-                        "write the arguments to clone in parentheses: `clone(payload)`",
-                    );
+                    let example = if name == "clone" {
+                        "write the arguments to clone in parentheses: `clone(payload)`"
+                    } else {
+                        "write the arguments to keep in parentheses: `keep(receiver)`"
+                    };
+                    errors.at(key, example);
                     skip_value(meta)?;
                 }
             }
@@ -177,34 +189,49 @@ impl Settings for RetryArgs {
 }
 
 impl RetryArgs {
-    /// Each `clone(name)` must be an argument; its copy is `let mut`, so a
-    /// `mut` on the parameter itself would only draw `unused_mut`: dropped
-    /// (it is not part of the signature callers see).
-    pub(crate) fn check_clones(&self, function: &mut ItemFn) -> syn::Result<()> {
-        let Some(clone) = &self.clone else {
-            return Ok(());
-        };
+    /// The names in `clone(..)` and `keep(..)`.
+    pub(crate) fn cloned(&self) -> impl Iterator<Item = &Ident> {
+        self.clone.iter().flat_map(|k| &k.value)
+    }
+
+    pub(crate) fn kept(&self) -> impl Iterator<Item = &Ident> {
+        self.keep.iter().flat_map(|k| &k.value)
+    }
+
+    /// The checks against the function's arguments: every name in
+    /// `clone(..)` and `keep(..)` is one of them (in one of the two at
+    /// most), and an argument a retry cannot start afresh (`ref mut`,
+    /// `mut self`) is in `keep(..)`.
+    pub(crate) fn check_arguments(&self, function: &ItemFn) -> syn::Result<()> {
+        let bindings = item::bindings(function);
         let mut errors = Errors::default();
-        for name in &clone.value {
-            let param = function
-                .sig
-                .inputs
-                .iter_mut()
-                .find_map(|input| match input {
-                    syn::FnArg::Typed(typed) => match &mut *typed.pat {
-                        syn::Pat::Ident(ident) if ident.ident == *name => Some(ident),
-                        _ => None,
-                    },
-                    syn::FnArg::Receiver(_) => None,
-                });
-            if let Some(param) = param {
-                param.mutability = None;
-            } else {
+        let function_name = &function.sig.ident;
+        for name in self.cloned().chain(self.kept()) {
+            if name != "self" && !bindings.names.contains(name) {
                 errors.at(
                     name.span(),
-                    format!("`{name}` is not an argument of `{}`", function.sig.ident),
+                    format!("`{name}` is not an argument of `{function_name}`"),
                 );
             }
+        }
+        for name in self.kept().filter(|k| self.cloned().any(|c| c == *k)) {
+            errors.at(
+                name.span(),
+                format!("`{name}` is in both `clone(..)` and `keep(..)`: clone it for each attempt, or keep it across attempts"),
+            );
+        }
+        let kept = |name: &Ident| self.kept().any(|k| k == name);
+        for name in bindings.ref_mut.iter().filter(|n| !kept(n)) {
+            errors.at(
+                name.span(),
+                format!("`#[retry]` starts each attempt from the caller's arguments, and `ref mut {name}` would carry what an earlier attempt did: bind it as `mut {name}` (copied per attempt), or write `keep({name})` to carry it on"),
+            );
+        }
+        if let Some(token) = bindings.mut_self.as_ref().filter(|s| !kept(s)) {
+            errors.at(
+                token.span(),
+                "`#[retry]` starts each attempt from the caller's arguments, and `mut self` cannot be copied per attempt: take `&mut self`, or write `keep(self)` to let each attempt carry on from the last",
+            );
         }
         errors.finish()
     }
@@ -258,13 +285,18 @@ fn parse_jitter(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
     })
 }
 
-/// `clone(a, b)`: names of owned arguments to clone per attempt.
-fn parse_clone(meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<Vec<Ident>> {
+/// `clone(a, b)` (names of arguments to clone per attempt) or `keep(a, b)`
+/// (names whose state carries on, `self` included).
+fn parse_names(
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    errors: &mut Errors,
+) -> syn::Result<Vec<Ident>> {
     let content;
     syn::parenthesized!(content in meta.input);
     let mut names = Vec::new();
     for name in content.parse_terminated(Ident::parse_any_ident, Token![,])? {
-        if name == "self" {
+        if name == "self" && key == "clone" {
             errors.at(
                 name.span(),
                 "`clone(self)` is not supported: a method body is re-run with `self` borrowed; clone the fields you consume instead",

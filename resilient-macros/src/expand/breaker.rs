@@ -189,7 +189,7 @@ pub(crate) fn breaker_static(
         // functions nested in two test functions); the layer tells apart
         // the breakers of a stack with several.
         let fn_name = &stack.fn_name;
-        let line = quote!(, "@", ::core::line!());
+        let line = quote_spanned!(fn_name.span()=> , "@", ::core::line!());
         let layer = several.then(|| {
             let depth = depth.to_string();
             quote!(, "#", #depth)

@@ -150,9 +150,8 @@ impl Retry<'_> {
     /// each `mut` argument (a type that is not `Copy` is an error at the
     /// argument that leads to `clone(..)`).
     fn prelude(&self) -> TokenStream {
-        let clone_list = || self.args.clone.iter().flat_map(|c| &c.value);
         // `mut` whatever the parameter was: the body may mutate its copy.
-        let clones = clone_list().map(|name| {
+        let clones = self.args.cloned().map(|name| {
             quote! {
                 #[allow(unused_mut)]
                 let mut #name = ::core::clone::Clone::clone(&#name);
@@ -162,7 +161,13 @@ impl Retry<'_> {
             .stack
             .fresh
             .iter()
-            .filter(|name| !clone_list().any(|c| c == *name))
+            .filter(|name| {
+                !self
+                    .args
+                    .cloned()
+                    .chain(self.args.kept())
+                    .any(|c| c == *name)
+            })
             .map(|name| {
                 let borrow = syn::Token![&](name.span());
                 let copy = quote!(::resilient::__private::fresh(#borrow #name));
