@@ -97,6 +97,7 @@ pub use resilient_runtime::{
 /// | `on_retry = F` | `fn(&E, &resilient::Attempt)` (a function or a closure), called before each sleep | none |
 /// | `policy = EXPR` | a [`RetryPolicy`] (from configuration) instead of the schedule keys | |
 /// | `clone(a, b)` | clone these owned arguments at the start of each attempt, for bodies that consume or change them | none |
+/// | `keep(a, b)` | let these `mut` arguments carry their state from one attempt to the next (a channel receiver, a stream; `self` for `mut self`) | none |
 ///
 /// Durations (`D`) are string literals with a unit (`"250ms"`, `"1.5s"`,
 /// `"2m"`, `"1h"`; also `ns`, `us`), checked at compile time, or any
@@ -115,7 +116,13 @@ pub use resilient_runtime::{
 /// never from what an earlier attempt left in it: `async fn f(mut n: u32)`
 /// whose body does `n += 1` sees `1` on every attempt. A `Copy` argument is
 /// copied per attempt; any other type needs `clone(arg)`, and without it
-/// the compile error at the argument says so.
+/// the compile error at the argument says so. A handle whose state should
+/// carry on (a channel receiver that each attempt reads the next message
+/// from) goes in `keep(arg)`, as does `mut self` by value (or take
+/// `&mut self`); a `ref mut` binding is an error unless kept. A `mut`
+/// binding of a `&mut T` argument is a reference, re-borrowed as any
+/// other (through a type alias for `&mut T` the macro cannot tell: keep
+/// it).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
