@@ -5,7 +5,7 @@
 //! [`#[circuit_breaker]`](macro@circuit_breaker),
 //! [`#[timeout]`](macro@timeout), [`#[fallback]`](macro@fallback); the top
 //! one is the outermost layer), or by hand ([`retry()`],
-//! [`CircuitBreaker`]).
+//! [`CircuitBreaker`], [`timeout()`]).
 //!
 //! # Retrying by hand
 //!
@@ -40,7 +40,8 @@ pub use resilient_runtime::{
     Attempt, Backoff, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
     CircuitState, ConfigError, Decision, Elapsed, Failure, Jitter, MAX_WINDOW, OnCancel,
     OnStateChange, Permit, Retry, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder,
-    RetryState, StateChange, StopReason, registry, retry, retry_after, retry_with_hints, testing,
+    RetryState, StateChange, StopReason, Timeout, registry, retry, retry_after, retry_with_hints,
+    testing, timeout,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].
@@ -96,6 +97,7 @@ pub use resilient_runtime::{
 /// | `on_retry = F` | `fn(&E, &resilient::Attempt)` (a function or a closure), called before each sleep | none |
 /// | `policy = EXPR` | a [`RetryPolicy`] (from configuration) instead of the schedule keys | |
 /// | `clone(a, b)` | clone these owned arguments at the start of each attempt, for bodies that consume or change them | none |
+/// | `keep(a, b)` | let these `mut` arguments carry their state from one attempt to the next (a channel receiver, a stream; `self` for `mut self`) | none |
 ///
 /// Durations (`D`) are string literals with a unit (`"250ms"`, `"1.5s"`,
 /// `"2m"`, `"1h"`; also `ns`, `us`), checked at compile time, or any
@@ -114,7 +116,13 @@ pub use resilient_runtime::{
 /// never from what an earlier attempt left in it: `async fn f(mut n: u32)`
 /// whose body does `n += 1` sees `1` on every attempt. A `Copy` argument is
 /// copied per attempt; any other type needs `clone(arg)`, and without it
-/// the compile error at the argument says so.
+/// the compile error at the argument says so. A handle whose state should
+/// carry on (a channel receiver that each attempt reads the next message
+/// from) goes in `keep(arg)`, as does `mut self` by value (or take
+/// `&mut self`); a `ref mut` binding is an error unless kept. A `mut`
+/// binding of a `&mut T` argument is a reference, re-borrowed as any
+/// other (through a type alias for `&mut T` the macro cannot tell: keep
+/// it).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
@@ -252,7 +260,7 @@ pub use resilient_macros::retry;
 /// | `when = F` | `fn(&E) -> bool`: does this error count as a failure? (an error that does not count is a success: the service answered) | every error counts |
 /// | `shared = PATH` | a `static` [`CircuitBreaker`] of yours, shared by several functions | |
 /// | `breaker = EXPR` | a breaker the caller owns (`self.breaker`, one from application state), evaluated at each call | |
-/// | `name = "…"` | the name in the [`registry`] | `module::function@line` (the line of the attribute) |
+/// | `name = "…"` | the name in the [`registry`] | `module::function@line` (the line of the function's name) |
 /// | `on_open = F` | `fn(CircuitOpen) -> E`, for error types that cannot implement `From<CircuitOpen>` | |
 /// | `on_cancel = ignore \| failure` | what a call dropped mid-flight counts as | `ignore` |
 ///
@@ -262,7 +270,7 @@ pub use resilient_macros::retry;
 /// on first use. Tests that must not share it use `breaker = EXPR` or
 /// [`registry::reset`].
 ///
-/// The default name carries the attribute's line, so two functions of one
+/// The default name carries the function's line, so two functions of one
 /// name in one module (methods of two types, functions nested in two
 /// tests) never share a name; it changes when code above it moves, so
 /// give a breaker that dashboards, alerts or `registry::get` look for a
@@ -320,6 +328,9 @@ pub use resilient_macros::circuit_breaker;
 /// The time limit needs a tokio runtime with its timer enabled
 /// (`tokio::time::timeout`): polled outside one, the future panics on
 /// every call, at its first poll.
+///
+/// The attribute is sugar over the function [`timeout()`], which puts a
+/// limit on any future.
 pub use resilient_macros::timeout;
 
 /// Falls back when the call fails: graceful degradation to cached or

@@ -27,8 +27,8 @@ impl From<CircuitOpen> for ApiError {
 
 static CALLS: AtomicU32 = AtomicU32::new(0);
 
-/// The line of the attribute below: part of the breaker's default name.
-const PER_FUNCTION_LINE: u32 = line!() + 2;
+/// The line of the function below: part of the breaker's default name.
+const PER_FUNCTION_LINE: u32 = line!() + 3;
 
 #[circuit_breaker(failures = 2, reset = "60s")]
 async fn per_function() -> Result<(), ApiError> {
@@ -419,4 +419,33 @@ async fn a_taken_name_lists_both_breakers() {
     assert!(registry::reset("test-taken-name"));
     assert!(listed.iter().all(|h| h.state() == CircuitState::Closed));
     assert_eq!(one().await, Err(ApiError::Down), "closed again");
+}
+
+/// The line in a default name is the function's, wherever the breaker's
+/// attribute sits in the stack: adding or removing another attribute does
+/// not rename the breaker.
+const STACKED_LINE: u32 = line!() + 5;
+
+#[circuit_breaker(failures = 1)]
+#[retry(attempts = 2, backoff = none)]
+#[resilient::timeout("1s")]
+async fn breaker_on_top() -> Result<(), ApiError> {
+    Ok(())
+}
+
+impl From<resilient::Elapsed> for ApiError {
+    fn from(_: resilient::Elapsed) -> Self {
+        Self::Down
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_default_name_has_the_line_of_the_function() {
+    breaker_on_top().await.unwrap();
+    let name = format!("breaker_attribute::breaker_on_top@{STACKED_LINE}");
+    assert!(
+        registry::get(&name).is_some(),
+        "{name} in {:?}",
+        registry::all()
+    );
 }

@@ -256,3 +256,41 @@ fn the_registry_holds_live_handles() {
     registry::reset_all();
     assert_eq!(fresh.state(), CircuitState::Closed);
 }
+
+/// A function's own breaker, listed on its first use, is never replaced
+/// by one registered by hand under its name: both are listed. A breaker
+/// registered by hand still replaces one registered by hand.
+#[tokio::test(start_paused = true)]
+async fn registering_by_hand_never_displaces_a_functions_breaker() {
+    #[resilient::circuit_breaker(failures = 1, name = "test-registry-function")]
+    async fn guarded() -> Result<(), Error> {
+        Err(Error::Down)
+    }
+    let _ = guarded().await;
+    let by_hand = Arc::new(
+        CircuitBreaker::builder()
+            .name("test-registry-function")
+            .build(),
+    );
+    assert!(registry::register(&by_hand).is_none(), "nothing replaced");
+    let listed = || {
+        registry::all()
+            .into_iter()
+            .filter(|h| h.name() == "test-registry-function")
+            .map(|h| h.state())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(), [CircuitState::Open, CircuitState::Closed]);
+
+    let second = Arc::new(
+        CircuitBreaker::builder()
+            .name("test-registry-function")
+            .build(),
+    );
+    let replaced = registry::register(&second).expect("the one by hand is replaced");
+    assert!(std::ptr::eq(&raw const *replaced, &raw const *by_hand));
+    second.force_open();
+    assert_eq!(listed(), [CircuitState::Open, CircuitState::Open]);
+    assert!(registry::reset("test-registry-function"));
+    assert_eq!(listed(), [CircuitState::Closed, CircuitState::Closed]);
+}

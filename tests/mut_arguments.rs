@@ -154,3 +154,140 @@ async fn methods_and_async_trait_methods() {
     let _ = service.boxed(1, String::new()).await;
     assert_eq!(*service.log.lock().unwrap(), [6, 6, 6, 8, 8, 8]);
 }
+
+#[async_trait::async_trait]
+trait Patterns {
+    async fn destructured(&self, pair: (u32, u32)) -> Result<(), Failed>;
+    async fn destructured_owned(&self, pair: (String, u32)) -> Result<(), Failed>;
+}
+
+/// async-trait moves a destructured argument through its prologue
+/// (`let (mut a, b) = { let __arg1 = __arg1; __arg1 };`): the `mut` is
+/// found there, not on its `__arg1`.
+#[async_trait::async_trait]
+impl Patterns for Service {
+    #[retry(attempts = 3, backoff = none)]
+    async fn destructured(&self, (mut a, b): (u32, u32)) -> Result<(), Failed> {
+        a += b;
+        saw(&self.log, &a)
+    }
+
+    #[retry(attempts = 2, backoff = none, clone(text))]
+    #[timeout("1s")]
+    async fn destructured_owned(&self, (mut text, n): (String, u32)) -> Result<(), Failed> {
+        text.push('!');
+        saw(&self.log, &(u32::try_from(text.len()).unwrap() + n))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn destructured_arguments_of_async_trait_methods() {
+    let service = Service {
+        log: Mutex::new(Vec::new()),
+    };
+    let _ = service.destructured((1, 10)).await;
+    let _ = service.destructured_owned((String::from("ab"), 100)).await;
+    assert_eq!(*service.log.lock().unwrap(), [11, 11, 11, 103, 103]);
+}
+
+/// `clone(..)` may name a binding inside a pattern.
+#[retry(attempts = 2, backoff = none, clone(text))]
+async fn cloned_from_a_pattern(
+    (mut text, n): (String, u32),
+    log: &Mutex<Vec<String>>,
+) -> Result<(), Failed> {
+    text.push_str(&n.to_string());
+    saw(log, &text)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pattern_binding_cloned_per_attempt() {
+    let log = Mutex::new(Vec::new());
+    let _ = cloned_from_a_pattern((String::from("x"), 1), &log).await;
+    assert_eq!(*log.lock().unwrap(), ["x1", "x1"]);
+}
+
+/// `keep(..)`: a handle whose state carries on from one attempt to the
+/// next, such as a channel's receiver (not `Clone`, and each attempt
+/// takes the next message).
+#[retry(attempts = 3, backoff = none, keep(rx))]
+async fn next_even(mut rx: tokio::sync::mpsc::Receiver<u32>) -> Result<u32, Failed> {
+    let n = rx.recv().await.ok_or(Failed)?;
+    if n % 2 == 0 { Ok(n) } else { Err(Failed) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn kept_arguments_carry_on() {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    for n in [1, 3, 4, 5] {
+        tx.send(n).await.unwrap();
+    }
+    assert_eq!(
+        next_even(rx).await,
+        Ok(4),
+        "the third attempt got the third message"
+    );
+}
+
+/// Two retries, each with its own `clone(..)`: the inner one starts every
+/// attempt from the outer attempt's clone.
+#[retry(attempts = 2, backoff = none, clone(v))]
+#[retry(attempts = 3, backoff = none, clone(v))]
+async fn nested_clones(mut v: Vec<u32>, log: &Mutex<Vec<usize>>) -> Result<(), Failed> {
+    v.push(1);
+    saw(log, &v.len())
+}
+
+#[tokio::test(start_paused = true)]
+async fn nested_retries_each_clone() {
+    let log = Mutex::new(Vec::new());
+    let _ = nested_clones(vec![0], &log).await;
+    assert_eq!(*log.lock().unwrap(), [2; 6]);
+}
+
+/// A `&mut T` written through a `macro_rules!` type fragment is still a
+/// reference to re-borrow, not a value to copy.
+macro_rules! through_a_macro {
+    ($t:ty) => {
+        #[retry(attempts = 2, backoff = none)]
+        async fn from_a_macro(mut out: $t) -> Result<(), Failed> {
+            out.push(1);
+            #[allow(clippy::mut_mut)]
+            let again = &mut out;
+            again.push(2);
+            Err(Failed)
+        }
+    };
+}
+
+through_a_macro!(&mut Vec<u32>);
+
+#[tokio::test(start_paused = true)]
+async fn a_mut_reference_from_a_macro_type() {
+    let mut out = Vec::new();
+    let _ = from_a_macro(&mut out).await;
+    assert_eq!(out, [1, 2, 1, 2]);
+}
+
+struct Builder {
+    parts: Vec<u32>,
+}
+
+impl Builder {
+    /// `mut self` by value carries on only when asked to.
+    #[retry(attempts = 2, backoff = none, keep(self))]
+    async fn build(mut self) -> Result<usize, Failed> {
+        self.parts.push(1);
+        if self.parts.len() < 2 {
+            Err(Failed)
+        } else {
+            Ok(self.parts.len())
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_self() {
+    let built = Builder { parts: Vec::new() }.build().await;
+    assert_eq!(built, Ok(2));
+}

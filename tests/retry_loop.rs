@@ -512,6 +512,25 @@ fn a_zero_delay_retry_yields_between_attempts() {
     assert_eq!(calls.load(Ordering::Relaxed), 2);
 }
 
+#[resilient::retry(attempts = 1000000, backoff = none)]
+async fn fails_at_once(calls: &AtomicU32) -> Result<(), &'static str> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    Err("fails at once")
+}
+
+/// The attribute's zero delay yields too, through the same pause.
+#[test]
+fn a_zero_delay_retry_by_attribute_yields_between_attempts() {
+    let calls = AtomicU32::new(0);
+    let mut fut = std::pin::pin!(fails_at_once(&calls));
+    let (poll, woken) = poll_once(fut.as_mut());
+    assert!(poll.is_pending());
+    assert!(woken, "a yielding future must ask to be polled again");
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    let _ = poll_once(fut.as_mut());
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+}
+
 #[test]
 #[should_panic(expected = "`RetryFuture` polled after it completed")]
 fn polling_after_completion_is_a_clear_error() {

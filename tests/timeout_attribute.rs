@@ -316,3 +316,91 @@ async fn nested_timeouts_report_the_limit_that_fired() {
     );
     assert_eq!(start.elapsed(), Duration::from_millis(250));
 }
+
+/// The function the attribute is sugar over: `resilient::timeout(D, future)`
+/// (the same name as the attribute, in the value namespace).
+mod by_hand {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use resilient::{Elapsed, timeout};
+    use tokio::time::{Instant, sleep};
+
+    use super::secs;
+
+    /// Sets its flag when dropped.
+    struct Dropped(Arc<AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_future_is_cut_off_at_the_limit_and_dropped() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = Dropped(Arc::clone(&dropped));
+        let start = Instant::now();
+        let late = timeout(secs(2), async move {
+            let _guard = guard;
+            sleep(secs(60)).await;
+            1
+        })
+        .await;
+        assert_eq!(late, Err(Elapsed::new(secs(2))));
+        assert_eq!(start.elapsed(), secs(2));
+        assert!(
+            dropped.load(Ordering::Relaxed),
+            "the cut-off future is dropped"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_future_in_time_gives_its_output() {
+        let start = Instant::now();
+        let quick = timeout(secs(2), async {
+            sleep(secs(1)).await;
+            "done"
+        })
+        .await;
+        assert_eq!(quick, Ok("done"));
+        assert_eq!(start.elapsed(), secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_and_huge_limits() {
+        // Ready at its first poll: done, even with no time at all.
+        assert_eq!(timeout(Duration::ZERO, async { 3 }).await, Ok(3));
+        let waits = timeout(Duration::ZERO, sleep(Duration::from_millis(1))).await;
+        assert_eq!(waits, Err(Elapsed::new(Duration::ZERO)));
+        // Too large for `Instant`: never fires.
+        let start = Instant::now();
+        let done = timeout(Duration::MAX, async {
+            sleep(secs(3600)).await;
+            4
+        })
+        .await;
+        assert_eq!(done, Ok(4));
+        assert_eq!(start.elapsed(), secs(3600));
+    }
+
+    /// `IntoFuture` values are accepted, as by `tokio::time::timeout`: a
+    /// hand-written retry (a builder until awaited) under a time limit.
+    #[tokio::test(start_paused = true)]
+    async fn into_future_values() {
+        let policy = resilient::RetryPolicy::builder()
+            .attempts(10)
+            .backoff(resilient::Backoff::fixed(secs(1)))
+            .jitter(resilient::Jitter::None)
+            .build();
+        let retried = resilient::retry(&policy, || async { Err::<(), _>("down") });
+        let start = Instant::now();
+        assert_eq!(
+            timeout(Duration::from_millis(2500), retried).await,
+            Err(Elapsed::new(Duration::from_millis(2500)))
+        );
+        assert_eq!(start.elapsed(), Duration::from_millis(2500));
+    }
+}

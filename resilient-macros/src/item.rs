@@ -46,11 +46,21 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
     }
     let output = boxed_future_output(&item.sig.output).ok_or(NotSupported::NotAsync)?;
     let block = async_trait_block(&mut item.block).ok_or(NotSupported::NotAsync)?;
-    // async-trait binds the body's value to `__ret`; everything before that
-    // is its prologue. Once a resilient attribute has run, the body (with
-    // `let __ret`) is inside its `__stack!`, and the prologue ends there.
-    let keep = block
-        .stmts
+    let keep = prologue_len(&block.stmts);
+    Ok(BodySlot {
+        block,
+        output,
+        keep,
+    })
+}
+
+/// How many leading statements of an `#[async_trait]` body are its
+/// prologue. async-trait binds the body's value to `__ret`; everything
+/// before that moves the arguments into its block. Once a resilient
+/// attribute has run, the body (with `let __ret`) is inside its
+/// `__stack!`, and the prologue ends there.
+fn prologue_len(stmts: &[Stmt]) -> usize {
+    stmts
         .iter()
         .position(|stmt| {
             is_stack_invocation(stmt)
@@ -58,12 +68,22 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
                     if matches!(&local.pat, syn::Pat::Type(t)
                         if matches!(&*t.pat, syn::Pat::Ident(i) if i.ident == "__ret")))
         })
-        .unwrap_or(0);
-    Ok(BodySlot {
-        block,
-        output,
-        keep,
-    })
+        .unwrap_or(0)
+}
+
+/// The prologue of an `#[async_trait]` method, if `item` is one.
+fn prologue(item: &ItemFn) -> Option<&[Stmt]> {
+    if item.sig.asyncness.is_some() {
+        return None;
+    }
+    let [Stmt::Expr(Expr::Call(call), None)] = item.block.stmts.as_slice() else {
+        return None;
+    };
+    let Some(Expr::Async(inner)) = call.args.first() else {
+        return None;
+    };
+    let stmts = &inner.block.stmts;
+    Some(&stmts[..prologue_len(stmts)])
 }
 
 /// The `mut` bindings of the function's arguments (`mut n: u32`, `(mut a,
@@ -73,38 +93,68 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
 /// an earlier attempt left). A `mut` binding of a `&mut T` argument is
 /// left alone: the reference is re-borrowed, not copied. `mut` is a part of
 /// the pattern, not of the signature callers see.
+///
+/// Only for an `async fn`: an `#[async_trait]` method has moved its `mut`s
+/// into its prologue (see [`take_mut_bindings`]), and its signature's
+/// `__argN` are moved by that prologue.
 pub(crate) fn take_mut_arguments(sig: &mut syn::Signature) -> Vec<syn::Ident> {
-    let mut taken = TakeMut(Vec::new());
+    let mut taken = TakeMut::default();
+    if sig.asyncness.is_none() {
+        return taken.names;
+    }
     for input in &mut sig.inputs {
         if let syn::FnArg::Typed(typed) = input
-            && !matches!(&*typed.ty, Type::Reference(r) if r.mutability.is_some())
+            && !is_mut_reference(&typed.ty)
         {
             taken.visit_pat_mut(&mut typed.pat);
         }
     }
-    taken.0
+    taken.names
 }
 
 /// As [`take_mut_arguments`], for the `let mut x = x;` statements of an
 /// `#[async_trait]` prologue, where that macro moved the `mut` (its
-/// `let mut __self = self;` re-borrows `&mut self` and is left alone).
+/// `let mut __self = self;` is the receiver's, and left alone).
 pub(crate) fn take_mut_bindings(prologue: &mut [Stmt]) -> Vec<syn::Ident> {
-    let mut taken = TakeMut(Vec::new());
+    let mut taken = TakeMut {
+        names: Vec::new(),
+        prologue: true,
+    };
     for stmt in prologue {
         if let Stmt::Local(local) = stmt {
             taken.visit_pat_mut(&mut local.pat);
         }
     }
-    taken.0
+    taken.names
 }
 
-struct TakeMut(Vec<syn::Ident>);
+/// `&mut T`, also behind the invisible group of a `macro_rules!` `$t:ty` or
+/// in parentheses. (A type alias for one is not seen through: `keep(..)`
+/// covers it.)
+fn is_mut_reference(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => r.mutability.is_some(),
+        Type::Group(group) => is_mut_reference(&group.elem),
+        Type::Paren(paren) => is_mut_reference(&paren.elem),
+        _ => false,
+    }
+}
+
+#[derive(Default)]
+struct TakeMut {
+    names: Vec<syn::Ident>,
+    /// In async-trait's prologue, where `__self` is the receiver.
+    prologue: bool,
+}
 
 impl VisitMut for TakeMut {
     fn visit_pat_ident_mut(&mut self, pat: &mut syn::PatIdent) {
-        if pat.by_ref.is_none() && pat.mutability.is_some() && pat.ident != "__self" {
+        if pat.by_ref.is_none()
+            && pat.mutability.is_some()
+            && !(self.prologue && pat.ident == "__self")
+        {
             pat.mutability = None;
-            self.0.push(pat.ident.clone());
+            self.names.push(pat.ident.clone());
         }
         syn::visit_mut::visit_pat_ident_mut(self, pat);
     }
@@ -114,6 +164,80 @@ impl VisitMut for TakeMut {
     fn visit_expr_mut(&mut self, _: &mut Expr) {}
 }
 
+/// What the function's arguments bind, as a retry must know it.
+#[derive(Default)]
+pub(crate) struct Bindings {
+    /// Every name an argument binds (in the signature's patterns, or in an
+    /// `#[async_trait]` method's prologue): what `clone(..)` and `keep(..)`
+    /// may name.
+    pub(crate) names: Vec<syn::Ident>,
+    /// `ref mut` bindings: a reference into the argument, which a retry
+    /// cannot make fresh per attempt.
+    pub(crate) ref_mut: Vec<syn::Ident>,
+    /// `mut self` by value (the `self` token): likewise.
+    pub(crate) mut_self: Option<syn::Ident>,
+}
+
+/// `self`, `mut self` or `self: Arc<Self>`: not `&self` nor `self: &mut Self`.
+fn receiver_by_value(receiver: &syn::Receiver) -> bool {
+    match &receiver.kind {
+        syn::ReceiverKind::Value => true,
+        syn::ReceiverKind::Typed(_, ty) => !matches!(**ty, Type::Reference(_)),
+        _ => false,
+    }
+}
+
+/// The bindings of the function's arguments.
+pub(crate) fn bindings(item: &ItemFn) -> Bindings {
+    // `visit_mut` on copies: syn's `visit` feature would be built for this
+    // alone.
+    struct Collect<'a>(&'a mut Bindings, bool);
+    impl VisitMut for Collect<'_> {
+        fn visit_pat_ident_mut(&mut self, pat: &mut syn::PatIdent) {
+            if self.1 && pat.ident == "__self" {
+                return;
+            }
+            if pat.by_ref.is_some() && pat.mutability.is_some() {
+                self.0.ref_mut.push(pat.ident.clone());
+            }
+            self.0.names.push(pat.ident.clone());
+            syn::visit_mut::visit_pat_ident_mut(self, pat);
+        }
+        fn visit_type_mut(&mut self, _: &mut Type) {}
+        fn visit_expr_mut(&mut self, _: &mut Expr) {}
+    }
+    let mut bindings = Bindings::default();
+    let prologue = prologue(item);
+    for input in &item.sig.inputs {
+        match input {
+            syn::FnArg::Typed(typed) => {
+                Collect(&mut bindings, false).visit_pat_mut(&mut (*typed.pat).clone());
+            }
+            syn::FnArg::Receiver(receiver) if receiver_by_value(receiver) => {
+                // async-trait moves a by-value receiver's `mut` into its
+                // prologue: `let mut __self = self;`.
+                let moved_mut = prologue.is_some_and(|stmts| {
+                    stmts.iter().any(|stmt| {
+                        matches!(stmt, Stmt::Local(local)
+                            if matches!(&local.pat, syn::Pat::Ident(i)
+                                if i.ident == "__self" && i.mutability.is_some()))
+                    })
+                });
+                if receiver.mutability.is_some() || moved_mut {
+                    bindings.mut_self = Some(syn::Ident::new("self", receiver.self_token.span));
+                }
+            }
+            syn::FnArg::Receiver(_) => {}
+        }
+    }
+    for stmt in prologue.unwrap_or_default() {
+        if let Stmt::Local(local) = stmt {
+            Collect(&mut bindings, true).visit_pat_mut(&mut local.pat.clone());
+        }
+    }
+    bindings
+}
+
 /// The `__stack!` macro of an earlier resilient attribute, if `stmt` is one.
 pub(crate) fn stack_invocation(stmt: &Stmt) -> Option<&syn::Macro> {
     let mac = match stmt {
@@ -121,7 +245,16 @@ pub(crate) fn stack_invocation(stmt: &Stmt) -> Option<&syn::Macro> {
         Stmt::Macro(m) => &m.mac,
         _ => return None,
     };
-    (mac.path.segments.last()?.ident == "__stack").then_some(mac)
+    // The exact path the attributes write: a user's own `__stack!` is not
+    // taken for one.
+    let path: Vec<_> = mac
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    (mac.path.leading_colon.is_some() && path == ["resilient", "__private", "__stack"])
+        .then_some(mac)
 }
 
 fn is_stack_invocation(stmt: &Stmt) -> bool {

@@ -3,51 +3,48 @@
 //! Depend on `resilient` and use the attributes from there: this crate is an
 //! implementation detail, versioned in lockstep with it. Every entry point
 //! is one line; the work happens on `proc_macro2` token streams in the
-//! modules below, parse → validate → expand:
+//! modules below, parse → check → expand:
 //!
+//! - `kind`: the kinds of layer, the one place that names them;
 //! - `item`: the annotated function, kept token for token;
-//! - `args` (with `duration`): typed arguments, each value with its span;
-//! - `validate`: checks across arguments and the signature, all errors at
-//!   once, emitting nothing;
+//! - `args`: each attribute's keys, parsing and checks (one module per
+//!   attribute), on a shared toolkit; every mistake at once;
 //! - `stack`: the hidden `__stack!` invocation that gathers a run of
 //!   resilient attributes, so the top attribute ends up outermost;
-//! - `expand`: code generation, which cannot fail.
+//! - `expand`: code generation, which cannot fail: the layer protocol,
+//!   then one module per layer.
 
 mod args;
-mod breaker_args;
-mod duration;
 mod expand;
-mod fallback_args;
 mod item;
+mod kind;
 mod stack;
-mod timeout_args;
-mod validate;
 
 use proc_macro::TokenStream;
 
 /// Retries the function's body; see `resilient::retry` for the arguments.
 #[proc_macro_attribute]
 pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
-    stack::attribute(stack::Kind::Retry, args.into(), item.into()).into()
+    stack::attribute(kind::Kind::Retry, args.into(), item.into()).into()
 }
 
 /// Fails fast while a dependency is down; see `resilient::circuit_breaker`
 /// for the arguments.
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
-    stack::attribute(stack::Kind::CircuitBreaker, args.into(), item.into()).into()
+    stack::attribute(kind::Kind::CircuitBreaker, args.into(), item.into()).into()
 }
 
 /// Cuts a call off after a time limit; see `resilient::timeout`.
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
-    stack::attribute(stack::Kind::Timeout, args.into(), item.into()).into()
+    stack::attribute(kind::Kind::Timeout, args.into(), item.into()).into()
 }
 
 /// Falls back when the call fails; see `resilient::fallback`.
 #[proc_macro_attribute]
 pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
-    stack::attribute(stack::Kind::Fallback, args.into(), item.into()).into()
+    stack::attribute(kind::Kind::Fallback, args.into(), item.into()).into()
 }
 
 /// Generates a whole stack of resilient layers at once; written by the

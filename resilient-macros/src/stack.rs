@@ -24,57 +24,15 @@ use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::{Block, Ident, ItemFn, LitStr, Stmt, Token, Type};
 
-use crate::args::RetryArgs;
-use crate::breaker_args::{self, BreakerArgs};
-use crate::expand::LayerArgs;
-use crate::fallback_args::FallbackArgs;
+use crate::expand;
 use crate::item::{self, NotSupported};
-use crate::timeout_args::TimeoutArgs;
-use crate::{expand, validate};
+use crate::kind::Kind;
 
-#[derive(Clone, Copy)]
-pub(crate) enum Kind {
-    Retry,
-    CircuitBreaker,
-    Timeout,
-    Fallback,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Retry => "retry",
-            Self::CircuitBreaker => "circuit_breaker",
-            Self::Timeout => "timeout",
-            Self::Fallback => "fallback",
-        }
-    }
-
-    /// Parses and checks this attribute's arguments.
-    fn check(self, args: TokenStream, function: &mut ItemFn) -> syn::Result<()> {
-        match self {
-            // Every mistake in one compile: the checks run on whatever
-            // could be read, beside the parse errors.
-            Self::Retry => {
-                let (parsed, mut errors) = RetryArgs::parse_partial(args);
-                errors.merge(validate::retry(&parsed));
-                errors.merge(check_clones(&parsed, function));
-                errors.finish()
-            }
-            Self::CircuitBreaker => {
-                let (parsed, mut errors) = BreakerArgs::parse_partial(args);
-                errors.merge(breaker_args::validate(&parsed));
-                errors.finish()
-            }
-            Self::Timeout => TimeoutArgs::parse(args).map(drop),
-            Self::Fallback => FallbackArgs::parse(args).map(drop),
-        }
-    }
-}
-
-/// One layer: its kind and its (validated) argument tokens.
+/// One layer: its kind and its (checked) argument tokens.
 pub(crate) struct Layer {
-    pub(crate) kind: Ident,
+    pub(crate) kind: Kind,
+    /// Where the kind was named (the attribute's span, for errors).
+    pub(crate) span: Span,
     pub(crate) args: TokenStream,
 }
 
@@ -121,8 +79,17 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     })?;
 
     // Arguments and signature errors are reported together.
-    let args_checked = kind.check(args.clone(), &mut function);
+    // Every mistake in one compile: the checks run on whatever could be
+    // read, beside the parse errors and those of the signature.
+    let args_checked = {
+        let (parsed, mut errors) = kind.parse(args.clone());
+        if let Some(parsed) = parsed {
+            errors.merge(parsed.check_function(&function));
+        }
+        errors.finish()
+    };
     let fn_name = function.sig.ident.to_string();
+    let fn_span_ident = function.sig.ident.span();
     let fn_span = function.sig.fn_token.span;
     let output_tokens = match &function.sig.output {
         syn::ReturnType::Type(arrow, ty) => {
@@ -163,7 +130,8 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         args
     };
     let layer = Layer {
-        kind: Ident::new(name, Span::call_site()),
+        kind,
+        span: Span::call_site(),
         args,
     };
     let mut stack = match existing_stack(&slot.block.stmts[keep..]) {
@@ -173,7 +141,9 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
             stack
         }
         None => StackInput {
-            fn_name: LitStr::new(&fn_name, Span::call_site()),
+            // Spanned at the function's name: a per-function breaker's
+            // default name reads the line from it.
+            fn_name: LitStr::new(&fn_name, fn_span_ident),
             output: slot.output,
             fresh,
             layers: Vec::new(),
@@ -192,42 +162,6 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         .stmts
         .push(Stmt::Expr(syn::parse_quote!(#invocation), None));
     Ok(function.into_token_stream())
-}
-
-/// Each `clone(name)` must be an argument; its copy is `let mut`, so a
-/// `mut` on the parameter itself would only draw `unused_mut`: dropped
-/// (it is not part of the signature callers see).
-fn check_clones(args: &RetryArgs, function: &mut ItemFn) -> syn::Result<()> {
-    let Some(clone) = &args.clone else {
-        return Ok(());
-    };
-    let mut errors: Option<syn::Error> = None;
-    for name in &clone.value {
-        let param = function
-            .sig
-            .inputs
-            .iter_mut()
-            .find_map(|input| match input {
-                syn::FnArg::Typed(typed) => match &mut *typed.pat {
-                    syn::Pat::Ident(ident) if ident.ident == *name => Some(ident),
-                    _ => None,
-                },
-                syn::FnArg::Receiver(_) => None,
-            });
-        if let Some(param) = param {
-            param.mutability = None;
-        } else {
-            let error = syn::Error::new(
-                name.span(),
-                format!("`{name}` is not an argument of `{}`", function.sig.ident),
-            );
-            match &mut errors {
-                Some(all) => all.combine(error),
-                None => errors = Some(error),
-            }
-        }
-    }
-    errors.map_or(Ok(()), Err)
 }
 
 /// Whether statements include async-trait's `let __self = self;`.
@@ -280,9 +214,10 @@ impl StackInput {
             layers,
             body,
         } = self;
-        let layers = layers
-            .iter()
-            .map(|Layer { kind, args }| quote!([#kind(#args)]));
+        let layers = layers.iter().map(|Layer { kind, span, args }| {
+            let kind = Ident::new(kind.name(), *span);
+            quote!([#kind(#args)])
+        });
         quote! {
             ::resilient::__private::__stack! {
                 fn_name = #fn_name,
@@ -326,11 +261,13 @@ impl Parse for StackInput {
         while input.peek(syn::token::Bracket) {
             let layer;
             syn::bracketed!(layer in input);
-            let kind: Ident = layer.parse()?;
+            let ident: Ident = layer.parse()?;
+            let kind = Kind::from_ident(&ident)?;
             let args;
             syn::parenthesized!(args in layer);
             layers.push(Layer {
                 kind,
+                span: ident.span(),
                 args: args.parse()?,
             });
         }
@@ -355,17 +292,8 @@ pub(crate) fn generate(input: TokenStream) -> TokenStream {
     };
     let mut layers = Vec::new();
     for layer in &stack.layers {
-        // Validated when the attribute expanded; parsed again here.
-        let parsed = if layer.kind == "circuit_breaker" {
-            BreakerArgs::parse(layer.args.clone()).map(LayerArgs::Breaker)
-        } else if layer.kind == "fallback" {
-            FallbackArgs::parse(layer.args.clone()).map(LayerArgs::Fallback)
-        } else if layer.kind == "timeout" {
-            TimeoutArgs::parse(layer.args.clone()).map(LayerArgs::Timeout)
-        } else {
-            RetryArgs::parse(layer.args.clone()).map(LayerArgs::Retry)
-        };
-        match parsed {
+        // Checked when the attribute expanded; read again here.
+        match layer.kind.parse_checked(layer.args.clone()) {
             Ok(args) => layers.push(args),
             Err(error) => return error.into_compile_error(),
         }

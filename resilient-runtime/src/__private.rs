@@ -7,15 +7,14 @@
 
 use core::convert::Infallible;
 use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll};
 
 pub use core::time::Duration;
 pub use tokio::time::Instant;
 
+pub use crate::sleep::{Pause, pause};
 pub use crate::{
     Backoff, BreakerName, CircuitBreaker, CircuitOpen, Decision, Elapsed, Failure, Jitter,
-    OnCancel, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
+    OnCancel, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason, timeout,
 };
 
 /// What the attributes need of the function's return type: a `Result`.
@@ -141,8 +140,8 @@ pub fn peek_elapsed(slot: &Option<Elapsed>) -> Elapsed {
 /// a copy of the caller's value.
 #[diagnostic::on_unimplemented(
     message = "`#[retry]` starts each attempt from the caller's value of a `mut` argument, and `{Self}` is not `Copy`",
-    label = "add this argument to `clone(..)` in `#[retry]`",
-    note = "the body may change a `mut` argument; a retry must not see what an earlier attempt left in it, so the argument is copied per attempt, or cloned with `#[retry(clone(name))]`"
+    label = "add this argument to `clone(..)` in `#[retry]`, or to `keep(..)`",
+    note = "the body may change a `mut` argument; a retry must not see what an earlier attempt left in it, so the argument is copied per attempt, or cloned with `#[retry(clone(name))]`; for a handle whose state should carry on from one attempt to the next (a channel receiver, a stream), write `#[retry(keep(name))]`"
 )]
 pub trait FreshPerAttempt {
     /// A copy for one attempt.
@@ -198,71 +197,6 @@ pub fn timed_out_with<R: RetryResult>(
     on_timeout: impl FnOnce(Elapsed) -> R::Error,
 ) -> R {
     R::from_error(on_timeout(elapsed))
-}
-
-/// Runs `fut` for at most `limit`, measured from the call.
-///
-/// The deadline is read from the clock at once, as `tokio::time::timeout`
-/// does, but the timer is made only when `fut` first has to wait: a call
-/// that completes on its first poll never touches the timer wheel (nor
-/// the runtime handle a timer holds), which was most of the cost of a
-/// timeout on the success path. A deadline beyond what `Instant` can hold
-/// (a huge `limit`) never fires.
-///
-/// A future of its own rather than an `async fn` around `poll_fn`, so its
-/// `poll` inlines into the caller's and the result is not moved through
-/// one more frame.
-#[inline]
-pub fn timeout<F: Future>(limit: Duration, fut: F) -> Timeout<F> {
-    Timeout {
-        fut,
-        timer: None,
-        deadline: Instant::now().checked_add(limit),
-        limit,
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`timeout`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Timeout<F> {
-        #[pin]
-        fut: F,
-        #[pin]
-        timer: Option<tokio::time::Sleep>,
-        deadline: Option<Instant>,
-        limit: Duration,
-    }
-}
-
-impl<F: Future> Future for Timeout<F> {
-    type Output = Result<F::Output, Elapsed>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Poll::Ready(output) = this.fut.poll(cx) {
-            return Poll::Ready(Ok(output));
-        }
-        if this.timer.is_none() {
-            let Some(deadline) = *this.deadline else {
-                return Poll::Pending;
-            };
-            this.timer.set(Some(tokio::time::sleep_until(deadline)));
-        }
-        let Some(timer) = this.timer.as_pin_mut() else {
-            return Poll::Pending;
-        };
-        // A call that spent the task's whole coop budget would leave none
-        // for the timer, which would then never fire: checked without it,
-        // as `tokio::time::timeout` does.
-        let fired = if tokio::task::coop::has_budget_remaining() {
-            timer.poll(cx)
-        } else {
-            core::pin::pin!(tokio::task::coop::unconstrained(timer)).poll(cx)
-        };
-        fired.map(|()| Err(Elapsed::new(*this.limit)))
-    }
 }
 
 /// How an error type carries a rejection: `From<CircuitOpen>`.
@@ -338,30 +272,6 @@ pub fn build_policy(builder: RetryPolicyBuilder, function: &str) -> RetryPolicy 
         Ok(policy) => policy,
         #[allow(clippy::panic)]
         Err(err) => panic!("#[retry] on `{function}`: {err}"),
-    }
-}
-
-/// Sleeps until `now + delay`, or just yields once for a zero delay (an
-/// attempt that fails at once must not spin without yielding).
-pub async fn pause(now: Instant, delay: Duration) {
-    if delay.is_zero() {
-        YieldOnce(false).await;
-    } else {
-        crate::retry_future::sleep_after(now, delay).await;
-    }
-}
-
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 

@@ -12,6 +12,8 @@
 //!   built on that machine.
 //! - [`RetryHint`]: what an error can say about itself (transient? wait how
 //!   long?), and [`retry_after`] to read a server's `Retry-After`.
+//! - [`timeout()`]: a time limit on any future, with [`Elapsed`] as its
+//!   error.
 //! - [`testing`]: deterministic jitter for tests.
 //! - [`CircuitBreaker`]: fail fast while a dependency is down, with
 //!   [`CircuitOpen`] as its rejection and [`registry`] listing every
@@ -29,6 +31,7 @@ mod policy;
 mod retry;
 mod retry_future;
 mod rng;
+mod sleep;
 mod sync;
 mod timeout;
 
@@ -52,4 +55,4 @@ pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
 pub use retry::{Attempt, Decision, Failure, RetryHint, RetryState, StopReason};
 pub use retry_future::{Retry, RetryFuture, retry, retry_with_hints};
-pub use timeout::Elapsed;
+pub use timeout::{Elapsed, Timeout, timeout};

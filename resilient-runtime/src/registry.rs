@@ -73,13 +73,26 @@ impl From<&Arc<CircuitBreaker>> for BreakerHandle {
     }
 }
 
-static REGISTRY: Mutex<Vec<BreakerHandle>> = Mutex::new(Vec::new());
+/// A listed breaker, and how it joined: a breaker listed on its first use
+/// (a function's own) is never replaced, only one registered by hand.
+struct Entry {
+    handle: BreakerHandle,
+    on_first_use: bool,
+}
 
-fn registry() -> std::sync::MutexGuard<'static, Vec<BreakerHandle>> {
+static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+fn registry() -> std::sync::MutexGuard<'static, Vec<Entry>> {
     // Nothing panics while the list is held; recover from poisoning anyway.
     REGISTRY
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Entry {
+    fn is(&self, breaker: &CircuitBreaker) -> bool {
+        core::ptr::eq(&raw const *self.handle, breaker)
+    }
 }
 
 /// Adds a breaker to the registry, where its name identifies it: give
@@ -87,23 +100,39 @@ fn registry() -> std::sync::MutexGuard<'static, Vec<BreakerHandle>> {
 /// ([`CircuitBreakerBuilder::name`](crate::CircuitBreakerBuilder::name)).
 ///
 /// Registering the same breaker again does nothing. A different breaker
-/// under a name already taken replaces the old one, which is returned (a
-/// test that builds a fresh breaker under the same name then sees the
-/// fresh one); handles to the old one stay valid.
+/// under a name already taken by hand replaces that one, which is returned
+/// (a test that builds a fresh breaker under the same name then sees the
+/// fresh one); handles to the old one stay valid. A name taken by a
+/// breaker that `#[circuit_breaker]` listed on its first use is shared
+/// instead: both are listed, with a `tracing` warning, so a function's
+/// breaker never vanishes from [`all`].
 #[allow(clippy::must_use_candidate)] // replacing is the common, wanted case
 pub fn register(breaker: impl Into<BreakerHandle>) -> Option<BreakerHandle> {
     let handle = breaker.into();
     let mut list = registry();
-    if list
-        .iter()
-        .any(|h| core::ptr::eq(&raw const **h, &raw const *handle))
-    {
+    if list.iter().any(|entry| entry.is(&handle)) {
         return None;
     }
-    if let Some(existing) = list.iter_mut().find(|h| h.name() == handle.name()) {
-        return Some(core::mem::replace(existing, handle));
+    let named = |entry: &&mut Entry| entry.handle.name() == handle.name();
+    let by_hand = list
+        .iter_mut()
+        .filter(named)
+        .find(|entry| !entry.on_first_use);
+    if let Some(existing) = by_hand {
+        return Some(core::mem::replace(&mut existing.handle, handle));
     }
-    list.push(handle);
+    let taken = list
+        .iter()
+        .any(|entry| entry.handle.name() == handle.name());
+    list.push(Entry {
+        handle,
+        on_first_use: false,
+    });
+    if taken {
+        let name = list.last().map(|entry| entry.handle.name().clone());
+        drop(list);
+        warn_shared(name);
+    }
     None
 }
 
@@ -112,22 +141,34 @@ pub fn register(breaker: impl Into<BreakerHandle>) -> Option<BreakerHandle> {
 /// never replaces the one listed: both stay, and a `tracing` warning names
 /// the clash. Registering the same breaker again does nothing.
 pub(crate) fn list_on_first_use(breaker: &'static CircuitBreaker) {
-    let handle = BreakerHandle::from(breaker);
     let mut list = registry();
-    let mut taken = false;
-    for existing in list.iter() {
-        if core::ptr::eq(&raw const **existing, breaker) {
-            return;
-        }
-        taken |= existing.name() == handle.name();
+    if list.iter().any(|entry| entry.is(breaker)) {
+        return;
     }
-    list.push(handle);
+    let taken = list
+        .iter()
+        .any(|entry| entry.handle.name() == breaker.name());
+    list.push(Entry {
+        handle: BreakerHandle::from(breaker),
+        on_first_use: true,
+    });
     drop(list);
     if taken {
-        #[cfg(feature = "tracing")]
+        warn_shared(Some(breaker.name().clone()));
+    }
+}
+
+/// Two breakers listed under one name.
+#[cfg_attr(
+    not(feature = "tracing"),
+    allow(clippy::needless_pass_by_value, unused_variables)
+)]
+fn warn_shared(name: Option<crate::BreakerName>) {
+    #[cfg(feature = "tracing")]
+    if let Some(name) = name {
         tracing::warn!(
             target: "resilient::registry",
-            breaker = %breaker.name(),
+            breaker = %name,
             "another circuit breaker has this name: both are listed, `registry::get` returns the first; give each a name of its own"
         );
     }
@@ -136,21 +177,26 @@ pub(crate) fn list_on_first_use(breaker: &'static CircuitBreaker) {
 /// The breaker registered under `name` (the first one, if two breakers
 /// share it: see [`all`]).
 pub fn get(name: &str) -> Option<BreakerHandle> {
-    registry().iter().find(|h| *h.name() == *name).cloned()
+    registry()
+        .iter()
+        .find(|entry| *entry.handle.name() == *name)
+        .map(|entry| entry.handle.clone())
 }
 
 /// Every registered breaker, in the order they were registered.
 pub fn all() -> Vec<BreakerHandle> {
-    registry().clone()
+    registry()
+        .iter()
+        .map(|entry| entry.handle.clone())
+        .collect()
 }
 
 /// [`CircuitBreaker::reset`] on every breaker registered under `name`
 /// (one, unless two share it); `false` if there is none.
 pub fn reset(name: &str) -> bool {
-    let named: Vec<_> = registry()
-        .iter()
-        .filter(|h| *h.name() == *name)
-        .cloned()
+    let named: Vec<_> = all()
+        .into_iter()
+        .filter(|handle| *handle.name() == *name)
         .collect();
     // Reset outside the registry lock: a state-change hook may read it.
     for handle in &named {

@@ -8,8 +8,9 @@ use core::task::{Context, Poll, ready};
 use core::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use crate::sleep::{Pause, pause};
 use crate::{Attempt, Decision, Failure, RetryHint, RetryPolicy, RetryState};
 
 /// Retries `op` under `policy`: the runtime API that `#[retry]` is sugar
@@ -256,7 +257,7 @@ pin_project! {
     enum Phase<Fut> {
         Start,
         Running { #[pin] attempt: Fut },
-        Sleeping { #[pin] sleep: Sleep },
+        Sleeping { #[pin] pause: Pause },
         Done,
     }
 }
@@ -337,25 +338,15 @@ where
                                 on_retry(&err, &next);
                             }
                             drop(err);
-                            if next.delay().is_zero() {
-                                // No sleep, but still yield: an attempt that
-                                // fails at once must not spin through every
-                                // attempt in one poll, blocking the thread
-                                // and any timeout around this future.
-                                this.phase.set(Phase::Start);
-                                cx.waker().wake_by_ref();
-                                return Poll::Pending;
-                            }
-                            // Measured from the `now` the budget was checked
-                            // against, so a slow `on_retry` cannot push the
-                            // wake-up past `max_elapsed`.
-                            let sleep = sleep_after(now, next.delay());
-                            this.phase.set(Phase::Sleeping { sleep });
+                            // A zero delay still yields, once (see `pause`).
+                            this.phase.set(Phase::Sleeping {
+                                pause: pause(now, next.delay()),
+                            });
                         }
                     }
                 }
-                PhaseProj::Sleeping { sleep } => {
-                    ready!(sleep.poll(cx));
+                PhaseProj::Sleeping { pause } => {
+                    ready!(pause.poll(cx));
                     this.phase.set(Phase::Running {
                         attempt: (this.op)(),
                     });
@@ -365,14 +356,5 @@ where
                 PhaseProj::Done => panic!("`RetryFuture` polled after it completed"),
             }
         }
-    }
-}
-
-/// A sleep until `now + delay`; a deadline past what `Instant` holds
-/// sleeps `delay` from the first poll instead (tokio caps it far ahead).
-pub(crate) fn sleep_after(now: Instant, delay: Duration) -> Sleep {
-    match now.checked_add(delay) {
-        Some(deadline) => tokio::time::sleep_until(deadline),
-        None => tokio::time::sleep(delay),
     }
 }

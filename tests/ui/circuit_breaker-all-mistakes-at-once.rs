@@ -21,7 +21,14 @@ async fn a_refused_rate_is_not_a_missing_one() -> Result<(), ApiError> {
     Ok(())
 }
 
+// A misspelt `failure_rate` is not also reported as missing.
+#[circuit_breaker(failure_rat = 0.5, window = 10)]
+async fn misspelt_rate() -> Result<(), ApiError> {
+    Ok(())
+}
+
 fn main() {
+    let _ = misspelt_rate();
     let _ = value_and_parse_errors();
     let _ = a_refused_rate_is_not_a_missing_one();
 }

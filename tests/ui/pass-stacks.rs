@@ -50,8 +50,23 @@ impl Service {
     }
 }
 
+/// A body whose only statement is a macro of the user's own named
+/// `__stack` is the user's, not taken for the attributes' stack.
+macro_rules! __stack {
+    ($value:expr) => {
+        Ok($value)
+    };
+}
+
+#[retry(attempts = 2, backoff = none)]
+#[timeout("1s")]
+async fn own_stack_macro() -> Result<u32, ApiError> {
+    __stack!(5)
+}
+
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() {
+    assert_eq!(own_stack_macro().await, Ok(5));
     assert_eq!(breaker_alone().await, Err(ApiError::Down));
     assert_eq!(breaker_alone().await, Err(ApiError::Open));
     assert_eq!(timeout_alone().await, Ok(1));

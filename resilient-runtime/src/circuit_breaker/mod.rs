@@ -249,39 +249,24 @@ impl CircuitBreaker {
     fn admit_slow(&self, mut word: Word) -> Result<Permit<'_>, i64> {
         let mut now = None;
         loop {
-            if word.disabled() {
-                return Ok(Permit::new(self, word));
-            }
-            if word.forced_open() {
-                return Err(FORCED_OPEN);
-            }
-            let next = match word.phase() {
-                Phase::Closed => return Ok(Permit::new(self, word)),
-                Phase::Open => {
-                    let now = *now.get_or_insert_with(clock::now);
-                    let wait = self.open_until().saturating_sub(now);
-                    if wait > 0 {
-                        return Err(wait);
+            let next = match self.verdict(word, &mut now) {
+                Verdict::Admit => return Ok(Permit::new(self, word)),
+                Verdict::Trial => word.with_inflight(word.inflight() + 1),
+                Verdict::TrialsDue => match self.start_trials(word) {
+                    Ok((permit, change)) => {
+                        // The permit exists before the hook runs, so a
+                        // panicking hook cannot leak the trial slot.
+                        self.announce(change);
+                        return Ok(permit);
                     }
-                    match self.start_trials(word) {
-                        Ok((permit, change)) => {
-                            // The permit exists before the hook runs, so a
-                            // panicking hook cannot leak the trial slot.
-                            self.announce(change);
-                            return Ok(permit);
-                        }
-                        Err(actual) => {
-                            word = actual;
-                            continue;
-                        }
+                    Err(actual) => {
+                        word = actual;
+                        continue;
                     }
-                }
-                Phase::HalfOpen => {
-                    if word.inflight() + word.count() >= self.settings.half_open {
-                        return Err(0);
-                    }
-                    word.with_inflight(word.inflight() + 1)
-                }
+                },
+                Verdict::Busy => return Err(0),
+                Verdict::Open(wait) => return Err(wait),
+                Verdict::Forced => return Err(FORCED_OPEN),
             };
             match self.word.compare_exchange_weak(
                 word.0,
@@ -293,6 +278,42 @@ impl CircuitBreaker {
                 Err(actual) => word = Word(actual),
             }
         }
+    }
+
+    /// What the state word says about a call arriving now: the one place
+    /// that knows the admission rules. [`admit`](Self::admit),
+    /// [`check`](Self::check), [`state`](Self::state) and
+    /// [`admits_in`](Self::admits_in) are projections of it. Reads the
+    /// clock (once, into `now`) only while open.
+    #[inline]
+    fn verdict(&self, word: Word, now: &mut Option<i64>) -> Verdict {
+        if word.disabled() {
+            return Verdict::Admit;
+        }
+        if word.forced_open() {
+            return Verdict::Forced;
+        }
+        match word.phase() {
+            Phase::Closed => Verdict::Admit,
+            Phase::HalfOpen if word.inflight() + word.count() < self.settings.half_open => {
+                Verdict::Trial
+            }
+            Phase::HalfOpen => Verdict::Busy,
+            Phase::Open => {
+                let now = *now.get_or_insert_with(clock::now);
+                let wait = self.open_until().saturating_sub(now);
+                if wait > 0 {
+                    Verdict::Open(wait)
+                } else {
+                    Verdict::TrialsDue
+                }
+            }
+        }
+    }
+
+    /// The verdict on the current word.
+    fn verdict_now(&self) -> Verdict {
+        self.verdict(Word(self.word.load(Ordering::Acquire)), &mut None)
     }
 
     /// Open → half-open, taking the first trial permit: a state change, so
@@ -333,25 +354,11 @@ impl CircuitBreaker {
     /// [`force_open`](Self::force_open)), or half-open with every trial
     /// permit taken.
     pub fn check(&self) -> Result<(), CircuitOpen> {
-        let word = Word(self.word.load(Ordering::Acquire));
-        if word.disabled() {
-            return Ok(());
-        }
-        if word.forced_open() {
-            return Err(self.rejection(FORCED_OPEN));
-        }
-        match word.phase() {
-            Phase::Closed => Ok(()),
-            Phase::HalfOpen if word.inflight() + word.count() < self.settings.half_open => Ok(()),
-            Phase::HalfOpen => Err(self.rejection(0)),
-            Phase::Open => {
-                let wait = self.open_until().saturating_sub(clock::now());
-                if wait > 0 {
-                    Err(self.rejection(wait))
-                } else {
-                    Ok(())
-                }
-            }
+        match self.verdict_now() {
+            Verdict::Admit | Verdict::Trial | Verdict::TrialsDue => Ok(()),
+            Verdict::Busy => Err(self.rejection(0)),
+            Verdict::Open(wait) => Err(self.rejection(wait)),
+            Verdict::Forced => Err(self.rejection(FORCED_OPEN)),
         }
     }
 
@@ -364,17 +371,10 @@ impl CircuitBreaker {
 
     /// The state a word stands for, reading the clock only if it is open.
     fn state_of(&self, word: Word) -> CircuitState {
-        if word.disabled() {
-            return CircuitState::Closed;
-        }
-        if word.forced_open() {
-            return CircuitState::Open;
-        }
-        match word.phase() {
-            Phase::Closed => CircuitState::Closed,
-            Phase::HalfOpen => CircuitState::HalfOpen,
-            Phase::Open if clock::now() >= self.open_until() => CircuitState::HalfOpen,
-            Phase::Open => CircuitState::Open,
+        match self.verdict(word, &mut None) {
+            Verdict::Admit => CircuitState::Closed,
+            Verdict::Trial | Verdict::TrialsDue | Verdict::Busy => CircuitState::HalfOpen,
+            Verdict::Open(_) | Verdict::Forced => CircuitState::Open,
         }
     }
 
@@ -390,16 +390,10 @@ impl CircuitBreaker {
     /// To tell "admits now" from "every trial in flight", or to get a
     /// [`CircuitOpen`] to return, use [`check`](Self::check).
     pub fn admits_in(&self) -> Duration {
-        let word = Word(self.word.load(Ordering::Acquire));
-        if word.disabled() {
-            return Duration::ZERO;
-        }
-        if word.forced_open() {
-            return self.settings.reset;
-        }
-        match word.phase() {
-            Phase::Closed | Phase::HalfOpen => Duration::ZERO,
-            Phase::Open => clock::duration(self.open_until().saturating_sub(clock::now())),
+        match self.verdict_now() {
+            Verdict::Admit | Verdict::Trial | Verdict::TrialsDue | Verdict::Busy => Duration::ZERO,
+            Verdict::Open(wait) => clock::duration(wait),
+            Verdict::Forced => self.settings.reset,
         }
     }
 
@@ -680,6 +674,24 @@ impl CircuitBreaker {
 /// The wait [`CircuitBreaker::admit`] reports for a forced-open breaker:
 /// no real wait is negative.
 const FORCED_OPEN: i64 = -1;
+
+/// What the breaker does with a call arriving now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Closed (or disabled): let it through, nothing to change.
+    Admit,
+    /// Half-open with a trial permit free: a trial call.
+    Trial,
+    /// Open, and `reset` has passed: this call starts the trials.
+    TrialsDue,
+    /// Half-open with every trial permit taken: rejected, with no known
+    /// wait (a trial's length).
+    Busy,
+    /// Open: rejected for this many more nanoseconds.
+    Open(i64),
+    /// Forced open: rejected until released.
+    Forced,
+}
 
 /// A state change, numbered under the lock, announced after it.
 #[derive(Clone, Copy, Debug)]

@@ -2,9 +2,7 @@
 
 use core::time::Duration;
 
-/// The longest duration any setting accepts, as the runtime's
-/// `RetryPolicy::MAX_DURATION`.
-pub(crate) const MAX: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+use super::limits::MAX_DURATION;
 
 const UNITS: [(&str, u128); 6] = [
     ("ns", 1),
@@ -71,7 +69,7 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     if !(fraction * nanos_per_unit).is_multiple_of(scale) {
         return Err(format!("\"{text}\" is finer than a nanosecond"));
     }
-    if nanos > MAX.as_nanos() {
+    if nanos > MAX_DURATION.as_nanos() {
         return Err(too_long());
     }
     let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| too_long())?;

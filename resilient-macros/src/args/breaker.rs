@@ -1,15 +1,15 @@
 //! Typed arguments of `#[circuit_breaker(..)]`, each value with its span,
 //! and their checks.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::parse::ParseStream;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Path};
 
-use crate::args::{
-    DurationArg, Errors, Keyed, Unsettled, hook_expr, key_name, number_literal, parse_duration,
-    parse_settings, suggest, whole_number,
+use super::{
+    DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, limits,
+    number_literal, parse_duration, set, whole_number,
 };
 
 #[derive(Clone, Default)]
@@ -27,96 +27,78 @@ pub(crate) struct BreakerArgs {
     pub(crate) on_open: Option<Keyed<Box<Expr>>>,
     /// `true` for `on_cancel = failure`.
     pub(crate) on_cancel: Option<Keyed<bool>>,
-    pub(crate) unsettled: Unsettled,
 }
 
-pub(crate) const BREAKER_KEYS: &[&str] = &[
-    "failures",
-    "failure_rate",
-    "window",
-    "min_calls",
-    "reset",
-    "half_open",
-    "when",
-    "shared",
-    "breaker",
-    "name",
-    "on_open",
-    "on_cancel",
-];
+impl Settings for BreakerArgs {
+    const KEYS: &'static [&'static str] = &[
+        "failures",
+        "failure_rate",
+        "window",
+        "min_calls",
+        "reset",
+        "half_open",
+        "when",
+        "shared",
+        "breaker",
+        "name",
+        "on_open",
+        "on_cancel",
+    ];
 
-impl BreakerArgs {
-    pub(crate) fn parse(tokens: TokenStream) -> Result<Self, syn::Error> {
-        let (args, errors) = Self::parse_partial(tokens);
-        errors.finish().map(|()| args)
-    }
-
-    /// What could be read, and every mistake: see [`parse_settings`].
-    pub(crate) fn parse_partial(tokens: TokenStream) -> (Self, Errors) {
-        let mut args = Self::default();
-        let mut errors = Errors::default();
-        let mut unsettled = Unsettled::default();
-        parse_settings(tokens, &mut unsettled, &mut errors, |meta, errors| {
-            args.key(meta, errors)
-        });
-        args.unsettled = unsettled;
-        (args, errors)
-    }
-
-    fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
-        let Some(name) = key_name(meta, "failures", errors)? else {
-            return Ok(());
-        };
+    fn key(
+        &mut self,
+        name: &str,
+        meta: &ParseNestedMeta<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
         let key = meta.path.span();
-        macro_rules! set {
-            ($field:ident, $value:expr) => {{
-                let value = $value;
-                if self.$field.is_some() {
-                    errors.at(key, format!("duplicate argument `{name}`"));
-                } else {
-                    self.$field = Some(Keyed { key, value });
-                }
-            }};
-        }
-        match name.as_str() {
+        match name {
             "failures" | "window" | "min_calls" | "half_open" => {
-                if let Some(n) = whole_number(meta.value()?, &name, max_count(&name), errors)? {
-                    match name.as_str() {
-                        "failures" => set!(failures, n),
-                        "window" => set!(window, n),
-                        "min_calls" => set!(min_calls, n),
-                        _ => set!(half_open, n),
-                    }
+                if let Some(n) = whole_number(meta.value()?, name, max_count(name), errors)? {
+                    let slot = match name {
+                        "failures" => &mut self.failures,
+                        "window" => &mut self.window,
+                        "min_calls" => &mut self.min_calls,
+                        _ => &mut self.half_open,
+                    };
+                    set(slot, key, name, n, errors);
                 }
             }
             "failure_rate" => {
                 if let Some(rate) = parse_rate(meta.value()?, errors)? {
-                    set!(failure_rate, rate);
+                    set(&mut self.failure_rate, key, name, rate, errors);
                 }
             }
             "reset" => {
                 if let Some(d) = parse_duration(meta.value()?, errors)? {
-                    set!(reset, d);
+                    set(&mut self.reset, key, name, d, errors);
                 }
             }
             "when" => {
                 if let Some(hook) = hook_expr(meta.value()?, "when", "a `fn(&E) -> bool`", errors)?
                 {
-                    set!(when, hook);
+                    set(&mut self.when, key, name, hook, errors);
                 }
             }
             "on_open" => {
                 let expected = "a `fn(CircuitOpen) -> E`";
                 if let Some(hook) = hook_expr(meta.value()?, "on_open", expected, errors)? {
-                    set!(on_open, hook);
+                    set(&mut self.on_open, key, name, hook, errors);
                 }
             }
-            "shared" => set!(shared, meta.value()?.parse::<Path>()?),
-            "breaker" => set!(breaker, Box::new(meta.value()?.parse::<Expr>()?)),
+            "shared" => {
+                let path = meta.value()?.parse::<Path>()?;
+                set(&mut self.shared, key, name, path, errors);
+            }
+            "breaker" => {
+                let expr = Box::new(meta.value()?.parse::<Expr>()?);
+                set(&mut self.breaker, key, name, expr, errors);
+            }
             "name" => {
                 let input = meta.value()?;
                 if input.peek(LitStr) {
-                    set!(name, input.parse::<LitStr>()?);
+                    let literal = input.parse::<LitStr>()?;
+                    set(&mut self.name, key, name, literal, errors);
                 } else {
                     let value: Expr = input.parse()?;
                     errors.at(
@@ -128,8 +110,8 @@ impl BreakerArgs {
             "on_cancel" => {
                 let ident: Ident = meta.value()?.parse()?;
                 match ident.to_string().as_str() {
-                    "ignore" => set!(on_cancel, false),
-                    "failure" => set!(on_cancel, true),
+                    "ignore" => set(&mut self.on_cancel, key, name, false, errors),
+                    "failure" => set(&mut self.on_cancel, key, name, true, errors),
                     other => errors.at(
                         ident.span(),
                         format!(
@@ -138,15 +120,14 @@ impl BreakerArgs {
                     ),
                 }
             }
-            other => {
-                errors.at(
-                    key,
-                    format!("unknown argument `{other}`{}", suggest(other, BREAKER_KEYS)),
-                );
-                crate::args::skip_value(meta)?;
-            }
+            // Not a key: reported by `parse_settings`.
+            _ => {}
         }
         Ok(())
+    }
+
+    fn validate(&self, unsettled: &Unsettled, errors: &mut Errors) {
+        validate(self, unsettled, errors);
     }
 }
 
@@ -166,8 +147,8 @@ fn parse_rate(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option
 /// and window hold (the runtime builder checks the same limits).
 fn max_count(key: &str) -> u32 {
     match key {
-        "window" | "min_calls" => 1024,
-        _ => 65_535,
+        "window" | "min_calls" => limits::MAX_WINDOW,
+        _ => limits::MAX_COUNT,
     }
 }
 
@@ -186,34 +167,30 @@ fn owned_elsewhere(args: &BreakerArgs, errors: &mut Errors) {
     let owner = args
         .shared
         .as_ref()
-        .map(|s| (s.key, "shared"))
-        .or_else(|| args.breaker.as_ref().map(|b| (b.key, "breaker")));
-    if let Some((_, owner)) = owner {
+        .map(|_| "shared")
+        .or_else(|| args.breaker.as_ref().map(|_| "breaker"));
+    if let Some(owner) = owner {
         let settings = [
-            ("failures", args.failures.as_ref().map(|k| k.key)),
-            ("failure_rate", args.failure_rate.as_ref().map(|k| k.key)),
-            ("window", args.window.as_ref().map(|k| k.key)),
-            ("min_calls", args.min_calls.as_ref().map(|k| k.key)),
-            ("reset", args.reset.as_ref().map(|k| k.key)),
-            ("half_open", args.half_open.as_ref().map(|k| k.key)),
-            ("name", args.name.as_ref().map(|k| k.key)),
-            ("on_cancel", args.on_cancel.as_ref().map(|k| k.key)),
+            ("failures", key_of(args.failures.as_ref())),
+            ("failure_rate", key_of(args.failure_rate.as_ref())),
+            ("window", key_of(args.window.as_ref())),
+            ("min_calls", key_of(args.min_calls.as_ref())),
+            ("reset", key_of(args.reset.as_ref())),
+            ("half_open", key_of(args.half_open.as_ref())),
+            ("name", key_of(args.name.as_ref())),
+            ("on_cancel", key_of(args.on_cancel.as_ref())),
         ];
-        for (key, span) in settings {
-            if let Some(span) = span {
-                errors.at(
-                    span,
-                    format!("`{key}` cannot be combined with `{owner}`: that breaker was built with its own settings"),
-                );
-            }
-        }
+        conflicts(&settings, errors, |key| {
+            format!(
+                "`{key}` cannot be combined with `{owner}`: that breaker was built with its own settings"
+            )
+        });
     }
 }
 
 /// The checks the runtime's `CircuitBreakerBuilder::build` makes, on
 /// literal values, at the exact token.
-pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
-    let mut errors = Errors::default();
+fn validate(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
     if let (Some(shared), Some(breaker)) = (&args.shared, &args.breaker) {
         errors.at(
             breaker.key,
@@ -221,7 +198,7 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
         );
         let _ = shared;
     }
-    owned_elsewhere(args, &mut errors);
+    owned_elsewhere(args, errors);
     if let (Some(failures), Some(rate)) = (&args.failures, &args.failure_rate) {
         errors.at(
             rate.key,
@@ -230,7 +207,7 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
         let _ = failures;
     }
     // Checks on a setting's absence need to know it is absent.
-    if args.failure_rate.is_none() && args.unsettled.settled("failure_rate") {
+    if args.failure_rate.is_none() && unsettled.settled("failure_rate") {
         for (key, value) in [("window", &args.window), ("min_calls", &args.min_calls)] {
             if let Some(value) = value {
                 errors.at(
@@ -247,7 +224,7 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
         if *n == 0 {
             errors.at(*span, "`failures` must be at least 1: the breaker opens after that many failures in a row");
         } else {
-            in_range(&mut errors, "failures", *n, *span);
+            in_range(errors, "failures", *n, *span);
         }
     }
     if let Some(Keyed {
@@ -261,12 +238,15 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
             "`failure_rate` must be above 0 and at most 1 (0.5 means half the calls)",
         );
     }
-    let window = args.window.as_ref().map_or(100, |w| w.value.0);
+    let window = args
+        .window
+        .as_ref()
+        .map_or(limits::DEFAULT_WINDOW, |w| w.value.0);
     if let Some(Keyed {
         value: (n, span), ..
     }) = &args.window
     {
-        in_range(&mut errors, "window", *n, *span);
+        in_range(errors, "window", *n, *span);
     }
     if let Some(Keyed {
         value: (n, span), ..
@@ -274,7 +254,7 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
     {
         if *n == 0 {
             errors.at(*span, "`min_calls` must be at least 1");
-        } else if *n > window && args.unsettled.settled("window") {
+        } else if *n > window && unsettled.settled("window") {
             errors.at(
                 *span,
                 format!("`min_calls` must not be above `window` ({window})"),
@@ -285,7 +265,7 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
         value: (n, span), ..
     }) = &args.half_open
     {
-        in_range(&mut errors, "half_open", *n, *span);
+        in_range(errors, "half_open", *n, *span);
     }
     if let Some(reset) = &args.reset {
         if reset.value.literal() == Some(core::time::Duration::ZERO) {
@@ -294,8 +274,8 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
         if reset.value.literal().is_none()
             && args.shared.is_none()
             && args.breaker.is_none()
-            && args.unsettled.settled("shared")
-            && args.unsettled.settled("breaker")
+            && unsettled.settled("shared")
+            && unsettled.settled("breaker")
         {
             errors.at(
                 reset.value.span(),
@@ -303,5 +283,4 @@ pub(crate) fn validate(args: &BreakerArgs) -> Result<(), syn::Error> {
             );
         }
     }
-    errors.finish()
 }

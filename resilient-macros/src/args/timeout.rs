@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use syn::parse::{ParseStream, Parser};
 use syn::{Expr, Ident, Token};
 
-use crate::args::{DurationArg, Errors, hook_expr, parse_duration, suggest};
+use super::{DurationArg, Errors, hook_expr, parse_duration, suggest};
 
 pub(crate) struct TimeoutArgs {
     pub(crate) limit: DurationArg,
@@ -12,18 +12,17 @@ pub(crate) struct TimeoutArgs {
 }
 
 impl TimeoutArgs {
-    pub(crate) fn parse(tokens: TokenStream) -> Result<Self, syn::Error> {
+    /// The arguments, if they hold a duration, and every mistake.
+    pub(crate) fn parse(tokens: TokenStream) -> (Option<Self>, Errors) {
         let mut errors = Errors::default();
         let parsed =
             (|input: ParseStream<'_>| Self::parse_stream(input, &mut errors)).parse2(tokens);
         match parsed {
+            Ok(args) => (args, errors),
             Err(error) => {
                 errors.push(error);
-                Err(errors.into_error())
+                (None, errors)
             }
-            // A bad duration was reported in `errors`.
-            Ok(None) => Err(errors.into_error()),
-            Ok(Some(args)) => errors.finish().map(|()| args),
         }
     }
 

@@ -1,0 +1,247 @@
+//! The limits and defaults the macros check literal values against: the
+//! runtime's, copied (depending on the runtime from the proc-macro would
+//! build tokio for the host too), with a test that the copies agree with
+//! the runtime's builders, case by case.
+
+use core::time::Duration;
+
+/// The longest duration any setting accepts
+/// (`RetryPolicy::MAX_DURATION`).
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `exponential(..)` without `initial`, and `#[retry]` without `backoff`.
+pub(crate) const DEFAULT_INITIAL: Duration = Duration::from_millis(100);
+
+/// `exponential(..)` without `factor`.
+pub(crate) const DEFAULT_FACTOR: f64 = 2.0;
+
+/// `exponential(..)` without `max`.
+pub(crate) const DEFAULT_MAX: Duration = Duration::from_secs(10);
+
+/// The largest `failures` and `half_open` (16 bits of the breaker's state
+/// word).
+pub(crate) const MAX_COUNT: u32 = 65_535;
+
+/// The largest failure-rate `window` (and so `min_calls`).
+pub(crate) const MAX_WINDOW: u32 = 1024;
+
+/// `window` when only `failure_rate` is given.
+pub(crate) const DEFAULT_WINDOW: u32 = 100;
+
+/// The macros and the runtime accept and refuse the same values, and
+/// name the same setting when they refuse one.
+#[cfg(test)]
+mod agree {
+    use core::time::Duration;
+
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use resilient_runtime::{
+        Backoff, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Jitter, RetryPolicy,
+        RetryPolicyBuilder,
+    };
+
+    use super::*;
+    use crate::args::{Settings, breaker::BreakerArgs, parse_settings, retry::RetryArgs};
+
+    /// The macro's errors for these settings, joined; empty if none.
+    fn macro_errors<S: Settings>(tokens: TokenStream) -> String {
+        let (_, errors): (S, _) = parse_settings(tokens);
+        errors.finish().err().map_or_else(String::new, |all| {
+            all.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+    }
+
+    /// Both refuse, each naming `key` (the macro as `` `key` ``), or both
+    /// accept (`key` empty).
+    #[track_caller]
+    fn same_verdict(key: &str, macro_says: &str, runtime_says: Result<(), ConfigError>) {
+        match runtime_says {
+            Ok(()) => assert!(
+                key.is_empty() && macro_says.is_empty(),
+                "the runtime accepts, the macro says {macro_says:?} (expected {key:?})"
+            ),
+            Err(error) => {
+                assert_eq!(error.key(), key, "the runtime refuses `{}`", error.key());
+                assert!(
+                    macro_says.contains(&format!("`{key}`")),
+                    "the runtime refuses `{key}`, the macro says {macro_says:?}"
+                );
+            }
+        }
+    }
+
+    fn retry(key: &str, tokens: TokenStream, builder: RetryPolicyBuilder) {
+        let runtime = builder.try_build().map(drop);
+        same_verdict(key, &macro_errors::<RetryArgs>(tokens), runtime);
+    }
+
+    fn breaker(key: &str, tokens: TokenStream, builder: CircuitBreakerBuilder) {
+        let runtime = builder.try_build().map(drop);
+        same_verdict(key, &macro_errors::<BreakerArgs>(tokens), runtime);
+    }
+
+    const fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn limits_and_defaults_are_the_runtimes() {
+        assert_eq!(MAX_DURATION, RetryPolicy::MAX_DURATION);
+        assert_eq!(MAX_WINDOW, resilient_runtime::MAX_WINDOW);
+        assert_eq!(
+            RetryPolicy::new().backoff(),
+            Backoff::exponential(DEFAULT_INITIAL, DEFAULT_FACTOR, DEFAULT_MAX)
+        );
+        assert_eq!(Backoff::default(), RetryPolicy::new().backoff());
+    }
+
+    #[test]
+    fn retry_settings() {
+        let p = RetryPolicy::builder;
+        retry("", quote!(attempts = 1), p().attempts(1));
+        retry("attempts", quote!(attempts = 0), p().attempts(0));
+        retry(
+            "initial",
+            quote!(backoff = exponential(initial = "0s", max = "1s")),
+            p().backoff(Backoff::exponential(Duration::ZERO, 2.0, ms(1000))),
+        );
+        retry(
+            "max",
+            quote!(backoff = exponential(initial = "2s", max = "1s")),
+            p().backoff(Backoff::exponential(ms(2000), 2.0, ms(1000))),
+        );
+        retry(
+            "factor",
+            quote!(backoff = exponential(factor = 0.5)),
+            p().backoff(Backoff::exponential(DEFAULT_INITIAL, 0.5, DEFAULT_MAX)),
+        );
+        retry(
+            "",
+            quote!(backoff = exponential(factor = 1)),
+            p().backoff(Backoff::exponential(DEFAULT_INITIAL, 1.0, DEFAULT_MAX)),
+        );
+        retry(
+            "",
+            quote!(backoff = exponential(initial = "1s", max = "8760h")),
+            p().backoff(Backoff::exponential(ms(1000), 2.0, MAX_DURATION)),
+        );
+        retry(
+            "step",
+            quote!(backoff = linear(initial = "1s", step = "0s", max = "2s")),
+            p().backoff(Backoff::linear(ms(1000), Duration::ZERO, ms(2000))),
+        );
+        retry(
+            "max",
+            quote!(backoff = decorrelated(initial = "2s", max = "1s")),
+            p().backoff(Backoff::decorrelated(ms(2000), ms(1000))),
+        );
+        retry(
+            "jitter",
+            quote!(
+                backoff = decorrelated(initial = "1s", max = "2s"),
+                jitter = full
+            ),
+            p().backoff(Backoff::decorrelated(ms(1000), ms(2000)))
+                .jitter(Jitter::Full),
+        );
+        retry(
+            "",
+            quote!(
+                backoff = decorrelated(initial = "1s", max = "2s"),
+                jitter = none
+            ),
+            p().backoff(Backoff::decorrelated(ms(1000), ms(2000)))
+                .jitter(Jitter::None),
+        );
+        retry(
+            "max_elapsed",
+            quote!(max_elapsed = "0s"),
+            p().max_elapsed(Duration::ZERO),
+        );
+        retry(
+            "max_retry_after",
+            quote!(max_retry_after = "0s"),
+            p().max_retry_after(Duration::ZERO),
+        );
+        retry(
+            "",
+            quote!(max_retry_after = "8760h"),
+            p().max_retry_after(MAX_DURATION),
+        );
+    }
+
+    #[test]
+    fn breaker_settings() {
+        let b = CircuitBreaker::builder;
+        breaker("", quote!(failures = 65535), b().failures(MAX_COUNT));
+        breaker("failures", quote!(failures = 0), b().failures(0));
+        breaker(
+            "failures",
+            quote!(failures = 65536),
+            b().failures(MAX_COUNT + 1),
+        );
+        breaker(
+            "failure_rate",
+            quote!(failures = 5, failure_rate = 0.5),
+            b().failures(5).failure_rate(0.5),
+        );
+        breaker(
+            "failure_rate",
+            quote!(failure_rate = 1.5),
+            b().failure_rate(1.5),
+        );
+        breaker(
+            "failure_rate",
+            quote!(failure_rate = 0),
+            b().failure_rate(0.0),
+        );
+        breaker("", quote!(failure_rate = 1), b().failure_rate(1.0));
+        breaker("window", quote!(window = 10), b().window(10));
+        breaker("min_calls", quote!(min_calls = 10), b().min_calls(10));
+        breaker(
+            "window",
+            quote!(failure_rate = 0.5, window = 0),
+            b().failure_rate(0.5).window(0),
+        );
+        breaker(
+            "",
+            quote!(failure_rate = 0.5, window = 1024, min_calls = 1024),
+            b().failure_rate(0.5)
+                .window(MAX_WINDOW)
+                .min_calls(MAX_WINDOW),
+        );
+        breaker(
+            "window",
+            quote!(failure_rate = 0.5, window = 1025),
+            b().failure_rate(0.5).window(MAX_WINDOW + 1),
+        );
+        breaker(
+            "min_calls",
+            quote!(failure_rate = 0.5, min_calls = 0),
+            b().failure_rate(0.5).min_calls(0),
+        );
+        // The default window, on both sides.
+        breaker(
+            "",
+            quote!(failure_rate = 0.5, min_calls = 100),
+            b().failure_rate(0.5).min_calls(DEFAULT_WINDOW),
+        );
+        breaker(
+            "min_calls",
+            quote!(failure_rate = 0.5, min_calls = 101),
+            b().failure_rate(0.5).min_calls(DEFAULT_WINDOW + 1),
+        );
+        breaker("reset", quote!(reset = "0s"), b().reset(Duration::ZERO));
+        breaker("", quote!(reset = "8760h"), b().reset(MAX_DURATION));
+        breaker("half_open", quote!(half_open = 0), b().half_open(0));
+        breaker(
+            "half_open",
+            quote!(half_open = 65536),
+            b().half_open(MAX_COUNT + 1),
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! `#[circuit_breaker]`: admission, the call, its outcome recorded; and
+//! the `static` of a per-function breaker.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::protocol::{Inner, Tag, Tags, duration, ident, run_attempt};
+use crate::args::breaker::BreakerArgs;
+use crate::item::erase_impl_trait;
+use crate::stack::StackInput;
+
+// Input:  #[circuit_breaker(..)] over `inner`
+// Output (always tagged):
+//     {
+//         register on first use (a `static` breaker);
+//         let breaker: &CircuitBreaker = ..;
+//         match admit(breaker, &mut rejection_slot) {   // a rejection goes into the slot
+//             None => Outcome::Rejected(Parked),
+//             Some(permit) => {
+//                 let result = inner;   // the body: `async { body }.await`
+//                 settle(permit, &result, |e| when(e));   // or ignore a rejection from below
+//                 Outcome::Done(result)
+//             }
+//         }
+//     }
+pub(crate) fn expand(
+    stack: &StackInput,
+    args: &BreakerArgs,
+    depth: usize,
+    inner: &Inner,
+    inner_tags: Tags,
+) -> TokenStream {
+    let output = &stack.output;
+    let erased = erase_impl_trait(output);
+    let out_type = inner_tags.with(Tag::Rejected).outcome(&erased);
+    let out = ident("out", depth);
+    let breaker_var = ident("breaker", depth);
+    let permit = ident("permit", depth);
+    let result = ident("result", depth);
+    let open = ident("open", depth);
+    let rejection = Tag::Rejected.slot();
+    let error = ident("failed", depth);
+    // A caller's breaker expression is bound first, so a temporary
+    // (`breaker = self.breaker.clone()`, for a `&mut self` method) lives
+    // as long as the permit that borrows it.
+    let binding = if let Some(breaker) = &args.breaker {
+        let expr = &breaker.value;
+        let holder = ident("holder", depth);
+        quote_spanned! {expr.span()=>
+            let #holder = &#expr;
+            let #breaker_var: &::resilient::__private::CircuitBreaker =
+                ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(#holder);
+        }
+    } else if let Some(shared) = &args.shared {
+        // Typed at the user's path: a `shared` that is not a `static`
+        // breaker is one error, there.
+        let path = &shared.value;
+        quote_spanned! {path.span()=>
+            let #breaker_var: &'static ::resilient::__private::CircuitBreaker = &#path;
+        }
+    } else {
+        let reference = breaker_ref(args, depth);
+        quote!(let #breaker_var: &'static ::resilient::__private::CircuitBreaker = #reference;)
+    };
+    let register = register(args, depth, &breaker_var);
+    let is_failure = if let Some(when) = &args.when {
+        let when = &when.value;
+        quote_spanned!(when.span()=> ::resilient::__private::when(#when, #error))
+    } else {
+        quote!(true)
+    };
+    let settle = quote_spanned! {output.span()=>
+        ::resilient::__private::settle::<#erased>(#permit, &#result, |#error| #is_failure)
+    };
+    let attempt = run_attempt(stack, inner, &TokenStream::new());
+    let rejected = Tag::Rejected.pattern();
+    let ran = if inner_tags.any() {
+        let inner_type = inner_tags.outcome(&erased);
+        // A tag from below is recorded as what it says of this service: a
+        // call cut off is a failure, a rejection further below nothing.
+        let tags = inner_tags.iter().map(|tag| {
+            let pattern = tag.pattern();
+            let record = if tag.is_dependency_failure() {
+                quote!(failure)
+            } else {
+                quote!(ignore)
+            };
+            quote! {
+                #pattern(#open) => {
+                    #permit.#record();
+                    #pattern(#open)
+                }
+            }
+        });
+        let impossible = inner_tags.impossible(&open, false);
+        quote! {
+            let #result: #inner_type = #attempt;
+            match #result {
+                ::resilient::__private::Outcome::Done(#result) => {
+                    #settle;
+                    ::resilient::__private::Outcome::Done(#result)
+                }
+                #(#tags)*
+                #impossible
+            }
+        }
+    } else {
+        quote! {
+            let #result: #erased = #attempt;
+            #settle;
+            ::resilient::__private::Outcome::Done(#result)
+        }
+    };
+    quote! {
+        {
+            #binding
+            #register
+            let #out: #out_type = match ::resilient::__private::admit(#breaker_var, &mut #rejection) {
+                ::core::option::Option::None => {
+                    #rejected(::resilient::__private::Parked)
+                }
+                ::core::option::Option::Some(#permit) => { #ran }
+            };
+            #out
+        }
+    }
+}
+
+/// The names of a per-function breaker's `static` and its registration.
+fn statics(depth: usize) -> (syn::Ident, syn::Ident) {
+    (
+        format_ident!("__RESILIENT_BREAKER_{}", depth, span = Span::mixed_site()),
+        format_ident!(
+            "__RESILIENT_REGISTERED_{}",
+            depth,
+            span = Span::mixed_site()
+        ),
+    )
+}
+
+/// An expression of type `&CircuitBreaker` for breaker layer `depth`.
+pub(crate) fn breaker_ref(args: &BreakerArgs, depth: usize) -> TokenStream {
+    if let Some(shared) = &args.shared {
+        let path = &shared.value;
+        return quote_spanned!(path.span()=> &#path);
+    }
+    if let Some(breaker) = &args.breaker {
+        // An instance the caller owns, by value or behind an `Arc` or a
+        // reference; evaluated where it is used.
+        let expr = &breaker.value;
+        return quote_spanned! {expr.span()=>
+            ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(&#expr)
+        };
+    }
+    let (breaker, _) = statics(depth);
+    quote!(&#breaker)
+}
+
+/// A `static` breaker registers on its first use (one atomic load after).
+fn register(args: &BreakerArgs, depth: usize, breaker_var: &syn::Ident) -> Option<TokenStream> {
+    if args.breaker.is_some() {
+        return None;
+    }
+    let (_, once) = statics(depth);
+    Some(quote! {
+        static #once: ::std::sync::Once = ::std::sync::Once::new();
+        ::resilient::__private::register_once(&#once, #breaker_var);
+    })
+}
+
+/// The `static` of a per-function breaker, built from literal settings.
+pub(crate) fn breaker_static(
+    stack: &StackInput,
+    args: &BreakerArgs,
+    depth: usize,
+    several: bool,
+) -> Option<TokenStream> {
+    if args.shared.is_some() || args.breaker.is_some() {
+        return None;
+    }
+    let (name_static, _) = statics(depth);
+    let name = if let Some(name) = &args.name {
+        let name = &name.value;
+        quote!(#name)
+    } else {
+        // `module::function@line`: the line tells apart functions of one
+        // name in one module (methods of two types, associated functions,
+        // functions nested in two test functions); the layer tells apart
+        // the breakers of a stack with several.
+        let fn_name = &stack.fn_name;
+        let line = quote_spanned!(fn_name.span()=> , "@", ::core::line!());
+        let layer = several.then(|| {
+            let depth = depth.to_string();
+            quote!(, "#", #depth)
+        });
+        quote!(::core::concat!(::core::module_path!(), "::", #fn_name #line #layer))
+    };
+    let mut calls = vec![quote!(.name(#name))];
+    if let Some(failures) = &args.failures {
+        let n = Literal::u32_unsuffixed(failures.value.0);
+        calls.push(quote!(.failures(#n)));
+    }
+    if let Some(rate) = &args.failure_rate {
+        let r = Literal::f64_suffixed(rate.value.0);
+        calls.push(quote!(.failure_rate(#r)));
+    }
+    for (key, value) in [
+        ("window", &args.window),
+        ("min_calls", &args.min_calls),
+        ("half_open", &args.half_open),
+    ] {
+        if let Some(value) = value {
+            let method = format_ident!("{}", key);
+            let n = Literal::u32_unsuffixed(value.value.0);
+            calls.push(quote!(.#method(#n)));
+        }
+    }
+    if let Some(reset) = &args.reset {
+        let d = duration(&reset.value);
+        calls.push(quote!(.reset(#d)));
+    }
+    if args.on_cancel.as_ref().is_some_and(|k| k.value) {
+        calls.push(quote!(.on_cancel(::resilient::__private::OnCancel::Failure)));
+    }
+    Some(quote! {
+        static #name_static: ::resilient::__private::CircuitBreaker =
+            ::resilient::__private::CircuitBreaker::builder() #(#calls)* .build();
+    })
+}

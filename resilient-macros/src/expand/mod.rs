@@ -1,0 +1,115 @@
+//! Code generation. Everything here has been checked: no error paths.
+//!
+//! Generated names are `__resilient_*` with `Span::mixed_site()`, so the
+//! user's body cannot name them; paths are absolute, through
+//! `::resilient::__private`; lints are relaxed on glue only, never on the
+//! user's block.
+//!
+//! `protocol` holds what layers hand one another; each layer's expansion
+//! is a module of its own.
+
+mod breaker;
+mod fallback;
+pub(crate) mod protocol;
+mod retry;
+#[cfg(test)]
+mod snapshots;
+mod timeout;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+
+use self::protocol::{Below, Inner, Tag, Tags, convert_tags};
+use crate::item::erase_impl_trait;
+use crate::kind::LayerArgs;
+use crate::stack::StackInput;
+
+/// The whole stack: `layers[0]` outermost, the user's block innermost.
+pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
+    let several = layers
+        .iter()
+        .filter(|l| matches!(l, LayerArgs::Breaker(_)))
+        .count()
+        > 1;
+    let statics: Vec<_> = layers
+        .iter()
+        .enumerate()
+        .filter_map(|(depth, layer)| match layer {
+            LayerArgs::Breaker(args) => breaker::breaker_static(stack, args, depth, several),
+            LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Fallback(_) => None,
+        })
+        .collect();
+    // One slot per payload a layer of the stack can park.
+    let slots = Tag::ALL
+        .into_iter()
+        .filter(|tag| layers.iter().any(|l| l.produces() == Some(*tag)))
+        .map(Tag::declare_slot);
+
+    // The innermost layer splices the user's statements into its own
+    // block, inside the user's braces: nesting the user's block would make
+    // a one-line body `{ Ok(1) }` trip `unused_braces`.
+    let stmts = &stack.body.stmts;
+    let mut inner = Inner::Body(quote!(#(#stmts)*));
+    let mut below = Below {
+        tags: Tags::default(),
+        breakers: Vec::new(),
+    };
+    let mut generated = TokenStream::new();
+    for (depth, layer) in layers.iter().enumerate().rev() {
+        generated = match layer {
+            LayerArgs::Retry(args) => {
+                retry::expand(stack, args, depth, &inner, &below, &layers[depth + 1..])
+            }
+            LayerArgs::Breaker(args) => breaker::expand(stack, args, depth, &inner, below.tags),
+            LayerArgs::Timeout(args) => timeout::expand(stack, args, depth, &inner, below.tags),
+            LayerArgs::Fallback(args) => {
+                fallback::expand(stack, layers, args, depth, &inner, below.tags)
+            }
+        };
+        // What the next layer out receives.
+        match layer {
+            LayerArgs::Breaker(args) => below.breakers.push(breaker::breaker_ref(args, depth)),
+            // Everything below is resolved into the plain result.
+            LayerArgs::Fallback(_) => {
+                below = Below {
+                    tags: Tags::default(),
+                    breakers: Vec::new(),
+                };
+            }
+            LayerArgs::Retry(_) | LayerArgs::Timeout(_) => {}
+        }
+        if let Some(tag) = layer.produces() {
+            below.tags = below.tags.with(tag);
+        }
+        inner = Inner::Layer(generated.clone());
+    }
+    if below.tags.any() {
+        generated = at_the_boundary(stack, layers, &generated, below.tags);
+    }
+    // The arguments whose `mut` moved out of the signature.
+    let rebind = stack.fresh.iter().map(|name| {
+        quote! {
+            #[allow(unused_mut)]
+            let mut #name = #name;
+        }
+    });
+    quote!({ #(#statics)* #(#rebind)* #(#slots)* #generated })
+}
+
+/// The function returns its own type: a rejection that reached the top
+/// becomes `Err(E::from(open))`, or `Err(on_open(open))`.
+fn at_the_boundary(
+    stack: &StackInput,
+    layers: &[LayerArgs],
+    top: &TokenStream,
+    tags: Tags,
+) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let top_var = format_ident!("__resilient_top", span = Span::mixed_site());
+    let outcome_type = tags.outcome(&erased);
+    let converted = convert_tags(stack, layers, tags, &top_var);
+    quote! {{
+        let #top_var: #outcome_type = #top;
+        #converted
+    }}
+}

@@ -1,0 +1,376 @@
+//! The layer protocol: what one layer of a stack hands to the next, and
+//! the pieces every layer's expansion is made of.
+//!
+//! A layer evaluates to the function's own result `R` while no layer below
+//! it can reject a call or cut it off. Once one can, it evaluates to
+//! `__private::Outcome<R, ..>`: `Done(R)`, or a [`Tag`] (`Rejected`,
+//! `TimedOut`) whose payload (a `CircuitOpen`, an `Elapsed`) waits in the
+//! function's slot for that tag, so the outcome is no bigger than `R`. The
+//! first layer that needs the user's `E` (a `when`, an `on_retry`, a
+//! fallback handler, the function's return) converts the tag into it.
+//!
+//! Tags are data: a new kind of rejection is a variant of [`Tag`], and
+//! every match over tags below is generated from [`Tag::ALL`].
+
+use core::time::Duration;
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::args::DurationArg;
+use crate::item::erase_impl_trait;
+use crate::kind::LayerArgs;
+use crate::stack::StackInput;
+
+/// What a layer can hand outward besides the function's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tag {
+    /// A circuit breaker refused the call (`CircuitOpen`).
+    Rejected,
+    /// A timeout cut the call off (`Elapsed`).
+    TimedOut,
+}
+
+impl Tag {
+    /// Every tag, in the order of `Outcome`'s type parameters.
+    pub(crate) const ALL: [Self; 2] = [Self::Rejected, Self::TimedOut];
+
+    /// Its variant of `__private::Outcome`.
+    fn variant(self) -> syn::Ident {
+        match self {
+            Self::Rejected => format_ident!("Rejected"),
+            Self::TimedOut => format_ident!("TimedOut"),
+        }
+    }
+
+    /// `::resilient::__private::Outcome::<Variant>`.
+    pub(crate) fn pattern(self) -> TokenStream {
+        let variant = self.variant();
+        quote!(::resilient::__private::Outcome::#variant)
+    }
+
+    /// Where its payload waits while the tag travels outward: one slot per
+    /// function, declared when a layer of the stack produces this tag.
+    pub(crate) fn slot(self) -> syn::Ident {
+        let name = match self {
+            Self::Rejected => "__resilient_rejection",
+            Self::TimedOut => "__resilient_elapsed",
+        };
+        syn::Ident::new(name, Span::mixed_site())
+    }
+
+    /// The payload's type.
+    fn payload(self) -> TokenStream {
+        match self {
+            Self::Rejected => quote!(::resilient::__private::CircuitOpen),
+            Self::TimedOut => quote!(::resilient::__private::Elapsed),
+        }
+    }
+
+    /// `let mut slot: Option<Payload> = None;`
+    pub(crate) fn declare_slot(self) -> TokenStream {
+        let (slot, payload) = (self.slot(), self.payload());
+        quote! {
+            let mut #slot: ::core::option::Option<#payload> = ::core::option::Option::None;
+        }
+    }
+
+    /// The payload, taken out of its slot, for the last layer that sees it.
+    pub(crate) fn taken(self) -> TokenStream {
+        let slot = self.slot();
+        match self {
+            Self::Rejected => quote!(::resilient::__private::unpark_open(&mut #slot)),
+            Self::TimedOut => quote!(::resilient::__private::peek_elapsed(&#slot)),
+        }
+    }
+
+    /// A copy of the payload, left in its slot for the layers further out.
+    pub(crate) fn copied(self) -> TokenStream {
+        let slot = self.slot();
+        match self {
+            Self::Rejected => quote!(::core::clone::Clone::clone(
+                ::resilient::__private::peek_open(&#slot)
+            )),
+            Self::TimedOut => quote!(::resilient::__private::peek_elapsed(&#slot)),
+        }
+    }
+
+    /// For a retry above: the wait this tag announces, if it is a
+    /// rejection with a known wait (a retry sleeps at least that long and
+    /// gives up at once past its caps). A tag without one is a transient
+    /// failure like an error, which `when` sees as the user's `E`.
+    pub(crate) fn retry_wait(self) -> Option<TokenStream> {
+        let slot = self.slot();
+        match self {
+            Self::Rejected => Some(quote!(::resilient::__private::peek_open(&#slot).retry_after())),
+            Self::TimedOut => None,
+        }
+    }
+
+    /// For a circuit breaker above: whether the tag is the dependency's
+    /// failure (a call cut off) or says nothing about it (a rejection by a
+    /// breaker further below).
+    pub(crate) fn is_dependency_failure(self) -> bool {
+        match self {
+            Self::Rejected => false,
+            Self::TimedOut => true,
+        }
+    }
+
+    /// The conversion into the user's `E` through `From`, and through the
+    /// producing layer's own converter.
+    fn conversions(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Rejected => ("rejected", "rejected_with"),
+            Self::TimedOut => ("timed_out", "timed_out_with"),
+        }
+    }
+
+    /// `payload` as the function's result: `Err(E::from(payload))`, or
+    /// through the converter (`on_open`, `on_timeout`) of the nearest layer
+    /// in `below` that produces this tag and has one.
+    pub(crate) fn as_result(
+        self,
+        stack: &StackInput,
+        below: &[LayerArgs],
+        payload: &TokenStream,
+    ) -> TokenStream {
+        let erased = erase_impl_trait(&stack.output);
+        let (from, with) = self.conversions();
+        if let Some(converter) = below.iter().find_map(|layer| layer.converter(self)) {
+            let span = converter.span();
+            let with = syn::Ident::new(with, span);
+            return quote_spanned!(span=> ::resilient::__private::#with::<#erased>(#payload, #converter));
+        }
+        // Every token at `E` (the type argument too): a missing conversion
+        // is reported there.
+        let span = error_type_span(&stack.output);
+        let from = syn::Ident::new(from, span);
+        let erased_at_e = respan(quote!(#erased), span);
+        quote_spanned!(span=> ::resilient::__private::#from::<#erased_at_e>(#payload))
+    }
+}
+
+/// Which tags can reach a point of the stack besides the function's own
+/// result.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Tags(u8);
+
+impl Tags {
+    fn bit(tag: Tag) -> u8 {
+        1 << tag as u8
+    }
+
+    pub(crate) fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    pub(crate) fn has(self, tag: Tag) -> bool {
+        self.0 & Self::bit(tag) != 0
+    }
+
+    #[must_use]
+    pub(crate) fn with(self, tag: Tag) -> Self {
+        Self(self.0 | Self::bit(tag))
+    }
+
+    /// The tags present, in [`Tag::ALL`]'s order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = Tag> {
+        Tag::ALL.into_iter().filter(move |tag| self.has(*tag))
+    }
+
+    /// `Outcome<R, ..>`, with `Infallible` for a tag that cannot occur and
+    /// `Parked` for one that can: its payload waits in its slot.
+    pub(crate) fn outcome(self, erased: &syn::Type) -> TokenStream {
+        let params = Tag::ALL.map(|tag| {
+            if self.has(tag) {
+                quote!(::resilient::__private::Parked)
+            } else {
+                quote!(::core::convert::Infallible)
+            }
+        });
+        quote!(::resilient::__private::Outcome<#erased, #(#params),*>)
+    }
+
+    /// Match arms for the tags that cannot occur: `Infallible` has no
+    /// value. `by_ref` when matching through a reference.
+    pub(crate) fn impossible(self, value: &syn::Ident, by_ref: bool) -> TokenStream {
+        let never = if by_ref {
+            quote!(*#value)
+        } else {
+            quote!(#value)
+        };
+        let arms = Tag::ALL
+            .into_iter()
+            .filter(|tag| !self.has(*tag))
+            .map(|tag| {
+                let pattern = tag.pattern();
+                quote!(#pattern(#value) => match #never {},)
+            });
+        quote!(#(#arms)*)
+    }
+}
+
+/// What a layer knows of the layers below it.
+pub(crate) struct Below {
+    /// What it receives besides the plain result `R` (with none, `R`
+    /// itself; otherwise an `Outcome`).
+    pub(crate) tags: Tags,
+    /// `&CircuitBreaker` expressions of the breakers below, for an outer
+    /// retry to ask before it sleeps.
+    pub(crate) breakers: Vec<TokenStream>,
+}
+
+/// `outcome` (of tags `tags`) as the function's own result: each tag
+/// converted into `E` (see [`Tag::as_result`]).
+pub(crate) fn convert_tags(
+    stack: &StackInput,
+    below: &[LayerArgs],
+    tags: Tags,
+    outcome: &syn::Ident,
+) -> TokenStream {
+    let value = format_ident!("__resilient_tag", span = Span::mixed_site());
+    let done = format_ident!("__resilient_done", span = Span::mixed_site());
+    let present = tags.iter().map(|tag| {
+        let pattern = tag.pattern();
+        let convert = tag.as_result(stack, below, &tag.taken());
+        quote!(#pattern(_) => #convert,)
+    });
+    let impossible = tags.impossible(&value, false);
+    quote! {
+        match #outcome {
+            ::resilient::__private::Outcome::Done(#done) => #done,
+            #(#present)*
+            #impossible
+        }
+    }
+}
+
+/// After a failure, asks each breaker below whether it is open: the
+/// longest wait goes into `failure`, its rejection into `pending`.
+pub(crate) fn ask_below(
+    breakers: &[TokenStream],
+    failure: &syn::Ident,
+    open: &syn::Ident,
+    pending: &syn::Ident,
+) -> TokenStream {
+    let asks = breakers.iter().map(|breaker| {
+        quote! {
+            if let ::core::result::Result::Err(#open) = (#breaker).check() {
+                #failure = #failure.with_admits_in(#open.retry_after());
+                // Keep the rejection with the longest wait: the one that
+                // decides.
+                if #pending.as_ref().is_none_or(|known| known.retry_after() < #open.retry_after()) {
+                    #pending = ::core::option::Option::Some(#open);
+                }
+            }
+        }
+    });
+    quote!(#(#asks)*)
+}
+
+/// `tokens` with every span set to `span`.
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// The span of `E` in `Result<T, E>` (or in `io::Result<T>`-like aliases,
+/// the whole type).
+pub(crate) fn error_type_span(output: &syn::Type) -> Span {
+    if let syn::Type::Path(path) = output
+        && let Some(segment) = path.path.segments.last()
+        && let syn::PathArguments::AngleBracketed(args) = &segment.arguments
+        && let Some(syn::GenericArgument::Type(error)) = args.args.iter().nth(1)
+    {
+        return error.span();
+    }
+    output.span()
+}
+
+/// What a layer wraps: the user's statements, or the next layer's block.
+pub(crate) enum Inner {
+    Body(TokenStream),
+    Layer(TokenStream),
+}
+
+/// A generated local of the layer at `depth`: `__resilient_<name>_<depth>`,
+/// which the user's body cannot name.
+pub(crate) fn ident(name: &str, depth: usize) -> syn::Ident {
+    format_ident!("__resilient_{}_{}", name, depth, span = Span::mixed_site())
+}
+
+/// Makes the block's type known before the user's `return`s and tail are
+/// checked, as the plain function's signature would: coercions and `?`
+/// inference work as they do without the attribute. Spanned at the return
+/// type, so type errors point there.
+fn fake_return_edge(output: &syn::Type) -> TokenStream {
+    let erased = erase_impl_trait(output);
+    let fake = format_ident!("__resilient_fake_return", span = Span::mixed_site());
+    quote_spanned! {output.span()=>
+        if let ::core::option::Option::Some(#fake) = ::core::option::Option::<#erased>::None {
+            return #fake;
+        }
+    }
+}
+
+/// A duration setting as an expression of type `Duration`.
+pub(crate) fn duration(d: &DurationArg) -> TokenStream {
+    match d {
+        DurationArg::Literal { value, .. } => literal_duration(*value),
+        // Spanned at the user's expression: a type error lands there.
+        DurationArg::Expr(expr) => quote_spanned!(expr.span()=> (#expr)),
+    }
+}
+
+pub(crate) fn literal_duration(value: Duration) -> TokenStream {
+    let secs = Literal::u64_unsuffixed(value.as_secs());
+    let nanos = Literal::u32_unsuffixed(value.subsec_nanos());
+    quote!(::resilient::__private::Duration::new(#secs, #nanos))
+}
+
+/// One attempt, as an expression: the user's block as an `async` block,
+/// awaited (so a `return` or `?` in it ends the attempt, not the
+/// function), or the next layer's block inline. A layer needs no
+/// `async` block of its own: each one would be another coroutine whose
+/// output is moved through memory on the way out.
+pub(crate) fn run_attempt(stack: &StackInput, inner: &Inner, prelude: &TokenStream) -> TokenStream {
+    let block = attempt_block(stack, inner, prelude);
+    match inner {
+        Inner::Body(_) => quote!(async #block.await),
+        Inner::Layer(_) => block,
+    }
+}
+
+/// The block one attempt runs: the user's statements in the user's own
+/// braces after the fake return edge, or the next layer's block.
+pub(crate) fn attempt_block(
+    stack: &StackInput,
+    inner: &Inner,
+    prelude: &TokenStream,
+) -> TokenStream {
+    match inner {
+        Inner::Body(stmts) => {
+            let fake = fake_return_edge(&stack.output);
+            let mut block = TokenStream::new();
+            stack.body.brace_token.surround(&mut block, |tokens| {
+                tokens.extend(quote!(#fake #prelude #stmts));
+            });
+            block
+        }
+        Inner::Layer(layer) => quote!({ #prelude #layer }),
+    }
+}

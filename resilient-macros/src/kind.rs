@@ -1,0 +1,127 @@
+//! The one place that knows the kinds of layer: their names, how their
+//! arguments are read, and which tag each can hand outward. A new layer
+//! is a variant here, its arguments in `args/` and its expansion in
+//! `expand/`.
+
+use proc_macro2::TokenStream;
+use syn::{Expr, Ident, ItemFn};
+
+use crate::args::breaker::BreakerArgs;
+use crate::args::fallback::FallbackArgs;
+use crate::args::retry::RetryArgs;
+use crate::args::timeout::TimeoutArgs;
+use crate::args::{Errors, parse_settings};
+use crate::expand::protocol::Tag;
+
+/// An attribute, and so a layer of the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Retry,
+    CircuitBreaker,
+    Timeout,
+    Fallback,
+}
+
+impl Kind {
+    const ALL: [Self; 4] = [
+        Self::Retry,
+        Self::CircuitBreaker,
+        Self::Timeout,
+        Self::Fallback,
+    ];
+
+    /// The attribute's name, as users write it and as `__stack!` carries it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::CircuitBreaker => "circuit_breaker",
+            Self::Timeout => "timeout",
+            Self::Fallback => "fallback",
+        }
+    }
+
+    /// The kind `__stack!` names; anything else is an error, never a
+    /// default.
+    pub(crate) fn from_ident(ident: &Ident) -> syn::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| ident == kind.name())
+            .ok_or_else(|| syn::Error::new(ident.span(), format!("unknown layer `{ident}`")))
+    }
+
+    /// Reads and checks this attribute's arguments: the arguments, if they
+    /// could be read, and every mistake (both when some were refused).
+    pub(crate) fn parse(self, tokens: TokenStream) -> (Option<LayerArgs>, Errors) {
+        match self {
+            Self::Retry => {
+                let (args, errors) = parse_settings::<RetryArgs>(tokens);
+                (Some(LayerArgs::Retry(args)), errors)
+            }
+            Self::CircuitBreaker => {
+                let (args, errors) = parse_settings::<BreakerArgs>(tokens);
+                (Some(LayerArgs::Breaker(args)), errors)
+            }
+            Self::Timeout => {
+                let (args, errors) = TimeoutArgs::parse(tokens);
+                (args.map(LayerArgs::Timeout), errors)
+            }
+            Self::Fallback => {
+                let (args, errors) = FallbackArgs::parse(tokens);
+                (args.map(LayerArgs::Fallback), errors)
+            }
+        }
+    }
+
+    /// Arguments checked already (by the attribute), read again by
+    /// `__stack!`.
+    pub(crate) fn parse_checked(self, tokens: TokenStream) -> syn::Result<LayerArgs> {
+        let (args, errors) = self.parse(tokens);
+        match (args, errors.finish()) {
+            (Some(args), Ok(())) => Ok(args),
+            (_, Err(error)) => Err(error),
+            (None, Ok(())) => Err(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                format!("invalid `#[{}]` arguments", self.name()),
+            )),
+        }
+    }
+}
+
+/// One layer's arguments, by kind.
+pub(crate) enum LayerArgs {
+    Retry(RetryArgs),
+    Breaker(BreakerArgs),
+    Timeout(TimeoutArgs),
+    Fallback(FallbackArgs),
+}
+
+impl LayerArgs {
+    /// The tag this layer hands outward besides the result: a breaker's
+    /// rejection, a timeout.
+    pub(crate) fn produces(&self) -> Option<Tag> {
+        match self {
+            Self::Breaker(_) => Some(Tag::Rejected),
+            Self::Timeout(_) => Some(Tag::TimedOut),
+            Self::Retry(_) | Self::Fallback(_) => None,
+        }
+    }
+
+    /// This layer's own conversion of its tag into the user's `E`
+    /// (`on_open`, `on_timeout`), if it has one.
+    pub(crate) fn converter(&self, tag: Tag) -> Option<&Expr> {
+        match (self, tag) {
+            (Self::Breaker(args), Tag::Rejected) => args.on_open.as_ref().map(|k| &*k.value),
+            (Self::Timeout(args), Tag::TimedOut) => args.on_timeout.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The checks against the function itself (the names in `clone(..)`
+    /// and `keep(..)`, arguments a retry cannot start afresh).
+    pub(crate) fn check_function(&self, function: &ItemFn) -> syn::Result<()> {
+        match self {
+            Self::Retry(args) => args.check_arguments(function),
+            Self::Breaker(_) | Self::Timeout(_) | Self::Fallback(_) => Ok(()),
+        }
+    }
+}
