@@ -1,17 +1,16 @@
-//! The one place that knows the kinds of layer: their names, how their
-//! arguments are read, and which tag each can hand outward. A new layer
-//! is a variant here, its arguments in `args/` and its expansion in
-//! `expand/`.
+//! The one place that knows the kinds of layer: their names and how their
+//! arguments are read. A new layer is a variant here, its arguments in
+//! `args/` and its expansion in `expand/` (where `LayerArgs::produces`
+//! says which tag it hands outward).
 
 use proc_macro2::TokenStream;
-use syn::{Expr, Ident, ItemFn};
+use syn::{Ident, ItemFn};
 
 use crate::args::breaker::BreakerArgs;
 use crate::args::fallback::FallbackArgs;
 use crate::args::retry::RetryArgs;
 use crate::args::timeout::TimeoutArgs;
 use crate::args::{Errors, parse_settings};
-use crate::expand::protocol::Tag;
 
 /// An attribute, and so a layer of the stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,26 +95,6 @@ pub(crate) enum LayerArgs {
 }
 
 impl LayerArgs {
-    /// The tag this layer hands outward besides the result: a breaker's
-    /// rejection, a timeout.
-    pub(crate) fn produces(&self) -> Option<Tag> {
-        match self {
-            Self::Breaker(_) => Some(Tag::Rejected),
-            Self::Timeout(_) => Some(Tag::TimedOut),
-            Self::Retry(_) | Self::Fallback(_) => None,
-        }
-    }
-
-    /// This layer's own conversion of its tag into the user's `E`
-    /// (`on_open`, `on_timeout`), if it has one.
-    pub(crate) fn converter(&self, tag: Tag) -> Option<&Expr> {
-        match (self, tag) {
-            (Self::Breaker(args), Tag::Rejected) => args.on_open.as_ref().map(|k| &*k.value),
-            (Self::Timeout(args), Tag::TimedOut) => args.on_timeout.as_deref(),
-            _ => None,
-        }
-    }
-
     /// The checks against the function itself (the names in `clone(..)`
     /// and `keep(..)`, arguments a retry cannot start afresh).
     pub(crate) fn check_function(&self, function: &ItemFn) -> syn::Result<()> {

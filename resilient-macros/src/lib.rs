@@ -52,5 +52,5 @@ pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
 #[doc(hidden)]
 #[proc_macro]
 pub fn __stack(input: TokenStream) -> TokenStream {
-    stack::generate(input.into()).into()
+    expand::generate(input.into()).into()
 }

@@ -21,10 +21,9 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
-use syn::parse::{Parse, ParseStream, Parser};
+use syn::parse::{Parse, ParseStream};
 use syn::{Block, Ident, ItemFn, LitStr, Stmt, Token, Type};
 
-use crate::expand;
 use crate::item::{self, NotSupported};
 use crate::kind::Kind;
 
@@ -282,21 +281,4 @@ impl Parse for StackInput {
             body,
         })
     }
-}
-
-/// `__stack!`: generates every layer, innermost first, around the body.
-pub(crate) fn generate(input: TokenStream) -> TokenStream {
-    let stack = match StackInput::parse.parse2(input) {
-        Ok(stack) => stack,
-        Err(error) => return error.into_compile_error(),
-    };
-    let mut layers = Vec::new();
-    for layer in &stack.layers {
-        // Checked when the attribute expanded; read again here.
-        match layer.kind.parse_checked(layer.args.clone()) {
-            Ok(args) => layers.push(args),
-            Err(error) => return error.into_compile_error(),
-        }
-    }
-    expand::stack(&stack, &layers)
 }

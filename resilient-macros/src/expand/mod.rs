@@ -24,6 +24,23 @@ use crate::item::erase_impl_trait;
 use crate::kind::LayerArgs;
 use crate::stack::StackInput;
 
+/// `__stack!`: generates every layer, innermost first, around the body.
+pub(crate) fn generate(input: TokenStream) -> TokenStream {
+    let input = match syn::parse2::<StackInput>(input) {
+        Ok(input) => input,
+        Err(error) => return error.into_compile_error(),
+    };
+    let mut layers = Vec::new();
+    for layer in &input.layers {
+        // Checked when the attribute expanded; read again here.
+        match layer.kind.parse_checked(layer.args.clone()) {
+            Ok(args) => layers.push(args),
+            Err(error) => return error.into_compile_error(),
+        }
+    }
+    stack(&input, &layers)
+}
+
 /// The whole stack: `layers[0]` outermost, the user's block innermost.
 pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     let several = layers

@@ -152,6 +152,28 @@ impl Tag {
     }
 }
 
+impl LayerArgs {
+    /// The tag this layer hands outward besides the result: a breaker's
+    /// rejection, a timeout.
+    pub(crate) fn produces(&self) -> Option<Tag> {
+        match self {
+            Self::Breaker(_) => Some(Tag::Rejected),
+            Self::Timeout(_) => Some(Tag::TimedOut),
+            Self::Retry(_) | Self::Fallback(_) => None,
+        }
+    }
+
+    /// This layer's own conversion of its tag into the user's `E`
+    /// (`on_open`, `on_timeout`), if it has one.
+    pub(crate) fn converter(&self, tag: Tag) -> Option<&syn::Expr> {
+        match (self, tag) {
+            (Self::Breaker(args), Tag::Rejected) => args.on_open.as_ref().map(|k| &*k.value),
+            (Self::Timeout(args), Tag::TimedOut) => args.on_timeout.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// Which tags can reach a point of the stack besides the function's own
 /// result.
 #[derive(Clone, Copy, Default)]

@@ -26,7 +26,7 @@ impl VisitMut for ExpandStack {
                     .last()
                     .is_some_and(|s| s.ident == "__stack")
             {
-                let generated = stack::generate(mac.tokens);
+                let generated = crate::expand::generate(mac.tokens);
                 *stmt = syn::Stmt::Expr(syn::parse2(generated).unwrap(), None);
             }
         }
