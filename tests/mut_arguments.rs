@@ -291,3 +291,48 @@ async fn keep_self() {
     let built = Builder { parts: Vec::new() }.build().await;
     assert_eq!(built, Ok(2));
 }
+
+#[async_trait::async_trait]
+trait References {
+    async fn shared_reference(&self, s: &str) -> Result<(), Failed>;
+    async fn through_a_macro(&self, out: &mut Vec<u32>) -> Result<(), Failed>;
+}
+
+macro_rules! references_impl {
+    ($t:ty) => {
+        /// async-trait leaves an argument written as a reference in the
+        /// signature (`mut s: &str`): copied per attempt all the same. One
+        /// behind a macro's type fragment it moves into its prologue; a
+        /// `&mut` there is still re-borrowed.
+        #[async_trait::async_trait]
+        impl References for Service {
+            #[retry(attempts = 3, backoff = none)]
+            async fn shared_reference(&self, mut s: &str) -> Result<(), Failed> {
+                s = &s[1..];
+                saw(&self.log, &u32::try_from(s.len()).unwrap())
+            }
+
+            #[retry(attempts = 2, backoff = none)]
+            async fn through_a_macro(&self, mut out: $t) -> Result<(), Failed> {
+                #[allow(clippy::mut_mut)]
+                let again = &mut out;
+                again.push(1);
+                Err(Failed)
+            }
+        }
+    };
+}
+
+references_impl!(&mut Vec<u32>);
+
+#[tokio::test(start_paused = true)]
+async fn reference_arguments_of_async_trait_methods() {
+    let service = Service {
+        log: Mutex::new(Vec::new()),
+    };
+    let _ = service.shared_reference("abcd").await;
+    assert_eq!(*service.log.lock().unwrap(), [3, 3, 3], "not 3, 2, 1");
+    let mut out = Vec::new();
+    let _ = service.through_a_macro(&mut out).await;
+    assert_eq!(out, [1, 1]);
+}

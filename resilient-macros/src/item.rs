@@ -94,17 +94,17 @@ fn prologue(item: &ItemFn) -> Option<&[Stmt]> {
 /// left alone: the reference is re-borrowed, not copied. `mut` is a part of
 /// the pattern, not of the signature callers see.
 ///
-/// Only for an `async fn`: an `#[async_trait]` method has moved its `mut`s
-/// into its prologue (see [`take_mut_bindings`]), and its signature's
-/// `__argN` are moved by that prologue.
+/// An `#[async_trait]` method has moved the `mut`s of its other arguments
+/// into its prologue (see [`take_mut_bindings`]); it leaves an argument
+/// whose type is written as a reference (`mut s: &str`) in the signature,
+/// with its `mut`, and that one is taken here.
 pub(crate) fn take_mut_arguments(sig: &mut syn::Signature) -> Vec<syn::Ident> {
     let mut taken = TakeMut::default();
-    if sig.asyncness.is_none() {
-        return taken.names;
-    }
+    let async_trait = sig.asyncness.is_none();
     for input in &mut sig.inputs {
         if let syn::FnArg::Typed(typed) = input
             && !is_mut_reference(&typed.ty)
+            && (!async_trait || matches!(&*typed.ty, Type::Reference(_)))
         {
             taken.visit_pat_mut(&mut typed.pat);
         }
@@ -114,14 +114,30 @@ pub(crate) fn take_mut_arguments(sig: &mut syn::Signature) -> Vec<syn::Ident> {
 
 /// As [`take_mut_arguments`], for the `let mut x = x;` statements of an
 /// `#[async_trait]` prologue, where that macro moved the `mut` (its
-/// `let mut __self = self;` is the receiver's, and left alone).
-pub(crate) fn take_mut_bindings(prologue: &mut [Stmt]) -> Vec<syn::Ident> {
+/// `let mut __self = self;` is the receiver's, and left alone). An
+/// argument whose type is a `&mut T` that async-trait did not recognise
+/// (behind a `macro_rules!` type fragment) keeps its `let mut`: a
+/// reference, re-borrowed.
+pub(crate) fn take_mut_bindings(sig: &syn::Signature, prologue: &mut [Stmt]) -> Vec<syn::Ident> {
+    let references: Vec<syn::Ident> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(typed) if is_mut_reference(&typed.ty) => match &*typed.pat {
+                syn::Pat::Ident(pat) => Some(pat.ident.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
     let mut taken = TakeMut {
         names: Vec::new(),
         prologue: true,
     };
     for stmt in prologue {
-        if let Stmt::Local(local) = stmt {
+        if let Stmt::Local(local) = stmt
+            && !matches!(&local.pat, syn::Pat::Ident(pat) if references.contains(&pat.ident))
+        {
             taken.visit_pat_mut(&mut local.pat);
         }
     }
@@ -176,6 +192,8 @@ pub(crate) struct Bindings {
     pub(crate) ref_mut: Vec<syn::Ident>,
     /// `mut self` by value (the `self` token): likewise.
     pub(crate) mut_self: Option<syn::Ident>,
+    /// Whether `self` is taken by value at all (what `keep(self)` may name).
+    pub(crate) self_by_value: bool,
 }
 
 /// `self`, `mut self` or `self: Arc<Self>`: not `&self` nor `self: &mut Self`.
@@ -214,6 +232,7 @@ pub(crate) fn bindings(item: &ItemFn) -> Bindings {
                 Collect(&mut bindings, false).visit_pat_mut(&mut (*typed.pat).clone());
             }
             syn::FnArg::Receiver(receiver) if receiver_by_value(receiver) => {
+                bindings.self_by_value = true;
                 // async-trait moves a by-value receiver's `mut` into its
                 // prologue: `let mut __self = self;`.
                 let moved_mut = prologue.is_some_and(|stmts| {

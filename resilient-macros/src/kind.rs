@@ -22,6 +22,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// Every kind: `from_ident` looks here, so a new kind goes in too.
     const ALL: [Self; 4] = [
         Self::Retry,
         Self::CircuitBreaker,
@@ -102,5 +103,21 @@ impl LayerArgs {
             Self::Retry(args) => args.check_arguments(function),
             Self::Breaker(_) | Self::Timeout(_) | Self::Fallback(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each kind is found by its name, and each name is one kind.
+    #[test]
+    fn names_round_trip() {
+        for kind in Kind::ALL {
+            let ident = Ident::new(kind.name(), proc_macro2::Span::call_site());
+            assert_eq!(Kind::from_ident(&ident).ok(), Some(kind));
+        }
+        let unknown = Ident::new("bulkhead", proc_macro2::Span::call_site());
+        assert!(Kind::from_ident(&unknown).is_err(), "no fall-through");
     }
 }

@@ -98,6 +98,7 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         syn::ReturnType::Default => function.sig.ident.to_token_stream(),
     };
     let mut fresh = item::take_mut_arguments(&mut function.sig);
+    let signature = function.sig.clone();
     let slot = item::body_slot(&mut function).map_err(|reason| match reason {
         NotSupported::NotAsync => syn::Error::new(
             fn_span,
@@ -120,7 +121,10 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     };
 
     let keep = slot.keep;
-    fresh.extend(item::take_mut_bindings(&mut slot.block.stmts[..keep]));
+    fresh.extend(item::take_mut_bindings(
+        &signature,
+        &mut slot.block.stmts[..keep],
+    ));
     // In an `#[async_trait]` method, `self` was moved into `__self` by its
     // prologue: the arguments (`breaker = self.breaker`) follow it.
     let args = if keep > 0 && binds_self(&slot.block.stmts[..keep]) {

@@ -304,11 +304,9 @@ where
                 PhaseProj::Start => {
                     // The only clock read before a failure, and only when
                     // something will look at the elapsed time. (`Start` is
-                    // also where a zero-delay retry resumes: then the state
-                    // is already started.)
-                    if this.state.failures() == 0
-                        && (RetryState::needs_start(this.policy) || this.notify.is_some())
-                    {
+                    // the first poll only: a retry, even after a zero
+                    // delay, resumes from `Sleeping`.)
+                    if RetryState::needs_start(this.policy) || this.notify.is_some() {
                         this.state.start(Instant::now());
                     }
                     this.phase.set(Phase::Running {

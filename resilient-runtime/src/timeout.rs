@@ -43,10 +43,12 @@ use tokio::time::Instant;
 /// time driver enabled: polled outside one, the returned future panics.
 #[inline]
 pub fn timeout<F: IntoFuture>(limit: Duration, future: F) -> Timeout<F::IntoFuture> {
+    // The clock first, as tokio does: `into_future` is part of the call.
+    let deadline = Instant::now().checked_add(limit);
     Timeout {
         future: future.into_future(),
         timer: None,
-        deadline: Instant::now().checked_add(limit),
+        deadline,
         limit,
     }
 }

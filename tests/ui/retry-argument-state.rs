@@ -43,10 +43,19 @@ async fn both(mut v: Vec<u32>) -> Result<usize, String> {
     Err(v.len().to_string())
 }
 
+// `keep(self)` is for `self` by value.
+impl Worker {
+    #[retry(attempts = 2, keep(self))]
+    async fn borrowed(&self) -> Result<u32, String> {
+        Err(self.done.to_string())
+    }
+}
+
 fn main() {
     let _ = Worker { done: 0 }.run();
     let _ = by_ref_mut(1);
     let _ = receives(std::sync::mpsc::channel().1);
     let _ = nested(Vec::new());
     let _ = both(Vec::new());
+    let _ = Worker { done: 0 }.borrowed();
 }

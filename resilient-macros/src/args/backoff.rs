@@ -9,7 +9,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident};
 
 use super::{
-    DurationArg, Errors, key_name, limits, number_literal, parse_duration, skip_value, suggest,
+    DurationArg, Errors, closest, key_name, limits, number_literal, parse_duration, skip_value,
+    suggest,
 };
 
 #[derive(Clone)]
@@ -136,6 +137,7 @@ fn parse_schedule(
     let mut step = None;
     let mut max = None;
     let mut factor = None;
+    let mut misspelt: Vec<&str> = Vec::new();
     if let Some(content) = content {
         if positional(&name, &content, errors) {
             return Ok(None);
@@ -145,6 +147,8 @@ fn parse_schedule(
                 return Ok(());
             };
             if !keys.contains(&key.as_str()) {
+                // Meant as its closest setting: not also reported missing.
+                misspelt.extend(closest(&key, keys));
                 errors.at(
                     meta.path.span(),
                     format!(
@@ -182,7 +186,7 @@ fn parse_schedule(
     let mut require = |settings: &[(&str, bool)], example: &str| {
         let missing: Vec<String> = settings
             .iter()
-            .filter(|(_, present)| !present)
+            .filter(|(key, present)| !present && !misspelt.contains(key))
             .map(|(key, _)| format!("`{key}`"))
             .collect();
         if let Some((last, rest)) = missing.split_last() {

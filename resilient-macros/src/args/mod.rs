@@ -303,7 +303,7 @@ pub(crate) fn suggest(unknown: &str, known: &[&str]) -> String {
 }
 
 /// The known name closest to `unknown`, if close enough to be meant.
-fn closest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn closest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
     known
         .iter()
         .map(|k| (edit_distance(unknown, k), *k))

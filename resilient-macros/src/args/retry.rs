@@ -207,7 +207,14 @@ impl RetryArgs {
         let mut errors = Errors::default();
         let function_name = &function.sig.ident;
         for name in self.cloned().chain(self.kept()) {
-            if name != "self" && !bindings.names.contains(name) {
+            if name == "self" {
+                if !bindings.self_by_value {
+                    errors.at(
+                        name.span(),
+                        format!("`keep(self)` is for a method that takes `self` by value, and `{function_name}` does not"),
+                    );
+                }
+            } else if !bindings.names.contains(name) {
                 errors.at(
                     name.span(),
                     format!("`{name}` is not an argument of `{function_name}`"),
@@ -411,6 +418,17 @@ mod tests {
         assert_eq!(
             error(quote!(max_elapsed = 5)),
             "a duration needs a unit: write it as a string such as \"100ms\" or \"2s\""
+        );
+    }
+
+    /// A misspelt setting of a schedule is not also reported missing.
+    #[test]
+    fn a_misspelt_schedule_setting_is_one_error() {
+        assert_eq!(
+            error(quote!(
+                backoff = linear(initial = "1s", stepp = "1s", max = "2s")
+            )),
+            "`linear` has no setting `stepp`: it takes `initial`, `step`, `max`, did you mean `step`?"
         );
     }
 
