@@ -7,6 +7,13 @@
 //! one is the outermost layer), or by hand ([`retry()`],
 //! [`CircuitBreaker`], [`timeout()`]).
 //!
+//! The package is `resilient-fn`; the library is `resilient`:
+//!
+//! ```toml
+//! [dependencies]
+//! resilient-fn = "0.1"   # then `use resilient::retry;`
+//! ```
+//!
 //! # Retrying by hand
 //!
 //! ```
@@ -35,6 +42,8 @@
 //!   breaker state change, under `resilient::circuit_breaker`.
 //! - `http`: `retry_after::from_headers` reads `Retry-After` from an
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
+
+#![warn(missing_docs)]
 
 pub use resilient_runtime::{
     Attempt, Backoff, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,

@@ -1,7 +1,8 @@
-//! The attribute macros of [`resilient`](https://docs.rs/resilient).
+//! The attribute macros of [`resilient-fn`](https://docs.rs/resilient-fn).
 //!
-//! Depend on `resilient` and use the attributes from there: this crate is an
-//! implementation detail, versioned in lockstep with it. Every entry point
+//! Depend on `resilient-fn` (used in code as `resilient`) and use the
+//! attributes from there: this crate is an implementation detail, versioned
+//! in lockstep with it. Every entry point
 //! is one line; the work happens on `proc_macro2` token streams in the
 //! modules below, parse → check → expand:
 //!
@@ -13,6 +14,8 @@
 //!   resilient attributes, so the top attribute ends up outermost;
 //! - `expand`: code generation, which cannot fail: the layer protocol,
 //!   then one module per layer.
+
+#![warn(missing_docs)]
 
 mod args;
 mod expand;

@@ -1,8 +1,9 @@
-//! The runtime of [`resilient`](https://docs.rs/resilient): everything that
-//! runs, usable by hand without the attribute macros.
+//! The runtime of [`resilient-fn`](https://docs.rs/resilient-fn): everything
+//! that runs, usable by hand without the attribute macros.
 //!
-//! Depend on `resilient` rather than on this crate: it re-exports all of
-//! this, and the attributes. This crate is versioned in lockstep with it.
+//! Depend on `resilient-fn` (used in code as `resilient`) rather than on
+//! this crate: it re-exports all of this, and the attributes. This crate is
+//! versioned in lockstep with it.
 //!
 //! - [`Backoff`] and [`Jitter`]: the delay schedule and its randomisation.
 //! - [`RetryPolicy`]: attempts, backoff, jitter and caps, validated.
@@ -20,6 +21,7 @@
 //!   breaker for health routes and tests.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -2,7 +2,7 @@
 //! loom, which runs every interleaving of the threads below.
 //!
 //! ```text
-//! RUSTFLAGS="--cfg resilient_loom" cargo test -p resilient-runtime --test loom --release
+//! RUSTFLAGS="--cfg resilient_loom" cargo test -p resilient-fn-runtime --test loom --release
 //! ```
 //!
 //! Under that cfg the breaker's atomics and lock are loom's, and its clock
