@@ -132,6 +132,34 @@ async fn through_open_breaker(x: u64) -> Result<u64, Error> {
     direct(x).await
 }
 
+/// The same trivial body, written so the compiler may inline it (as it does
+/// most small bodies in real code), with a plain function beside it: what
+/// a wrapper costs when the body's own cost does not hide it.
+async fn plain(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+#[retry(attempts = 3)]
+async fn plain_retry(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+static INLINE_BREAKER: CircuitBreaker = CircuitBreaker::builder().name("bench-inline").build();
+
+#[circuit_breaker(shared = INLINE_BREAKER)]
+async fn plain_breaker(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+static INLINE_STACK: CircuitBreaker = CircuitBreaker::builder().name("bench-inline-stack").build();
+
+#[fallback(default)]
+#[retry(attempts = 3)]
+#[circuit_breaker(shared = INLINE_STACK)]
+async fn plain_stack(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
 /// `n` calls of `call(i)` on `runtime`, timed once.
 fn run<F, Fut, T>(runtime: &tokio::runtime::Runtime, n: u64, call: F) -> Duration
 where
@@ -172,6 +200,30 @@ fn on_two_threads(n: u64, call: impl Fn(u64) + Sync) -> Duration {
                 for i in 0..n / 2 {
                     call(i);
                 }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// `n` calls of `call(i)` split over two OS threads, each looping on a
+/// current-thread runtime of its own, timed from before the spawns to
+/// after both joins.
+fn on_own_runtimes<F, Fut, T>(runtimes: &[tokio::runtime::Runtime; 2], n: u64, call: F) -> Duration
+where
+    F: Fn(u64) -> Fut + Sync,
+    Fut: Future<Output = T>,
+{
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for runtime in runtimes {
+            let call = &call;
+            s.spawn(move || {
+                runtime.block_on(async {
+                    for i in 0..n / 2 {
+                        black_box(call(i).await);
+                    }
+                });
             });
         }
     });
@@ -244,6 +296,51 @@ fn retry_success(c: &mut Criterion) {
     });
     group.bench_function("tower-resilience retry", |b| {
         b.iter_custom(|n| run(&rt, n, |i| tower_resilience_retry.clone().oneshot(i)))
+    });
+    group.finish();
+}
+
+/// tokio-retry2 as its users write it, around `op`: 2 retries,
+/// exponential from 100 ms with jitter (never used on success).
+fn tokio_retry2<Op, Fut>(op: Op) -> impl Future<Output = Result<u64, Error>>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, tokio_retry2::RetryError<Error>>>,
+{
+    let strategy = tokio_retry2::strategy::ExponentialBackoff::from_millis(100)
+        .map(tokio_retry2::strategy::jitter)
+        .take(2);
+    tokio_retry2::Retry::spawn(strategy, op)
+}
+
+fn inlinable_body(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("inlinable body");
+    group.bench_function("plain fn", |b| b.iter_custom(|n| run(&rt, n, plain)));
+    group.bench_function("#[retry]", |b| b.iter_custom(|n| run(&rt, n, plain_retry)));
+    group.bench_function("#[circuit_breaker] closed", |b| {
+        b.iter_custom(|n| run(&rt, n, plain_breaker))
+    });
+    group.bench_function("fallback+retry+breaker", |b| {
+        b.iter_custom(|n| run(&rt, n, plain_stack))
+    });
+    group.bench_function("tokio-retry2, inlined op", |b| {
+        b.iter_custom(|n| {
+            run(&rt, n, |i| {
+                tokio_retry2(move || async move {
+                    Ok::<_, tokio_retry2::RetryError<Error>>(black_box(i))
+                })
+            })
+        })
+    });
+    group.bench_function("tokio-retry2 around the plain fn", |b| {
+        b.iter_custom(|n| {
+            run(&rt, n, |i| {
+                tokio_retry2(move || async move {
+                    plain(i).await.map_err(tokio_retry2::RetryError::transient)
+                })
+            })
+        })
     });
     group.finish();
 }
@@ -409,6 +506,16 @@ fn contended(c: &mut Criterion) {
             })
         })
     });
+    // Two OS threads, each with a current-thread runtime of its own,
+    // calling one `#[circuit_breaker(shared = ..)]` function: how a
+    // thread-per-core server calls it.
+    let own_runtimes = [runtime(), runtime()];
+    group.bench_function("direct, own runtimes", |b| {
+        b.iter_custom(|n| on_own_runtimes(&own_runtimes, n, plain))
+    });
+    group.bench_function("#[circuit_breaker], own runtimes", |b| {
+        b.iter_custom(|n| on_own_runtimes(&own_runtimes, n, plain_breaker))
+    });
     group.bench_function("direct, two-worker runtime", |b| {
         b.iter_custom(|n| {
             run_two_tasks(&mt, n, &breaker, |_, n| async move {
@@ -447,6 +554,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = retry_success, stacks, breaker_closed, breaker_open, contended
+    targets = inlinable_body, retry_success, stacks, breaker_closed, breaker_open, contended
 }
 criterion_main!(benches);
