@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# What the attributes cost a user's build: N plain `async fn`s against the
+# same N under the four-attribute stack (fallback, retry, breaker,
+# timeout), each in a crate of its own that depends on this workspace.
+# Prints the crate's own compile time (debug and release, without
+# incremental compilation, as a clean build sees it: the best of three
+# rebuilds after the dependencies are built), the cost per stacked
+# function, and the size of one expansion.
+#
+#   bench/build-cost.sh [N]      (default 100)
+set -euo pipefail
+cd "$(dirname "$0")"
+export CARGO_INCREMENTAL=0
+n="${1:-100}"
+work="target/build-cost"
+mkdir -p "$work"
+root="$(cd .. && pwd)"
+
+make_crate() { # name, stacked (0/1)
+    local dir="$work/$1"
+    mkdir -p "$dir/src"
+    cat > "$dir/Cargo.toml" <<TOML
+[package]
+name = "$1"
+version = "0.0.0"
+edition = "2024"
+publish = false
+[workspace]
+[dependencies]
+resilient = { package = "resilient-fn", path = "$root" }
+TOML
+    {
+        echo '#![allow(dead_code, clippy::all)]'
+        echo 'use resilient::{circuit_breaker, fallback, retry, timeout};'
+        echo '#[derive(Debug, Default)] pub struct Data(u64);'
+        echo '#[derive(Debug)] pub struct ApiError;'
+        echo 'impl From<resilient::CircuitOpen> for ApiError { fn from(_: resilient::CircuitOpen) -> Self { ApiError } }'
+        echo 'impl From<resilient::Elapsed> for ApiError { fn from(_: resilient::Elapsed) -> Self { ApiError } }'
+        echo 'async fn get(id: u64) -> Result<Data, ApiError> { if id == 0 { Err(ApiError) } else { Ok(Data(id)) } }'
+        for i in $(seq 1 "$n"); do
+            if [ "$2" = 1 ]; then
+                echo '#[fallback(default)]'
+                echo '#[retry(attempts = 3, backoff = exponential(initial = "100ms", max = "10s"), jitter = full)]'
+                echo '#[circuit_breaker(failures = 5, reset = "60s")]'
+                echo '#[timeout("2s")]'
+            fi
+            echo "pub async fn fetch_$i(id: u64) -> Result<Data, ApiError> { get(id + $i).await }"
+        done
+    } > "$dir/src/lib.rs"
+}
+
+# The crate's own compile time: the best of three rebuilds.
+crate_time() { # name, profile flag
+    local dir="$work/$1" best=""
+    (cd "$dir" && cargo build -q $2 >/dev/null 2>&1)
+    for _ in 1 2 3; do
+        touch "$dir/src/lib.rs"
+        local start end ms
+        start=$(date +%s%N)
+        (cd "$dir" && cargo build -q $2 >/dev/null 2>&1)
+        end=$(date +%s%N)
+        ms=$(( (end - start) / 1000000 ))
+        if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+    done
+    echo "$best"
+}
+
+make_crate plain 0
+make_crate stacked 1
+for profile in debug release; do
+    flag=""
+    [ "$profile" = release ] && flag="--release"
+    plain=$(crate_time plain "$flag")
+    stacked=$(crate_time stacked "$flag")
+    echo "$profile: $n plain fns ${plain} ms, $n stacked fns ${stacked} ms, $(( (stacked - plain) * 1000 / n )) µs per stacked fn"
+done
+
+# One stack's expansion, in lines (rustc's own pretty-printer).
+lines() {
+    (cd "$work/$1" && RUSTC_BOOTSTRAP=1 cargo rustc -q --lib -- -Zunpretty=expanded 2>/dev/null) | wc -l
+}
+plain_lines=$(lines plain)
+stacked_lines=$(lines stacked)
+echo "expansion: $(( (stacked_lines - plain_lines) / n )) lines per stack (rustc -Zunpretty=expanded)"
