@@ -336,3 +336,39 @@ async fn reference_arguments_of_async_trait_methods() {
     let _ = service.through_a_macro(&mut out).await;
     assert_eq!(out, [1, 1]);
 }
+
+/// A generic `mut` argument (`T: Copy`) and a native `async fn` in a trait
+/// impl: the same fresh copy per attempt.
+#[retry(attempts = 3, backoff = none)]
+async fn generic<T: Copy + core::ops::AddAssign + Into<u32>>(
+    mut n: T,
+    step: T,
+    log: &Mutex<Vec<u32>>,
+) -> Result<(), Failed> {
+    n += step;
+    saw(log, &n.into())
+}
+
+trait Native {
+    async fn native(&self, n: u32) -> Result<(), Failed>;
+}
+
+impl Native for Service {
+    #[retry(attempts = 3, backoff = none)]
+    async fn native(&self, mut n: u32) -> Result<(), Failed> {
+        n *= 3;
+        saw(&self.log, &n)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn generic_and_native_trait_methods() {
+    let log = Mutex::new(Vec::new());
+    let _ = generic(1u32, 2u32, &log).await;
+    assert_eq!(*log.lock().unwrap(), [3, 3, 3]);
+    let service = Service {
+        log: Mutex::new(Vec::new()),
+    };
+    let _ = service.native(2).await;
+    assert_eq!(*service.log.lock().unwrap(), [6, 6, 6]);
+}

@@ -76,13 +76,7 @@ fn prologue(item: &ItemFn) -> Option<&[Stmt]> {
     if item.sig.asyncness.is_some() {
         return None;
     }
-    let [Stmt::Expr(Expr::Call(call), None)] = item.block.stmts.as_slice() else {
-        return None;
-    };
-    let Some(Expr::Async(inner)) = call.args.first() else {
-        return None;
-    };
-    let stmts = &inner.block.stmts;
+    let stmts = &async_trait_block_ref(&item.block)?.stmts;
     Some(&stmts[..prologue_len(stmts)])
 }
 
@@ -329,22 +323,38 @@ fn async_trait_block(block: &mut Block) -> Option<&mut Block> {
     let [Stmt::Expr(Expr::Call(call), None)] = block.stmts.as_mut_slice() else {
         return None;
     };
-    let Expr::Path(func) = &*call.func else {
-        return None;
-    };
-    let segments: Vec<_> = func
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    if !segments.ends_with(&[String::from("Box"), String::from("pin")]) || call.args.len() != 1 {
+    if !is_box_pin(call) {
         return None;
     }
     let Some(Expr::Async(inner)) = call.args.first_mut() else {
         return None;
     };
     Some(&mut inner.block)
+}
+
+/// As [`async_trait_block`], read only.
+fn async_trait_block_ref(block: &Block) -> Option<&Block> {
+    let [Stmt::Expr(Expr::Call(call), None)] = block.stmts.as_slice() else {
+        return None;
+    };
+    if !is_box_pin(call) {
+        return None;
+    }
+    let Some(Expr::Async(inner)) = call.args.first() else {
+        return None;
+    };
+    Some(&inner.block)
+}
+
+/// `Box::pin(one argument)`, as async-trait writes it.
+fn is_box_pin(call: &syn::ExprCall) -> bool {
+    let Expr::Path(func) = &*call.func else {
+        return false;
+    };
+    let mut segments = func.path.segments.iter().rev();
+    call.args.len() == 1
+        && segments.next().is_some_and(|s| s.ident == "pin")
+        && segments.next().is_some_and(|s| s.ident == "Box")
 }
 
 /// The return type with every `impl Trait` replaced by `_`, so it can

@@ -29,7 +29,7 @@
 //! ```
 
 use core::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::CircuitBreaker;
 
@@ -82,7 +82,7 @@ struct Entry {
 
 static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
-fn registry() -> std::sync::MutexGuard<'static, Vec<Entry>> {
+fn registry() -> MutexGuard<'static, Vec<Entry>> {
     // Nothing panics while the list is held; recover from poisoning anyway.
     REGISTRY
         .lock()
@@ -113,26 +113,13 @@ pub fn register(breaker: impl Into<BreakerHandle>) -> Option<BreakerHandle> {
     if list.iter().any(|entry| entry.is(&handle)) {
         return None;
     }
-    let named = |entry: &&mut Entry| entry.handle.name() == handle.name();
     let by_hand = list
         .iter_mut()
-        .filter(named)
-        .find(|entry| !entry.on_first_use);
+        .find(|entry| !entry.on_first_use && entry.handle.name() == handle.name());
     if let Some(existing) = by_hand {
         return Some(core::mem::replace(&mut existing.handle, handle));
     }
-    let taken = list
-        .iter()
-        .any(|entry| entry.handle.name() == handle.name());
-    list.push(Entry {
-        handle,
-        on_first_use: false,
-    });
-    if taken {
-        let name = list.last().map(|entry| entry.handle.name().clone());
-        drop(list);
-        warn_shared(name);
-    }
+    push(list, handle, false);
     None
 }
 
@@ -141,37 +128,34 @@ pub fn register(breaker: impl Into<BreakerHandle>) -> Option<BreakerHandle> {
 /// never replaces the one listed: both stay, and a `tracing` warning names
 /// the clash. Registering the same breaker again does nothing.
 pub(crate) fn list_on_first_use(breaker: &'static CircuitBreaker) {
-    let mut list = registry();
-    if list.iter().any(|entry| entry.is(breaker)) {
-        return;
-    }
-    let taken = list
-        .iter()
-        .any(|entry| entry.handle.name() == breaker.name());
-    list.push(Entry {
-        handle: BreakerHandle::from(breaker),
-        on_first_use: true,
-    });
-    drop(list);
-    if taken {
-        warn_shared(Some(breaker.name().clone()));
+    let list = registry();
+    if !list.iter().any(|entry| entry.is(breaker)) {
+        push(list, BreakerHandle::from(breaker), true);
     }
 }
 
-/// Two breakers listed under one name.
-#[cfg_attr(
-    not(feature = "tracing"),
-    allow(clippy::needless_pass_by_value, unused_variables)
-)]
-fn warn_shared(name: Option<crate::BreakerName>) {
+/// Adds an entry beside any of the same name, saying so (outside the
+/// lock) when there is one.
+fn push(mut list: MutexGuard<'static, Vec<Entry>>, handle: BreakerHandle, on_first_use: bool) {
+    let shared = list
+        .iter()
+        .any(|entry| entry.handle.name() == handle.name())
+        .then(|| handle.name().clone());
+    list.push(Entry {
+        handle,
+        on_first_use,
+    });
+    drop(list);
     #[cfg(feature = "tracing")]
-    if let Some(name) = name {
+    if let Some(name) = shared {
         tracing::warn!(
             target: "resilient::registry",
             breaker = %name,
             "another circuit breaker has this name: both are listed, `registry::get` returns the first; give each a name of its own"
         );
     }
+    #[cfg(not(feature = "tracing"))]
+    let _ = shared;
 }
 
 /// The breaker registered under `name` (the first one, if two breakers

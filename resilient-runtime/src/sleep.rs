@@ -18,14 +18,16 @@ use tokio::time::{Instant, Sleep};
 /// against, so a slow `on_retry` cannot push the wake-up past
 /// `max_elapsed`.
 pub fn pause(now: Instant, delay: Duration) -> Pause {
-    let sleep = (!delay.is_zero()).then(|| match now.checked_add(delay) {
-        Some(deadline) => tokio::time::sleep_until(deadline),
-        None => tokio::time::sleep(delay),
-    });
-    Pause {
-        sleep,
-        yielded: false,
-    }
+    let inner = if delay.is_zero() {
+        Inner::Yield { yielded: false }
+    } else {
+        let sleep = match now.checked_add(delay) {
+            Some(deadline) => tokio::time::sleep_until(deadline),
+            None => tokio::time::sleep(delay),
+        };
+        Inner::Sleep { sleep }
+    };
+    Pause { inner }
 }
 
 pin_project_lite::pin_project! {
@@ -33,11 +35,20 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     #[derive(Debug)]
     pub struct Pause {
-        // `None` for a zero delay: pending once, having asked to be
-        // polled again.
         #[pin]
-        sleep: Option<Sleep>,
-        yielded: bool,
+        inner: Inner,
+    }
+}
+
+pin_project_lite::pin_project! {
+    // An enum, so the yield's flag shares the sleep's space: the hand-written
+    // retry future holds a `Pause` and stays as small as with a bare `Sleep`.
+    #[project = InnerProj]
+    #[derive(Debug)]
+    enum Inner {
+        // A zero delay: pending once, having asked to be polled again.
+        Yield { yielded: bool },
+        Sleep { #[pin] sleep: Sleep },
     }
 }
 
@@ -45,15 +56,16 @@ impl Future for Pause {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        if let Some(sleep) = this.sleep.as_pin_mut() {
-            return sleep.poll(cx);
+        match self.project().inner.project() {
+            InnerProj::Sleep { sleep } => sleep.poll(cx),
+            InnerProj::Yield { yielded } => {
+                if *yielded {
+                    return Poll::Ready(());
+                }
+                *yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
         }
-        if *this.yielded {
-            return Poll::Ready(());
-        }
-        *this.yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }

@@ -6,6 +6,7 @@ use resilient::retry;
     when = 1 + 1,
     backoff = exponential("1s"),
     clone = payload,
+    keep = payload,
     attempts = 0
 )]
 async fn fetch(payload: String) -> Result<usize, String> {
