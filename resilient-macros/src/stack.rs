@@ -30,7 +30,7 @@ use crate::kind::Kind;
 /// One layer: its kind and its (checked) argument tokens.
 pub(crate) struct Layer {
     pub(crate) kind: Kind,
-    /// Where the kind was named (the attribute's span, for errors).
+    /// The span the kind is printed with in `__stack!`.
     pub(crate) span: Span,
     pub(crate) args: TokenStream,
 }
