@@ -245,6 +245,37 @@ pub fn register_once(once: &'static std::sync::Once, breaker: &'static CircuitBr
     });
 }
 
+/// Records an attempt's result on a breaker permit: any error is a
+/// failure. Generic only in `R`, so functions of one return type share
+/// one copy (a closure here would make a copy per function).
+#[inline]
+pub fn settle_any<R: RetryResult>(permit: crate::Permit<'_>, result: &R) {
+    permit.record(result.retry_error().is_some());
+}
+
+/// After a failed attempt, asks a breaker below a retry whether it is now
+/// open: its wait goes into the failure (a retry does not sleep less), and
+/// the rejection with the longest wait is kept in `pending` (the one a
+/// retry that gives up hands outward). Not generic and not inlined: one
+/// copy for every function, on the failure path only.
+pub fn ask_breaker(
+    failure: Failure,
+    breaker: &CircuitBreaker,
+    pending: &mut Option<CircuitOpen>,
+) -> Failure {
+    let Err(open) = breaker.check() else {
+        return failure;
+    };
+    let failure = failure.with_admits_in(open.retry_after());
+    if pending
+        .as_ref()
+        .is_none_or(|known| known.retry_after() < open.retry_after())
+    {
+        *pending = Some(open);
+    }
+    failure
+}
+
 /// Records an attempt's result on a breaker permit: an error counts as a
 /// failure if `is_failure` says so.
 #[inline]

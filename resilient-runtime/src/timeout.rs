@@ -44,12 +44,10 @@ use tokio::time::Instant;
 #[inline]
 pub fn timeout<F: IntoFuture>(limit: Duration, future: F) -> Timeout<F::IntoFuture> {
     // The clock first, as tokio does: `into_future` is part of the call.
-    let deadline = Instant::now().checked_add(limit);
+    let deadline = Deadline::after(limit);
     Timeout {
         future: future.into_future(),
-        timer: None,
         deadline,
-        limit,
     }
 }
 
@@ -58,16 +56,15 @@ pin_project_lite::pin_project! {
     ///
     /// A future of its own rather than an `async fn` around `poll_fn`, so
     /// its `poll` inlines into the caller's and the result is not moved
-    /// through one more frame.
+    /// through one more frame. Only polling `future` is generic; the timer
+    /// is a struct of its own, compiled once for every function.
     #[must_use = "futures do nothing unless polled"]
     #[derive(Debug)]
     pub struct Timeout<F> {
         #[pin]
         future: F,
         #[pin]
-        timer: Option<tokio::time::Sleep>,
-        deadline: Option<Instant>,
-        limit: Duration,
+        deadline: Deadline,
     }
 }
 
@@ -76,15 +73,49 @@ impl<F: Future> Future for Timeout<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
+        match this.deadline.poll_expired(cx) {
+            Poll::Ready(elapsed) => Poll::Ready(Err(elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The timer half of a [`Timeout`].
+    #[derive(Debug)]
+    struct Deadline {
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+        at: Option<Instant>,
+        limit: Duration,
+    }
+}
+
+impl Deadline {
+    /// `limit` from now; `None` when it is too large for `Instant`.
+    #[inline]
+    fn after(limit: Duration) -> Self {
+        Self {
+            timer: None,
+            at: Instant::now().checked_add(limit),
+            limit,
+        }
+    }
+
+    /// Called once the future is pending: the timer is made on the first
+    /// call only, so a call that completes at once never touches the
+    /// timer wheel.
+    fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Elapsed> {
+        let mut this = self.project();
         if this.timer.is_none() {
-            let Some(deadline) = *this.deadline else {
+            let Some(at) = *this.at else {
                 return Poll::Pending;
             };
-            this.timer.set(Some(tokio::time::sleep_until(deadline)));
+            this.timer.set(Some(tokio::time::sleep_until(at)));
         }
         let Some(timer) = this.timer.as_pin_mut() else {
             return Poll::Pending;
@@ -97,7 +128,10 @@ impl<F: Future> Future for Timeout<F> {
         } else {
             core::pin::pin!(tokio::task::coop::unconstrained(timer)).poll(cx)
         };
-        fired.map(|()| Err(Elapsed::new(*this.limit)))
+        match fired {
+            Poll::Ready(()) => Poll::Ready(Elapsed::new(*this.limit)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -61,17 +61,21 @@ pub(crate) fn expand(
         }
     } else {
         let reference = breaker_ref(args, depth);
-        quote!(let #breaker_var: &'static ::resilient::__private::CircuitBreaker = #reference;)
+        quote!(let #breaker_var: &'static __resilient::CircuitBreaker = #reference;)
     };
     let register = register(args, depth, &breaker_var);
-    let is_failure = if let Some(when) = &args.when {
+    // Without `when`, no closure: a closure is a type of its own, and
+    // `settle` would be compiled again for every function.
+    let settle = if let Some(when) = &args.when {
         let when = &when.value;
-        quote_spanned!(when.span()=> ::resilient::__private::when(#when, #error))
+        let is_failure = quote_spanned!(when.span()=> ::resilient::__private::when(#when, #error));
+        quote_spanned! {output.span()=>
+            ::resilient::__private::settle::<#erased>(#permit, &#result, |#error| #is_failure)
+        }
     } else {
-        quote!(true)
-    };
-    let settle = quote_spanned! {output.span()=>
-        ::resilient::__private::settle::<#erased>(#permit, &#result, |#error| #is_failure)
+        quote_spanned! {output.span()=>
+            ::resilient::__private::settle_any::<#erased>(#permit, &#result)
+        }
     };
     let attempt = run_attempt(stack, inner, &TokenStream::new());
     let rejected = Tag::Rejected.pattern();
@@ -97,9 +101,9 @@ pub(crate) fn expand(
         quote! {
             let #result: #inner_type = #attempt;
             match #result {
-                ::resilient::__private::Outcome::Done(#result) => {
+                __resilient::Outcome::Done(#result) => {
                     #settle;
-                    ::resilient::__private::Outcome::Done(#result)
+                    __resilient::Outcome::Done(#result)
                 }
                 #(#tags)*
                 #impossible
@@ -109,16 +113,16 @@ pub(crate) fn expand(
         quote! {
             let #result: #erased = #attempt;
             #settle;
-            ::resilient::__private::Outcome::Done(#result)
+            __resilient::Outcome::Done(#result)
         }
     };
     quote! {
         {
             #binding
             #register
-            let #out: #out_type = match ::resilient::__private::admit(#breaker_var, &mut #rejection) {
+            let #out: #out_type = match __resilient::admit(#breaker_var, &mut #rejection) {
                 ::core::option::Option::None => {
-                    #rejected(::resilient::__private::Parked)
+                    #rejected(__resilient::Parked)
                 }
                 ::core::option::Option::Some(#permit) => { #ran }
             };
@@ -165,7 +169,7 @@ fn register(args: &BreakerArgs, depth: usize, breaker_var: &syn::Ident) -> Optio
     let (_, once) = statics(depth);
     Some(quote! {
         static #once: ::std::sync::Once = ::std::sync::Once::new();
-        ::resilient::__private::register_once(&#once, #breaker_var);
+        __resilient::register_once(&#once, #breaker_var);
     })
 }
 
@@ -221,10 +225,10 @@ pub(crate) fn breaker_static(
         calls.push(quote!(.reset(#d)));
     }
     if args.on_cancel.as_ref().is_some_and(|k| k.value) {
-        calls.push(quote!(.on_cancel(::resilient::__private::OnCancel::Failure)));
+        calls.push(quote!(.on_cancel(__resilient::OnCancel::Failure)));
     }
     Some(quote! {
-        static #name_static: ::resilient::__private::CircuitBreaker =
-            ::resilient::__private::CircuitBreaker::builder() #(#calls)* .build();
+        static #name_static: __resilient::CircuitBreaker =
+            __resilient::CircuitBreaker::builder() #(#calls)* .build();
     })
 }

@@ -50,10 +50,10 @@ pub(crate) fn expand(
             };
             quote! {{
                 #[allow(unused_imports)]
-                use ::resilient::__private::RecoverAsync as _;
+                use __resilient::RecoverAsync as _;
                 let #later = match #call {
-                    ::resilient::__private::Resolved::Ready(#value) => break #label #value,
-                    ::resilient::__private::Resolved::Later(#later) => #later,
+                    __resilient::Resolved::Ready(#value) => break #label #value,
+                    __resilient::Resolved::Later(#later) => #later,
                 };
                 #later.await
             }}
@@ -81,7 +81,7 @@ pub(crate) fn expand(
                 #is_result
                 let #result: #inner_type = #attempt;
                 match #result {
-                    ::resilient::__private::Outcome::Done(::core::result::Result::Ok(#value)) => {
+                    __resilient::Outcome::Done(::core::result::Result::Ok(#value)) => {
                         ::core::result::Result::Ok(#value)
                     }
                     _ => #recover,

@@ -44,10 +44,10 @@ impl Tag {
         }
     }
 
-    /// `::resilient::__private::Outcome::<Variant>`.
+    /// `__resilient::Outcome::<Variant>`.
     pub(crate) fn pattern(self) -> TokenStream {
         let variant = self.variant();
-        quote!(::resilient::__private::Outcome::#variant)
+        quote!(__resilient::Outcome::#variant)
     }
 
     /// Where its payload waits while the tag travels outward: one slot per
@@ -63,8 +63,8 @@ impl Tag {
     /// The payload's type.
     fn payload(self) -> TokenStream {
         match self {
-            Self::Rejected => quote!(::resilient::__private::CircuitOpen),
-            Self::TimedOut => quote!(::resilient::__private::Elapsed),
+            Self::Rejected => quote!(__resilient::CircuitOpen),
+            Self::TimedOut => quote!(__resilient::Elapsed),
         }
     }
 
@@ -80,8 +80,8 @@ impl Tag {
     pub(crate) fn taken(self) -> TokenStream {
         let slot = self.slot();
         match self {
-            Self::Rejected => quote!(::resilient::__private::unpark_open(&mut #slot)),
-            Self::TimedOut => quote!(::resilient::__private::peek_elapsed(&#slot)),
+            Self::Rejected => quote!(__resilient::unpark_open(&mut #slot)),
+            Self::TimedOut => quote!(__resilient::peek_elapsed(&#slot)),
         }
     }
 
@@ -90,9 +90,9 @@ impl Tag {
         let slot = self.slot();
         match self {
             Self::Rejected => quote!(::core::clone::Clone::clone(
-                ::resilient::__private::peek_open(&#slot)
+                __resilient::peek_open(&#slot)
             )),
-            Self::TimedOut => quote!(::resilient::__private::peek_elapsed(&#slot)),
+            Self::TimedOut => quote!(__resilient::peek_elapsed(&#slot)),
         }
     }
 
@@ -103,7 +103,7 @@ impl Tag {
     pub(crate) fn retry_wait(self) -> Option<TokenStream> {
         let slot = self.slot();
         match self {
-            Self::Rejected => Some(quote!(::resilient::__private::peek_open(&#slot).retry_after())),
+            Self::Rejected => Some(quote!(__resilient::peek_open(&#slot).retry_after())),
             Self::TimedOut => None,
         }
     }
@@ -207,12 +207,12 @@ impl Tags {
     pub(crate) fn outcome(self, erased: &syn::Type) -> TokenStream {
         let params = Tag::ALL.map(|tag| {
             if self.has(tag) {
-                quote!(::resilient::__private::Parked)
+                quote!(__resilient::Parked)
             } else {
                 quote!(::core::convert::Infallible)
             }
         });
-        quote!(::resilient::__private::Outcome<#erased, #(#params),*>)
+        quote!(__resilient::Outcome<#erased, #(#params),*>)
     }
 
     /// Match arms for the tags that cannot occur: `Infallible` has no
@@ -262,7 +262,7 @@ pub(crate) fn convert_tags(
     let impossible = tags.impossible(&value, false);
     quote! {
         match #outcome {
-            ::resilient::__private::Outcome::Done(#done) => #done,
+            __resilient::Outcome::Done(#done) => #done,
             #(#present)*
             #impossible
         }
@@ -274,19 +274,11 @@ pub(crate) fn convert_tags(
 pub(crate) fn ask_below(
     breakers: &[TokenStream],
     failure: &syn::Ident,
-    open: &syn::Ident,
     pending: &syn::Ident,
 ) -> TokenStream {
     let asks = breakers.iter().map(|breaker| {
         quote! {
-            if let ::core::result::Result::Err(#open) = (#breaker).check() {
-                #failure = #failure.with_admits_in(#open.retry_after());
-                // Keep the rejection with the longest wait: the one that
-                // decides.
-                if #pending.as_ref().is_none_or(|known| known.retry_after() < #open.retry_after()) {
-                    #pending = ::core::option::Option::Some(#open);
-                }
-            }
+            #failure = __resilient::ask_breaker(#failure, #breaker, &mut #pending);
         }
     });
     quote!(#(#asks)*)
@@ -361,7 +353,7 @@ pub(crate) fn duration(d: &DurationArg) -> TokenStream {
 pub(crate) fn literal_duration(value: Duration) -> TokenStream {
     let secs = Literal::u64_unsuffixed(value.as_secs());
     let nanos = Literal::u32_unsuffixed(value.subsec_nanos());
-    quote!(::resilient::__private::Duration::new(#secs, #nanos))
+    quote!(__resilient::Duration::new(#secs, #nanos))
 }
 
 /// One attempt, as an expression: the user's block as an `async` block,

@@ -121,25 +121,25 @@ pub(crate) fn expand(
     quote! {
         {
             #[allow(unused_imports)]
-            use ::resilient::__private::{ViaDefault as _, ViaRetryHint as _};
+            use __resilient::{ViaDefault as _, ViaRetryHint as _};
             #policy
-            let mut #state = ::resilient::__private::RetryState::new();
+            let mut #state = __resilient::RetryState::new();
             #start
             loop {
                 let (#now, #delay) = {
                     let #outcome: #outcome_type = #run;
                     #declare_pending
                     let #failure = #classify;
-                    let #now = ::resilient::__private::Instant::now();
+                    let #now = __resilient::Instant::now();
                     match #state.on_failure(&#policy_var, #failure, #now) {
-                        ::resilient::__private::Decision::Retry(#attempt) => {
+                        __resilient::Decision::Retry(#attempt) => {
                             #on_retry
                             (#now, #attempt.delay())
                         }
                         #stop
                     }
                 };
-                ::resilient::__private::pause(#now, #delay).await;
+                __resilient::pause(#now, #delay).await;
             }
         }
     }
@@ -170,7 +170,7 @@ impl Retry<'_> {
             })
             .map(|name| {
                 let borrow = syn::Token![&](name.span());
-                let copy = quote!(::resilient::__private::fresh(#borrow #name));
+                let copy = quote!(__resilient::fresh(#borrow #name));
                 quote! {
                     #[allow(unused_mut)]
                     let mut #name = #copy;
@@ -200,9 +200,8 @@ impl Retry<'_> {
         // After a plain failure, ask the breakers below when they admit
         // calls again: an open one makes this retry wait for it (within the
         // caps), or stop at once with its rejection.
-        let plain_failure = self.asking_below(
-            &quote!(::resilient::__private::Failure::new(#transient).with_retry_after(#hint)),
-        );
+        let plain_failure = self
+            .asking_below(&quote!(__resilient::Failure::new(#transient).with_retry_after(#hint)));
         if !self.below.tags.any() {
             return quote! {{
                 let #result = &#outcome;
@@ -216,7 +215,7 @@ impl Retry<'_> {
         let impossible = self.below.tags.impossible(open, true);
         quote! {
             match &#outcome {
-                ::resilient::__private::Outcome::Done(#result) => match #error_of {
+                __resilient::Outcome::Done(#result) => match #error_of {
                     ::core::option::Option::None => break #outcome,
                     ::core::option::Option::Some(#error) => #plain_failure,
                 },
@@ -230,14 +229,13 @@ impl Retry<'_> {
     fn asking_below(&self, failure: &TokenStream) -> TokenStream {
         let Names {
             failure: var,
-            open,
             pending,
             ..
         } = &self.names;
         if self.below.breakers.is_empty() {
             return failure.clone();
         }
-        let asked = ask_below(&self.below.breakers, var, open, pending);
+        let asked = ask_below(&self.below.breakers, var, pending);
         quote! {{
             let mut #var =
                 #failure;
@@ -255,7 +253,7 @@ impl Retry<'_> {
         if let Some(wait) = tag.retry_wait() {
             return quote! {
                 #pattern(_) => {
-                    ::resilient::__private::Failure::rejected(
+                    __resilient::Failure::rejected(
                         #wait,
                     )
                 }
@@ -270,26 +268,25 @@ impl Retry<'_> {
             let as_result = tag.as_result(self.stack, self.layers_below, &tag.copied());
             quote! {{
                 let #converted: #erased = #as_result;
-                match <#erased as ::resilient::__private::RetryResult>::retry_error(&#converted) {
-                    ::core::option::Option::Some(#error) => ::resilient::__private::Failure::new(
-                        ::resilient::__private::when(#when, #error),
+                match <#erased as __resilient::RetryResult>::retry_error(&#converted) {
+                    ::core::option::Option::Some(#error) => __resilient::Failure::new(
+                        __resilient::when(#when, #error),
                     ),
-                    ::core::option::Option::None => ::resilient::__private::Failure::transient(),
+                    ::core::option::Option::None => __resilient::Failure::transient(),
                 }
             }}
         } else {
-            quote!(::resilient::__private::Failure::transient())
+            quote!(__resilient::Failure::transient())
         };
         if self.below.breakers.is_empty() {
             quote!(#pattern(_) => #failure,)
         } else {
             let Names {
                 failure: var,
-                open,
                 pending,
                 ..
             } = &self.names;
-            let asked = ask_below(&self.below.breakers, var, open, pending);
+            let asked = ask_below(&self.below.breakers, var, pending);
             quote! {
                 #pattern(_) => {
                     let mut #var = #failure;
@@ -309,11 +306,11 @@ impl Retry<'_> {
             let error = error_at(error, when.span());
             quote_spanned!(when.span()=> ::resilient::__private::when(#when, #error))
         } else {
-            quote!((&::resilient::__private::HintWrap(#error)).__resilient_is_transient())
+            quote!((&__resilient::HintWrap(#error)).__resilient_is_transient())
         };
         let hint = match self.args.retry_after.as_ref().map(|k| &k.value) {
             None | Some(RetryAfter::Enabled(true)) => {
-                quote!((&::resilient::__private::HintWrap(#error)).__resilient_retry_after())
+                quote!((&__resilient::HintWrap(#error)).__resilient_retry_after())
             }
             Some(RetryAfter::Enabled(false)) => quote!(::core::option::Option::None),
             Some(RetryAfter::Reader(reader)) => {
@@ -343,7 +340,7 @@ impl Retry<'_> {
         let call = quote_spanned!(hook.span()=> ::resilient::__private::on_retry(#hook, #error_here, &#attempt));
         let call = quote! {
             if let ::core::option::Option::Some(#error) =
-                <#erased as ::resilient::__private::RetryResult>::retry_error(#result)
+                <#erased as __resilient::RetryResult>::retry_error(#result)
             {
                 #call;
             }
@@ -365,7 +362,7 @@ impl Retry<'_> {
         let impossible = self.below.tags.impossible(open, true);
         Some(quote! {
             match &#outcome {
-                ::resilient::__private::Outcome::Done(#result) => { #call }
+                __resilient::Outcome::Done(#result) => { #call }
                 #(#tags)*
                 #impossible
             }
@@ -387,24 +384,24 @@ impl Retry<'_> {
         if self.below.breakers.is_empty() {
             return (
                 None,
-                quote!(::resilient::__private::Decision::Stop(_) => break #outcome,),
+                quote!(__resilient::Decision::Stop(_) => break #outcome,),
             );
         }
         let rejection = Tag::Rejected.slot();
         let rejected = Tag::Rejected.pattern();
         (
             Some(quote! {
-                let mut #pending: ::core::option::Option<::resilient::__private::CircuitOpen> =
+                let mut #pending: ::core::option::Option<__resilient::CircuitOpen> =
                     ::core::option::Option::None;
             }),
             quote! {
-                ::resilient::__private::Decision::Stop(#stop) => match (#stop, #pending) {
+                __resilient::Decision::Stop(#stop) => match (#stop, #pending) {
                     (
-                        ::resilient::__private::StopReason::UnavailableTooLong(_)
-                        | ::resilient::__private::StopReason::OutOfTime,
+                        __resilient::StopReason::UnavailableTooLong(_)
+                        | __resilient::StopReason::OutOfTime,
                         ::core::option::Option::Some(#open),
                     ) => break #rejected(
-                        ::resilient::__private::park(&mut #rejection, #open),
+                        __resilient::park(&mut #rejection, #open),
                     ),
                     _ => break #outcome,
                 },
@@ -479,7 +476,7 @@ fn policy(args: &RetryArgs) -> (TokenStream, bool) {
                 quote!(exponential(#i, #f, #m))
             }
         };
-        calls.push(quote!(.backoff(::resilient::__private::Backoff::#backoff)));
+        calls.push(quote!(.backoff(__resilient::Backoff::#backoff)));
     }
     if let Some(jitter) = &args.jitter {
         let jitter = match jitter.value {
@@ -487,7 +484,7 @@ fn policy(args: &RetryArgs) -> (TokenStream, bool) {
             Jitter::Full => quote!(Full),
             Jitter::Equal => quote!(Equal),
         };
-        calls.push(quote!(.jitter(::resilient::__private::Jitter::#jitter)));
+        calls.push(quote!(.jitter(__resilient::Jitter::#jitter)));
     }
     if let Some(budget) = &args.max_elapsed {
         let d = dur(&budget.value);
@@ -497,7 +494,7 @@ fn policy(args: &RetryArgs) -> (TokenStream, bool) {
         let d = dur(&cap.value);
         calls.push(quote!(.max_retry_after(#d)));
     }
-    let builder = quote!(::resilient::__private::RetryPolicy::builder() #(#calls)*);
+    let builder = quote!(__resilient::RetryPolicy::builder() #(#calls)*);
     (builder, literal.get())
 }
 
@@ -521,17 +518,17 @@ fn policy_and_start(
     } else if literal {
         // A reference to a promoted constant: the future holds a pointer,
         // not a copy of the policy written on every call.
-        quote!(let #policy_var: &'static ::resilient::__private::RetryPolicy = &const { #policy.build() };)
+        quote!(let #policy_var: &'static __resilient::RetryPolicy = &const { #policy.build() };)
     } else {
-        quote!(let #policy_var = ::resilient::__private::build_policy(#policy, #fn_name);)
+        quote!(let #policy_var = __resilient::build_policy(#policy, #fn_name);)
     };
 
     let start = if args.on_retry.is_some() || args.max_elapsed.is_some() {
-        Some(quote!(#state.start(::resilient::__private::Instant::now());))
+        Some(quote!(#state.start(__resilient::Instant::now());))
     } else if args.policy.is_some() {
         Some(quote! {
-            if ::resilient::__private::RetryState::needs_start(&#policy_var) {
-                #state.start(::resilient::__private::Instant::now());
+            if __resilient::RetryState::needs_start(&#policy_var) {
+                #state.start(__resilient::Instant::now());
             }
         })
     } else {

@@ -31,15 +31,15 @@ pub(crate) fn expand(
     let done = if inner_tags.any() {
         quote!(#value.widen())
     } else {
-        quote!(::resilient::__private::Outcome::Done(#value))
+        quote!(__resilient::Outcome::Done(#value))
     };
     quote! {
         {
             let #out: #out_type =
-                match ::resilient::__private::timeout(#limit, async #attempt_block).await {
+                match __resilient::timeout(#limit, async #attempt_block).await {
                     ::core::result::Result::Ok(#value) => #done,
                     ::core::result::Result::Err(#elapsed) => #timed_out(
-                        ::resilient::__private::park(&mut #slot, #elapsed),
+                        __resilient::park(&mut #slot, #elapsed),
                     ),
                 };
             #out
