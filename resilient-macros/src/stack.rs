@@ -19,10 +19,10 @@
 //! attribute is recognised by name: `use resilient::retry as again;` works,
 //! and a foreign `#[retry]` is never taken over.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
-use syn::{Block, Ident, ItemFn, LitStr, Stmt, Token, Type};
+use syn::{Attribute, Block, Ident, ItemFn, LitStr, Signature, Stmt, Token, Type, Visibility};
 
 use crate::item::{self, NotSupported};
 use crate::kind::Kind;
@@ -43,7 +43,10 @@ pub(crate) struct StackInput {
     /// stack: each attempt of a retry starts from a fresh copy.
     pub(crate) fresh: Vec<Ident>,
     pub(crate) layers: Vec<Layer>,
-    pub(crate) body: Block,
+    /// The user's block, braces and all, as tokens: no layer reads its
+    /// statements, so none is parsed (rustc parses them once, from the
+    /// final expansion).
+    pub(crate) body: Group,
 }
 
 /// An attribute's expansion: validate, then start or extend the stack. On
@@ -62,20 +65,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
 
 fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Result<TokenStream> {
     let name = kind.name();
-    let mut function: ItemFn = syn::parse2(item.clone()).map_err(|_| {
-        if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
-            return syn::Error::new(
-                method.sig.fn_token.span,
-                format!(
-                    "`#[{name}]` needs the function's body: put it on the method in the `impl`, not in the trait"
-                ),
-            );
-        }
-        syn::Error::new(
-            first_span(item),
-            format!("`#[{name}]` goes on an `async fn`: this item is not a function"),
-        )
-    })?;
+    let (mut function, mut raw_body) = read_item(name, item)?;
 
     // Arguments and signature errors are reported together.
     // Every mistake in one compile: the checks run on whatever could be
@@ -137,7 +127,11 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         span: Span::call_site(),
         args,
     };
-    let mut stack = match existing_stack(&slot.block.stmts[keep..]) {
+    let existing = match &raw_body {
+        Some(body) => existing_stack_in(body),
+        None => existing_stack(&slot.block.stmts[keep..]),
+    };
+    let mut stack = match existing {
         Some(stack) => {
             let mut stack = stack?;
             stack.fresh.extend(fresh);
@@ -150,21 +144,126 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
             output: slot.output,
             fresh,
             layers: Vec::new(),
-            body: Block {
-                brace_token: slot.block.brace_token,
-                stmts: slot.block.stmts[keep..].to_vec(),
-            },
+            body: raw_body.clone().unwrap_or_else(|| {
+                let stmts = &slot.block.stmts[keep..];
+                let mut body = Group::new(Delimiter::Brace, quote!(#(#stmts)*));
+                body.set_span(slot.block.brace_token.span.join());
+                body
+            }),
         },
     };
     stack.layers.push(layer);
     let invocation = stack.to_invocation();
     // The body keeps its own braces (and so its spans): only the
     // statements are replaced.
+    if let Some(body) = &mut raw_body {
+        let span = body.span();
+        *body = Group::new(Delimiter::Brace, invocation);
+        body.set_span(span);
+        let ItemFn {
+            attrs, vis, sig, ..
+        } = &function;
+        return Ok(quote!(#(#attrs)* #vis #sig #body));
+    }
     slot.block.stmts.truncate(keep);
     slot.block
         .stmts
         .push(Stmt::Expr(syn::parse_quote!(#invocation), None));
     Ok(function.into_token_stream())
+}
+
+/// The annotated item. An `async fn` is read without its body's
+/// statements (the common case, and the cheap one: every attribute of a
+/// stack reads the item again), and its body comes back as tokens;
+/// anything else, an `#[async_trait]` method with its prologue or a
+/// mistake to report, is parsed whole.
+fn read_item(name: &str, item: &TokenStream) -> syn::Result<(ItemFn, Option<Group>)> {
+    let Ok(AsyncFn {
+        attrs,
+        vis,
+        sig,
+        body,
+    }) = syn::parse2::<AsyncFn>(item.clone())
+    else {
+        return Ok((parse_function(name, item)?, None));
+    };
+    let block = Block {
+        brace_token: syn::token::Brace(body.delim_span()),
+        stmts: Vec::new(),
+    };
+    let function = ItemFn {
+        attrs,
+        vis,
+        modifiers: syn::FnModifiers::default(),
+        sig,
+        block: Box::new(block),
+    };
+    Ok((function, Some(body)))
+}
+
+/// An `async fn` with its body as tokens.
+struct AsyncFn {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    sig: Signature,
+    body: Group,
+}
+
+impl Parse for AsyncFn {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig: Signature = input.parse()?;
+        if sig.asyncness.is_none() {
+            return Err(input.error("not an `async fn`"));
+        }
+        let body = match input.parse()? {
+            // Inner attributes (`#![allow(..)]`) go the whole way: syn
+            // lifts them out of the statements.
+            TokenTree::Group(body)
+                if body.delimiter() == Delimiter::Brace && !starts_inner_attribute(&body) =>
+            {
+                body
+            }
+            _ => return Err(input.error("not a plain body")),
+        };
+        if !input.is_empty() {
+            return Err(input.error("more after the body"));
+        }
+        Ok(Self {
+            attrs,
+            vis,
+            sig,
+            body,
+        })
+    }
+}
+
+fn starts_inner_attribute(body: &Group) -> bool {
+    let mut tokens = body.stream().into_iter();
+    matches!(
+        (tokens.next(), tokens.next()),
+        (Some(TokenTree::Punct(hash)), Some(TokenTree::Punct(bang)))
+            if hash.as_char() == '#' && bang.as_char() == '!'
+    )
+}
+
+/// The whole item, parsed; for a mistake, the error that names it.
+fn parse_function(name: &str, item: &TokenStream) -> syn::Result<ItemFn> {
+    syn::parse2(item.clone()).map_err(|_| {
+        if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
+            return syn::Error::new(
+                method.sig.fn_token.span,
+                format!(
+                    "`#[{name}]` needs the function's body: put it on the method in the `impl`, not in the trait"
+                ),
+            );
+        }
+        syn::Error::new(
+            first_span(item),
+            format!("`#[{name}]` goes on an `async fn`: this item is not a function"),
+        )
+    })
 }
 
 /// Whether statements include async-trait's `let __self = self;`.
@@ -180,14 +279,13 @@ fn rename_self(tokens: TokenStream) -> TokenStream {
     tokens
         .into_iter()
         .map(|token| match token {
-            proc_macro2::TokenTree::Ident(ident) if ident == "self" => {
-                proc_macro2::TokenTree::Ident(Ident::new("__self", ident.span()))
+            TokenTree::Ident(ident) if ident == "self" => {
+                TokenTree::Ident(Ident::new("__self", ident.span()))
             }
-            proc_macro2::TokenTree::Group(group) => {
-                let mut renamed =
-                    proc_macro2::Group::new(group.delimiter(), rename_self(group.stream()));
+            TokenTree::Group(group) => {
+                let mut renamed = Group::new(group.delimiter(), rename_self(group.stream()));
                 renamed.set_span(group.span());
-                proc_macro2::TokenTree::Group(renamed)
+                TokenTree::Group(renamed)
             }
             other => other,
         })
@@ -206,6 +304,33 @@ fn first_span(tokens: &TokenStream) -> Span {
 fn existing_stack(stmts: &[Stmt]) -> Option<syn::Result<StackInput>> {
     let [stmt] = stmts else { return None };
     Some(item::stack_invocation(stmt)?.parse_body::<StackInput>())
+}
+
+/// The same for a body kept as tokens: exactly
+/// `::resilient::__private::__stack! { .. }`, the path the attributes
+/// write (a user's own `__stack!` is not taken for one).
+fn existing_stack_in(body: &Group) -> Option<syn::Result<StackInput>> {
+    let tokens: Vec<TokenTree> = body.stream().into_iter().collect();
+    let [
+        TokenTree::Punct(c1),
+        TokenTree::Punct(c2),
+        TokenTree::Ident(krate),
+        TokenTree::Punct(c3),
+        TokenTree::Punct(c4),
+        TokenTree::Ident(private),
+        TokenTree::Punct(c5),
+        TokenTree::Punct(c6),
+        TokenTree::Ident(mac),
+        TokenTree::Punct(bang),
+        TokenTree::Group(input),
+    ] = tokens.as_slice()
+    else {
+        return None;
+    };
+    let colons = [c1, c2, c3, c4, c5, c6].iter().all(|c| c.as_char() == ':');
+    let path = krate == "resilient" && private == "__private" && mac == "__stack";
+    (colons && path && bang.as_char() == '!' && input.delimiter() == Delimiter::Brace)
+        .then(|| syn::parse2::<StackInput>(input.stream()))
 }
 
 impl StackInput {
@@ -276,7 +401,10 @@ impl Parse for StackInput {
         }
         input.parse::<Token![,]>()?;
         key(input, "body")?;
-        let body = input.parse()?;
+        let body = match input.parse()? {
+            TokenTree::Group(body) if body.delimiter() == Delimiter::Brace => body,
+            other => return Err(syn::Error::new(other.span(), "expected the body's block")),
+        };
         Ok(Self {
             fn_name,
             output,

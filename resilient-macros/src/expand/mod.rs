@@ -67,8 +67,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     // The innermost layer splices the user's statements into its own
     // block, inside the user's braces: nesting the user's block would make
     // a one-line body `{ Ok(1) }` trip `unused_braces`.
-    let stmts = &stack.body.stmts;
-    let mut inner = Inner::Body(quote!(#(#stmts)*));
+    let mut inner = Inner::Body(stack.body.stream());
     let mut below = Below {
         tags: Tags::default(),
         breakers: Vec::new(),

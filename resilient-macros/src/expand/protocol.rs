@@ -14,8 +14,8 @@
 
 use core::time::Duration;
 
-use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::args::DurationArg;
@@ -290,8 +290,7 @@ pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .into_iter()
         .map(|mut token| {
             if let proc_macro2::TokenTree::Group(group) = &token {
-                let mut inner =
-                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
                 inner.set_span(span);
                 token = proc_macro2::TokenTree::Group(inner);
             } else {
@@ -379,11 +378,9 @@ pub(crate) fn attempt_block(
     match inner {
         Inner::Body(stmts) => {
             let fake = fake_return_edge(&stack.output);
-            let mut block = TokenStream::new();
-            stack.body.brace_token.surround(&mut block, |tokens| {
-                tokens.extend(quote!(#fake #prelude #stmts));
-            });
-            block
+            let mut block = Group::new(Delimiter::Brace, quote!(#fake #prelude #stmts));
+            block.set_span(stack.body.span());
+            block.into_token_stream()
         }
         Inner::Layer(layer) => quote!({ #prelude #layer }),
     }
