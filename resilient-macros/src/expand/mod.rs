@@ -28,19 +28,23 @@ use crate::stack::StackInput;
 
 /// `__stack!`: generates every layer, innermost first, around the body.
 pub(crate) fn generate(input: TokenStream) -> TokenStream {
-    let input = match syn::parse2::<StackInput>(input) {
-        Ok(input) => input,
-        Err(error) => return error.into_compile_error(),
-    };
+    match syn::parse2::<StackInput>(input) {
+        Ok(input) => generate_stack(&input),
+        Err(error) => error.into_compile_error(),
+    }
+}
+
+/// The stack gathered by the last attribute, generated in place.
+pub(crate) fn generate_stack(input: &StackInput) -> TokenStream {
     let mut layers = Vec::new();
     for layer in &input.layers {
-        // Checked when the attribute expanded; read again here.
+        // Checked when each attribute expanded; read again here.
         match layer.kind.parse_checked(layer.args.clone()) {
             Ok(args) => layers.push(args),
             Err(error) => return error.into_compile_error(),
         }
     }
-    stack(&input, &layers)
+    stack(input, &layers)
 }
 
 /// The whole stack: `layers[0]` outermost, the user's block innermost.

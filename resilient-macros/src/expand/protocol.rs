@@ -344,8 +344,14 @@ fn fake_return_edge(output: &syn::Type) -> TokenStream {
 pub(crate) fn duration(d: &DurationArg) -> TokenStream {
     match d {
         DurationArg::Literal { value, .. } => literal_duration(*value),
-        // Spanned at the user's expression: a type error lands there.
-        DurationArg::Expr(expr) => quote_spanned!(expr.span()=> (#expr)),
+        // Spanned at the user's expression, so a type error lands there;
+        // the parentheses are the macro's (`unused_parens` is not the
+        // user's concern).
+        DurationArg::Expr(expr) => {
+            let mut parens = Group::new(Delimiter::Parenthesis, expr.to_token_stream());
+            parens.set_span(Span::mixed_site().located_at(expr.span()));
+            parens.into_token_stream()
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! `INSTA_UPDATE=always` and read the diff).
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{ToTokens, quote};
 use syn::visit_mut::VisitMut;
 
 use crate::kind::Kind;
@@ -46,14 +46,36 @@ fn expand(attrs: &[TokenStream], item: TokenStream) -> String {
     )
 }
 
-fn expand_kinds(attrs: &[(Kind, TokenStream)], item: TokenStream) -> String {
-    let mut item = item;
-    for (kind, args) in attrs {
+fn expand_kinds(attrs: &[(Kind, TokenStream)], item: impl ToTokens) -> String {
+    // The attributes below the one expanding are on the item, as rustc
+    // passes them: each attribute but the last leaves a `__stack!`.
+    let below = (1..attrs.len()).map(|_| quote!(#[resilient_below]));
+    let mut item = quote!(#(#below)* #item);
+    for (i, (kind, args)) in attrs.iter().enumerate() {
+        if i > 0 {
+            item = without_first_below(item);
+        }
         item = stack::attribute(*kind, args.clone(), item);
     }
     let mut file: syn::File = syn::parse2(item).unwrap();
     ExpandStack.visit_file_mut(&mut file);
     prettyplease::unparse(&file)
+}
+
+/// `item` without its first `#[resilient_below]`: the attribute rustc
+/// is about to expand.
+fn without_first_below(item: TokenStream) -> TokenStream {
+    let mut tokens: Vec<_> = item.into_iter().collect();
+    let at = tokens
+        .windows(2)
+        .position(|pair| {
+            matches!(&pair[0], proc_macro2::TokenTree::Punct(p) if p.as_char() == '#')
+                && matches!(&pair[1], proc_macro2::TokenTree::Group(g)
+                    if g.stream().to_string() == "resilient_below")
+        })
+        .expect("a layer below");
+    tokens.drain(at..at + 2);
+    tokens.into_iter().collect()
 }
 
 #[test]
