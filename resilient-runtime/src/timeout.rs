@@ -44,10 +44,12 @@ use tokio::time::Instant;
 #[inline]
 pub fn timeout<F: IntoFuture>(limit: Duration, future: F) -> Timeout<F::IntoFuture> {
     // The clock first, as tokio does: `into_future` is part of the call.
-    let deadline = Deadline::after(limit);
+    let deadline = Instant::now().checked_add(limit);
     Timeout {
         future: future.into_future(),
+        timer: None,
         deadline,
+        limit,
     }
 }
 
@@ -56,15 +58,17 @@ pin_project_lite::pin_project! {
     ///
     /// A future of its own rather than an `async fn` around `poll_fn`, so
     /// its `poll` inlines into the caller's and the result is not moved
-    /// through one more frame. Only polling `future` is generic; the timer
-    /// is a struct of its own, compiled once for every function.
+    /// through one more frame. Only polling `future` is generic: the
+    /// timer is polled by one function compiled once for every `F`.
     #[must_use = "futures do nothing unless polled"]
     #[derive(Debug)]
     pub struct Timeout<F> {
         #[pin]
         future: F,
         #[pin]
-        deadline: Deadline,
+        timer: Option<tokio::time::Sleep>,
+        deadline: Option<Instant>,
+        limit: Duration,
     }
 }
 
@@ -77,61 +81,43 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match this.deadline.poll_expired(cx) {
+        match poll_deadline(this.timer, *this.deadline, *this.limit, cx) {
             Poll::Ready(elapsed) => Poll::Ready(Err(elapsed)),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The timer half of a [`Timeout`].
-    #[derive(Debug)]
-    struct Deadline {
-        #[pin]
-        timer: Option<tokio::time::Sleep>,
-        at: Option<Instant>,
-        limit: Duration,
-    }
-}
-
-impl Deadline {
-    /// `limit` from now; `None` when it is too large for `Instant`.
-    #[inline]
-    fn after(limit: Duration) -> Self {
-        Self {
-            timer: None,
-            at: Instant::now().checked_add(limit),
-            limit,
-        }
-    }
-
-    /// Called once the future is pending: the timer is made on the first
-    /// call only, so a call that completes at once never touches the
-    /// timer wheel.
-    fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Elapsed> {
-        let mut this = self.project();
-        if this.timer.is_none() {
-            let Some(at) = *this.at else {
-                return Poll::Pending;
-            };
-            this.timer.set(Some(tokio::time::sleep_until(at)));
-        }
-        let Some(timer) = this.timer.as_pin_mut() else {
+/// The timer of a [`Timeout`] whose future is pending. The timer is made
+/// on the first call only, so a call that completes at once never
+/// touches the timer wheel; no deadline (a limit too large for
+/// `Instant`) never fires.
+fn poll_deadline(
+    mut timer: Pin<&mut Option<tokio::time::Sleep>>,
+    deadline: Option<Instant>,
+    limit: Duration,
+    cx: &mut Context<'_>,
+) -> Poll<Elapsed> {
+    if timer.is_none() {
+        let Some(deadline) = deadline else {
             return Poll::Pending;
         };
-        // A call that spent the task's whole coop budget would leave none
-        // for the timer, which would then never fire: checked without it,
-        // as `tokio::time::timeout` does.
-        let fired = if tokio::task::coop::has_budget_remaining() {
-            timer.poll(cx)
-        } else {
-            core::pin::pin!(tokio::task::coop::unconstrained(timer)).poll(cx)
-        };
-        match fired {
-            Poll::Ready(()) => Poll::Ready(Elapsed::new(*this.limit)),
-            Poll::Pending => Poll::Pending,
-        }
+        timer.set(Some(tokio::time::sleep_until(deadline)));
+    }
+    let Some(timer) = timer.as_pin_mut() else {
+        return Poll::Pending;
+    };
+    // A call that spent the task's whole coop budget would leave none for
+    // the timer, which would then never fire: checked without it, as
+    // `tokio::time::timeout` does.
+    let fired = if tokio::task::coop::has_budget_remaining() {
+        timer.poll(cx)
+    } else {
+        core::pin::pin!(tokio::task::coop::unconstrained(timer)).poll(cx)
+    };
+    match fired {
+        Poll::Ready(()) => Poll::Ready(Elapsed::new(limit)),
+        Poll::Pending => Poll::Pending,
     }
 }
 
