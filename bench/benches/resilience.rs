@@ -24,33 +24,14 @@ use std::time::{Duration, Instant};
 use backon::Retryable;
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
-use resilient::{
-    CircuitBreaker, CircuitOpen, RetryPolicy, circuit_breaker, fallback, retry, timeout,
-};
+use resilient::{CircuitBreaker, RetryPolicy};
 use tower::{Layer as _, ServiceExt as _};
 use tower_resilience::circuitbreaker::CircuitBreakerLayer;
 use tower_resilience::retry::RetryLayer;
 
-#[derive(Debug)]
-struct Error;
-
-impl From<CircuitOpen> for Error {
-    fn from(_: CircuitOpen) -> Self {
-        Error
-    }
-}
-
-impl From<resilient::Elapsed> for Error {
-    fn from(_: resilient::Elapsed) -> Self {
-        Error
-    }
-}
-
-/// The call every case makes: trivial, so wrappers show.
-#[inline(never)]
-async fn direct(x: u64) -> Result<u64, Error> {
-    Ok(black_box(x))
-}
+#[path = "../cases.rs"]
+mod cases;
+use cases::*;
 
 /// The simplest honest `tower::retry::Policy`: up to 2 retries on error, at
 /// once (no backoff; the success path never waits). The count is per
@@ -74,90 +55,6 @@ impl<E> tower::retry::Policy<u64, u64, E> for TowerRetries {
     fn clone_request(&mut self, req: &u64) -> Option<u64> {
         Some(*req)
     }
-}
-
-#[retry(attempts = 3, backoff = exponential(initial = "100ms", max = "10s"), jitter = full)]
-async fn with_retry(x: u64) -> Result<u64, Error> {
-    direct(x).await
-}
-
-static STACK_BREAKER: CircuitBreaker = CircuitBreaker::builder().name("bench-stack").build();
-
-#[fallback(default)]
-#[retry(attempts = 3)]
-#[circuit_breaker(shared = STACK_BREAKER)]
-async fn with_stack(x: u64) -> Result<u64, Error> {
-    direct(x).await
-}
-
-static STACK_TIMEOUT_BREAKER: CircuitBreaker = CircuitBreaker::builder()
-    .name("bench-stack-timeout")
-    .build();
-
-#[fallback(default)]
-#[retry(attempts = 3)]
-#[circuit_breaker(shared = STACK_TIMEOUT_BREAKER)]
-#[timeout("2s")]
-async fn with_stack_and_timeout(x: u64) -> Result<u64, Error> {
-    direct(x).await
-}
-
-static CONSECUTIVE: CircuitBreaker = CircuitBreaker::builder()
-    .name("bench-consecutive")
-    .failures(5)
-    .build();
-static RATE: CircuitBreaker = CircuitBreaker::builder()
-    .name("bench-rate")
-    .failure_rate(0.5)
-    .window(100)
-    .build();
-static OPEN: CircuitBreaker = CircuitBreaker::builder()
-    .name("bench-open")
-    .failures(1)
-    .reset(Duration::from_secs(3600))
-    .build();
-
-#[circuit_breaker(shared = CONSECUTIVE)]
-async fn with_breaker(x: u64) -> Result<u64, Error> {
-    direct(x).await
-}
-
-#[circuit_breaker(shared = RATE)]
-async fn with_rate_breaker(x: u64) -> Result<u64, Error> {
-    direct(x).await
-}
-
-#[circuit_breaker(shared = OPEN)]
-async fn through_open_breaker(x: u64) -> Result<u64, Error> {
-    direct(x).await
-}
-
-/// The same trivial body, written so the compiler may inline it (as it does
-/// most small bodies in real code), with a plain function beside it: what
-/// a wrapper costs when the body's own cost does not hide it.
-async fn plain(x: u64) -> Result<u64, Error> {
-    Ok(black_box(x))
-}
-
-#[retry(attempts = 3)]
-async fn plain_retry(x: u64) -> Result<u64, Error> {
-    Ok(black_box(x))
-}
-
-static INLINE_BREAKER: CircuitBreaker = CircuitBreaker::builder().name("bench-inline").build();
-
-#[circuit_breaker(shared = INLINE_BREAKER)]
-async fn plain_breaker(x: u64) -> Result<u64, Error> {
-    Ok(black_box(x))
-}
-
-static INLINE_STACK: CircuitBreaker = CircuitBreaker::builder().name("bench-inline-stack").build();
-
-#[fallback(default)]
-#[retry(attempts = 3)]
-#[circuit_breaker(shared = INLINE_STACK)]
-async fn plain_stack(x: u64) -> Result<u64, Error> {
-    Ok(black_box(x))
 }
 
 /// `n` calls of `call(i)` on `runtime`, timed once.

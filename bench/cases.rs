@@ -1,0 +1,116 @@
+//! The functions both harnesses measure: the criterion benchmark
+//! (`benches/resilience.rs`) and the instruction counter
+//! (`src/bin/per_call.rs`). A module each includes, not a library: a
+//! body must be inlinable into the loop that calls it, as it is when the
+//! function and its caller share a crate.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use resilient::{CircuitBreaker, CircuitOpen, circuit_breaker, fallback, retry, timeout};
+
+#[derive(Debug)]
+pub struct Error;
+
+impl From<CircuitOpen> for Error {
+    fn from(_: CircuitOpen) -> Self {
+        Error
+    }
+}
+
+impl From<resilient::Elapsed> for Error {
+    fn from(_: resilient::Elapsed) -> Self {
+        Error
+    }
+}
+
+/// The call every case makes: trivial, so wrappers show.
+#[inline(never)]
+pub async fn direct(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+#[retry(attempts = 3, backoff = exponential(initial = "100ms", max = "10s"), jitter = full)]
+pub async fn with_retry(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+pub static STACK_BREAKER: CircuitBreaker = CircuitBreaker::builder().name("bench-stack").build();
+
+#[fallback(default)]
+#[retry(attempts = 3)]
+#[circuit_breaker(shared = STACK_BREAKER)]
+pub async fn with_stack(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+pub static STACK_TIMEOUT_BREAKER: CircuitBreaker = CircuitBreaker::builder()
+    .name("bench-stack-timeout")
+    .build();
+
+#[fallback(default)]
+#[retry(attempts = 3)]
+#[circuit_breaker(shared = STACK_TIMEOUT_BREAKER)]
+#[timeout("2s")]
+pub async fn with_stack_and_timeout(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+pub static CONSECUTIVE: CircuitBreaker = CircuitBreaker::builder()
+    .name("bench-consecutive")
+    .failures(5)
+    .build();
+pub static RATE: CircuitBreaker = CircuitBreaker::builder()
+    .name("bench-rate")
+    .failure_rate(0.5)
+    .window(100)
+    .build();
+pub static OPEN: CircuitBreaker = CircuitBreaker::builder()
+    .name("bench-open")
+    .failures(1)
+    .reset(Duration::from_secs(3600))
+    .build();
+
+#[circuit_breaker(shared = CONSECUTIVE)]
+pub async fn with_breaker(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+#[circuit_breaker(shared = RATE)]
+pub async fn with_rate_breaker(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+#[circuit_breaker(shared = OPEN)]
+pub async fn through_open_breaker(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+/// The same trivial body, written so the compiler may inline it (as it does
+/// most small bodies in real code), with a plain function beside it: what
+/// a wrapper costs when the body's own cost does not hide it.
+pub async fn plain(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+#[retry(attempts = 3)]
+pub async fn plain_retry(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+pub static INLINE_BREAKER: CircuitBreaker = CircuitBreaker::builder().name("bench-inline").build();
+
+#[circuit_breaker(shared = INLINE_BREAKER)]
+pub async fn plain_breaker(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+pub static INLINE_STACK: CircuitBreaker =
+    CircuitBreaker::builder().name("bench-inline-stack").build();
+
+#[fallback(default)]
+#[retry(attempts = 3)]
+#[circuit_breaker(shared = INLINE_STACK)]
+pub async fn plain_stack(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
