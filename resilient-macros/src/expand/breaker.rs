@@ -116,15 +116,24 @@ pub(crate) fn expand(
             __resilient::Outcome::Done(#result)
         }
     };
+    // `let .. else` rather than a `match` on `admit(..)`: a match's
+    // scrutinee lives to the end of the match, so the permit would be
+    // kept twice across the body's `.await` (four more stores a call).
+    let admitted = syn::Lifetime {
+        apostrophe: Span::mixed_site(),
+        ident: format_ident!("__resilient_admitted_{}", depth, span = Span::mixed_site()),
+    };
     quote! {
         {
             #binding
             #register
-            let #out: #out_type = match __resilient::admit(#breaker_var, &mut #rejection) {
-                ::core::option::Option::None => {
-                    #rejected(__resilient::Parked)
-                }
-                ::core::option::Option::Some(#permit) => { #ran }
+            let #out: #out_type = #admitted: {
+                let ::core::option::Option::Some(#permit) =
+                    __resilient::admit(#breaker_var, &mut #rejection)
+                else {
+                    break #admitted #rejected(__resilient::Parked);
+                };
+                #ran
             };
             #out
         }
