@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use resilient::{RetryHint, RetryPolicy, retry, retry_with_hints};
+use resilient::{RetryBudget, RetryHint, RetryPolicy, retry, retry_with_hints};
 
 struct Counting;
 
@@ -60,13 +60,16 @@ fn retry_success_with_hooks_and_budget_allocates_nothing() {
     let policy = RetryPolicy::builder()
         .max_elapsed(Duration::from_secs(5))
         .build();
+    let budget = RetryBudget::builder().min_per_sec(0).ratio(1.0).build();
     let (n, out) = allocations(|| {
         retry_with_hints(&policy, || async { Ok::<_, Hinted>(7) })
             .when(|_| true)
             .on_retry(|_, _| {})
+            .budget(&budget)
     });
     assert!(out.is_ok());
     assert_eq!(n, 0);
+    assert_eq!(budget.available(), 1, "the success deposited");
 }
 
 #[test]
@@ -126,6 +129,13 @@ async fn attribute_expression(x: u32, delay: Duration) -> Result<u32, Hinted> {
 
 fn ignore_retry(_: &Hinted, _: &resilient::Attempt) {}
 
+static ATTRIBUTE_BUDGET: RetryBudget = RetryBudget::builder().build();
+
+#[resilient::retry(attempts = 3, budget = ATTRIBUTE_BUDGET)]
+async fn attribute_budget(x: u32) -> Result<u32, Hinted> {
+    Ok(x)
+}
+
 static ATTRIBUTE_POLICY: RetryPolicy = RetryPolicy::new();
 
 #[resilient::retry(policy = ATTRIBUTE_POLICY)]
@@ -141,6 +151,8 @@ fn the_attribute_success_path_allocates_nothing() {
     assert_eq!((n, out.ok()), (0, Some(2)));
     let (n, out) = allocations(|| attribute_policy(3));
     assert_eq!((n, out.ok()), (0, Some(3)));
+    let (n, out) = allocations(|| attribute_budget(4));
+    assert_eq!((n, out.ok()), (0, Some(4)));
 }
 
 #[derive(Debug)]

@@ -158,3 +158,22 @@ async fn a_second_breaker_under_a_taken_name_is_a_warning() {
         .count();
     assert_eq!(listed, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_is_a_warning_with_its_reason() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let budget = resilient::RetryBudget::builder()
+        .min_per_sec(0)
+        .ratio(0.0)
+        .build();
+    let _ = retry(&RetryPolicy::new(), || async { Err::<(), _>("down") })
+        .budget(&budget)
+        .await;
+    assert_eq!(
+        collector.lines(),
+        [
+            "WARN resilient::retry: message=attempt failed; the retry budget is spent, not retrying attempt=1 reason=the retry budget has no retry left"
+        ]
+    );
+}

@@ -14,7 +14,8 @@ pub use tokio::time::Instant;
 pub use crate::sleep::{Pause, pause};
 pub use crate::{
     Backoff, BreakerName, CircuitBreaker, CircuitOpen, Decision, Elapsed, Failure, Jitter,
-    OnCancel, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason, timeout,
+    OnCancel, RetryBudget, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
+    timeout,
 };
 
 /// What the attributes need of the function's return type: a `Result`.
@@ -243,6 +244,52 @@ pub fn register_once(once: &'static std::sync::Once, breaker: &'static CircuitBr
     once.call_once(|| {
         crate::registry::list_on_first_use(breaker);
     });
+}
+
+/// What `#[retry(budget = ..)]` accepts: a `RetryBudget`, or a reference,
+/// `Arc` or `Box` of one.
+#[diagnostic::on_unimplemented(
+    message = "`budget = ..` takes a `RetryBudget`, and this is `{Self}`",
+    label = "not a `RetryBudget`",
+    note = "declare one with `static BUDGET: RetryBudget = RetryBudget::builder().build();` and write `budget = BUDGET`, or give an expression such as `self.budget` (a `RetryBudget`, or a reference, `Arc` or `Box` of one)"
+)]
+pub trait AsBudget {
+    /// The budget.
+    fn as_budget(&self) -> &RetryBudget;
+}
+
+impl AsBudget for RetryBudget {
+    #[inline]
+    fn as_budget(&self) -> &RetryBudget {
+        self
+    }
+}
+
+impl<B: AsBudget + ?Sized> AsBudget for &B {
+    #[inline]
+    fn as_budget(&self) -> &RetryBudget {
+        (**self).as_budget()
+    }
+}
+
+impl<B: AsBudget + ?Sized> AsBudget for std::sync::Arc<B> {
+    #[inline]
+    fn as_budget(&self) -> &RetryBudget {
+        (**self).as_budget()
+    }
+}
+
+impl<B: AsBudget + ?Sized> AsBudget for Box<B> {
+    #[inline]
+    fn as_budget(&self) -> &RetryBudget {
+        (**self).as_budget()
+    }
+}
+
+/// The budget of `#[retry(budget = ..)]`.
+#[inline]
+pub fn budget<B: AsBudget + ?Sized>(budget: &B) -> &RetryBudget {
+    budget.as_budget()
 }
 
 /// Records an attempt's result on a breaker permit: any error is a

@@ -2,8 +2,8 @@
 
 use core::fmt;
 
-/// A setting that cannot work, found when a [`RetryPolicy`] or a
-/// [`CircuitBreaker`] is built.
+/// A setting that cannot work, found when a [`RetryPolicy`], a
+/// [`CircuitBreaker`] or a [`RetryBudget`] is built.
 ///
 /// `try_build` returns it for settings read at run time (a configuration
 /// file, the environment); `build` panics with the same text, which for a
@@ -25,6 +25,7 @@ use core::fmt;
 ///
 /// [`RetryPolicy`]: crate::RetryPolicy
 /// [`CircuitBreaker`]: crate::CircuitBreaker
+/// [`RetryBudget`]: crate::RetryBudget
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     key: &'static str,
@@ -55,6 +56,18 @@ macro_rules! breaker_error {
 }
 pub(crate) use breaker_error;
 
+/// `budget_error!("ttl", "must be at least 1 s")`, for retry budget
+/// settings.
+macro_rules! budget_error {
+    ($key:literal, $($problem:literal),+) => {
+        $crate::error::ConfigError::new(
+            $key,
+            concat!("invalid retry budget setting `", $key, "`: ", $($problem),+),
+        )
+    };
+}
+pub(crate) use budget_error;
+
 impl ConfigError {
     pub(crate) const fn new(key: &'static str, message: &'static str) -> Self {
         Self { key, message }
@@ -64,7 +77,8 @@ impl ConfigError {
     /// `attempts`, `backoff` (the delay of `fixed(..)`), `initial`, `max`,
     /// `factor`, `step`, `jitter`, `max_elapsed` or `max_retry_after`. For
     /// a circuit breaker: `failures`, `failure_rate`, `window`,
-    /// `min_calls`, `reset` or `half_open`.
+    /// `min_calls`, `reset` or `half_open`. For a retry budget: `ttl` or
+    /// `ratio`.
     pub const fn key(&self) -> &'static str {
         self.key
     }

@@ -26,6 +26,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod backoff;
+mod budget;
 mod circuit_breaker;
 mod clock;
 mod error;
@@ -49,6 +50,7 @@ pub mod __private;
 pub use clock::advance_model_clock;
 
 pub use backoff::{Backoff, Jitter};
+pub use budget::{RetryBudget, RetryBudgetBuilder};
 pub use circuit_breaker::{
     BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState,
     MAX_WINDOW, OnCancel, OnStateChange, Permit, StateChange,

@@ -10,7 +10,7 @@ use core::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::RetryPolicy;
+use crate::{RetryBudget, RetryPolicy};
 
 /// What an error type can tell a retry about itself.
 ///
@@ -137,6 +137,8 @@ impl Attempt {
 #[must_use]
 pub struct Failure {
     permanent: bool,
+    /// Refused by a layer below without reaching the service.
+    rejected: bool,
     retry_after: Option<Duration>,
     admits_in: Option<Duration>,
 }
@@ -146,6 +148,7 @@ impl Failure {
     pub const fn transient() -> Self {
         Self {
             permanent: false,
+            rejected: false,
             retry_after: None,
             admits_in: None,
         }
@@ -155,6 +158,7 @@ impl Failure {
     pub const fn permanent() -> Self {
         Self {
             permanent: true,
+            rejected: false,
             retry_after: None,
             admits_in: None,
         }
@@ -171,10 +175,13 @@ impl Failure {
     }
 
     /// A call that a layer below (a circuit breaker) refused without trying;
-    /// it admits calls again in `admits_in`.
+    /// it admits calls again in `admits_in`. It never reached the service,
+    /// so a [`RetryBudget`](crate::RetryBudget) neither earns nor spends
+    /// for it.
     pub const fn rejected(admits_in: Duration) -> Self {
         Self {
             permanent: false,
+            rejected: true,
             retry_after: None,
             admits_in: Some(admits_in),
         }
@@ -228,6 +235,8 @@ pub enum StopReason {
     UnavailableTooLong(Duration),
     /// The next sleep would end past `max_elapsed`.
     OutOfTime,
+    /// The [`RetryBudget`](crate::RetryBudget) had no retry left.
+    BudgetExhausted,
 }
 
 impl fmt::Display for StopReason {
@@ -245,6 +254,7 @@ impl fmt::Display for StopReason {
                 )
             }
             Self::OutOfTime => f.write_str("the next sleep would end past `max_elapsed`"),
+            Self::BudgetExhausted => f.write_str("the retry budget has no retry left"),
         }
     }
 }
@@ -346,6 +356,68 @@ impl RetryState {
         decision
     }
 
+    /// [`on_failure`](Self::on_failure) under a [`RetryBudget`]: a first
+    /// attempt that reached the service deposits, a retry withdraws before
+    /// it is granted (an empty budget stops with
+    /// [`StopReason::BudgetExhausted`], at once), and an attempt refused
+    /// by a breaker below gives back the retry it was granted.
+    ///
+    /// ```
+    /// use resilient::{Decision, Failure, RetryBudget, RetryPolicy, RetryState, StopReason};
+    /// use tokio::time::Instant;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // No reserve; each call earns half a retry.
+    /// let budget = RetryBudget::builder().min_per_sec(0).ratio(0.5).build();
+    /// let policy = RetryPolicy::builder().attempts(3).build();
+    ///
+    /// // A first call fails: half a retry earned, not enough for one.
+    /// let mut first = RetryState::new();
+    /// let decision = first.on_failure_with_budget(&policy, Failure::transient(), Instant::now(), &budget);
+    /// assert_eq!(decision, Decision::Stop(StopReason::BudgetExhausted));
+    ///
+    /// // A second call fails: another half, so one retry, spent at once.
+    /// let mut second = RetryState::new();
+    /// let decision = second.on_failure_with_budget(&policy, Failure::transient(), Instant::now(), &budget);
+    /// assert!(matches!(decision, Decision::Retry(_)));
+    /// assert_eq!(budget.available(), 0);
+    /// # }
+    /// ```
+    pub fn on_failure_with_budget(
+        &mut self,
+        policy: &RetryPolicy,
+        failure: Failure,
+        now: Instant,
+        budget: &RetryBudget,
+    ) -> Decision {
+        let first = self.failures == 0;
+        if failure.rejected {
+            if !first {
+                budget.refund();
+            }
+        } else if first {
+            budget.deposit();
+        }
+        self.failures = self.failures.saturating_add(1);
+        let mut decision = self.decide(policy, failure, now);
+        if matches!(decision, Decision::Retry(_)) && !budget.try_withdraw() {
+            decision = Decision::Stop(StopReason::BudgetExhausted);
+        }
+        #[cfg(feature = "tracing")]
+        trace_decision(&decision, self.failures, &failure);
+        decision
+    }
+
+    /// A call that succeeded under a [`RetryBudget`]: its first attempt
+    /// deposits (a success after retries has deposited already).
+    #[inline]
+    pub fn on_success_with_budget(&self, budget: &RetryBudget) {
+        if self.failures == 0 {
+            budget.deposit();
+        }
+    }
+
     fn decide(&mut self, policy: &RetryPolicy, failure: Failure, now: Instant) -> Decision {
         let number = self.failures;
         if failure.permanent {
@@ -398,6 +470,12 @@ fn trace_decision(decision: &Decision, attempt: u32, failure: &Failure) {
             retry_after = ?failure.retry_after,
             admits_in = ?failure.admits_in,
             "attempt failed; retrying after the delay"
+        ),
+        Decision::Stop(reason @ StopReason::BudgetExhausted) => tracing::warn!(
+            target: "resilient::retry",
+            attempt,
+            reason = %reason,
+            "attempt failed; the retry budget is spent, not retrying"
         ),
         Decision::Stop(reason @ StopReason::Permanent) => tracing::debug!(
             target: "resilient::retry",

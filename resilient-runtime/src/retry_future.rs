@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use crate::sleep::{Pause, pause};
-use crate::{Attempt, Decision, Failure, RetryHint, RetryPolicy, RetryState};
+use crate::{Attempt, Decision, Failure, RetryBudget, RetryHint, RetryPolicy, RetryState};
 
 /// Retries `op` under `policy`: the runtime API that `#[retry]` is sugar
 /// for.
@@ -78,6 +78,7 @@ where
 {
     Retry {
         policy,
+        budget: None,
         op,
         when: always,
         hint: no_hint,
@@ -125,6 +126,7 @@ where
 {
     Retry {
         policy,
+        budget: None,
         op,
         when: <E as RetryHint>::is_transient,
         hint: <E as RetryHint>::retry_after,
@@ -153,6 +155,7 @@ pub struct Retry<
     N = fn(&E, &Attempt),
 > {
     policy: &'p RetryPolicy,
+    budget: Option<&'p RetryBudget>,
     op: Op,
     when: W,
     hint: H,
@@ -170,6 +173,7 @@ impl<'p, Op, E, W, H, N> Retry<'p, Op, E, W, H, N> {
     {
         Retry {
             policy: self.policy,
+            budget: self.budget,
             op: self.op,
             when,
             hint: self.hint,
@@ -186,12 +190,37 @@ impl<'p, Op, E, W, H, N> Retry<'p, Op, E, W, H, N> {
     {
         Retry {
             policy: self.policy,
+            budget: self.budget,
             op: self.op,
             when: self.when,
             hint,
             notify: self.notify,
             error: PhantomData,
         }
+    }
+
+    /// Retries only within `budget`, shared with every other call that
+    /// names it: this call's first attempt deposits, each retry
+    /// withdraws, and an empty budget returns the last error at once
+    /// (see [`RetryBudget`]).
+    ///
+    /// ```
+    /// use resilient::{RetryBudget, RetryPolicy, retry};
+    ///
+    /// static POLICY: RetryPolicy = RetryPolicy::builder().attempts(3).build();
+    /// static BUDGET: RetryBudget = RetryBudget::builder().ratio(0.1).build();
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let value = retry(&POLICY, || async { Ok::<_, std::io::Error>(7) })
+    ///     .budget(&BUDGET)
+    ///     .await;
+    /// assert_eq!(value.unwrap(), 7);
+    /// # }
+    /// ```
+    pub fn budget(mut self, budget: &'p RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Calls `on_retry` with the error and the coming [`Attempt`] before
@@ -202,6 +231,7 @@ impl<'p, Op, E, W, H, N> Retry<'p, Op, E, W, H, N> {
     {
         Retry {
             policy: self.policy,
+            budget: self.budget,
             op: self.op,
             when: self.when,
             hint: self.hint,
@@ -225,6 +255,7 @@ where
     fn into_future(self) -> Self::IntoFuture {
         RetryFuture {
             policy: self.policy,
+            budget: self.budget,
             op: self.op,
             when: self.when,
             hint: self.hint,
@@ -241,6 +272,7 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct RetryFuture<'p, Op, Fut, E, W, H, N> {
         policy: &'p RetryPolicy,
+        budget: Option<&'p RetryBudget>,
         op: Op,
         when: W,
         hint: H,
@@ -266,6 +298,7 @@ impl<Op, E, W, H, N> fmt::Debug for Retry<'_, Op, E, W, H, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("policy", self.policy)
+            .field("budget", &self.budget)
             .field("on_retry", &self.notify.is_some())
             .finish_non_exhaustive()
     }
@@ -316,6 +349,9 @@ where
                 PhaseProj::Running { attempt } => {
                     let err = match ready!(attempt.poll(cx)) {
                         Ok(value) => {
+                            if let Some(budget) = this.budget {
+                                this.state.on_success_with_budget(budget);
+                            }
                             // Drops the finished attempt now, and makes a
                             // poll after completion a clear error.
                             this.phase.set(Phase::Done);
@@ -326,7 +362,14 @@ where
                     let failure =
                         Failure::new((this.when)(&err)).with_retry_after((this.hint)(&err));
                     let now = Instant::now();
-                    match this.state.on_failure(this.policy, failure, now) {
+                    let decision = match this.budget {
+                        Some(budget) => {
+                            this.state
+                                .on_failure_with_budget(this.policy, failure, now, budget)
+                        }
+                        None => this.state.on_failure(this.policy, failure, now),
+                    };
+                    match decision {
                         Decision::Stop(_) => {
                             this.phase.set(Phase::Done);
                             return Poll::Ready(Err(err));

@@ -39,6 +39,8 @@ pub(crate) struct RetryArgs {
     pub(crate) max_retry_after: Option<Keyed<DurationArg>>,
     pub(crate) on_retry: Option<Keyed<Box<Expr>>>,
     pub(crate) policy: Option<Keyed<Box<Expr>>>,
+    /// A `RetryBudget`: a `static`'s path or an expression.
+    pub(crate) budget: Option<Keyed<Box<Expr>>>,
     pub(crate) clone: Option<Keyed<Vec<Ident>>>,
     /// Arguments whose state carries from one attempt to the next (a
     /// channel, a stream): not made fresh per attempt.
@@ -56,6 +58,7 @@ impl Settings for RetryArgs {
         "max_retry_after",
         "on_retry",
         "policy",
+        "budget",
         "clone",
         "keep",
     ];
@@ -113,6 +116,17 @@ impl Settings for RetryArgs {
             "policy" => {
                 let policy = Box::new(meta.value()?.parse::<Expr>()?);
                 set(&mut self.policy, key, name, policy, errors);
+            }
+            "budget" => {
+                let budget = meta.value()?.parse::<Expr>()?;
+                if let Expr::Lit(literal) = &budget {
+                    errors.at(
+                        literal.span(),
+                        "`budget` takes a `RetryBudget`, not a literal: name a `static` built with `RetryBudget::builder()`, or an expression such as `self.budget`",
+                    );
+                } else {
+                    set(&mut self.budget, key, name, Box::new(budget), errors);
+                }
             }
             "clone" | "keep" => {
                 if meta.input.peek(syn::token::Paren) {

@@ -30,6 +30,8 @@ struct Names {
     pending: syn::Ident,
     stop: syn::Ident,
     converted: syn::Ident,
+    budget: syn::Ident,
+    budget_holder: syn::Ident,
 }
 
 impl Names {
@@ -48,6 +50,8 @@ impl Names {
             pending: ident("pending", depth),
             stop: ident("stop", depth),
             converted: ident("converted", depth),
+            budget: ident("budget", depth),
+            budget_holder: ident("budget_holder", depth),
         }
     }
 }
@@ -114,6 +118,13 @@ pub(crate) fn expand(
         quote!(#erased)
     };
     let (declare_pending, stop) = retry.stop();
+    let budget = retry.budget();
+    let on_failure = if args.budget.is_some() {
+        let budget_var = &retry.names.budget;
+        quote!(#state.on_failure_with_budget(&#policy_var, #failure, #now, #budget_var))
+    } else {
+        quote!(#state.on_failure(&#policy_var, #failure, #now))
+    };
 
     // The outcome lives in an inner block that ends before the sleep, so
     // it is not held across the `.await`: the future stays `Send` even
@@ -123,6 +134,7 @@ pub(crate) fn expand(
             #[allow(unused_imports)]
             use __resilient::{ViaDefault as _, ViaRetryHint as _};
             #policy
+            #budget
             let mut #state = __resilient::RetryState::new();
             #start
             loop {
@@ -131,7 +143,7 @@ pub(crate) fn expand(
                     #declare_pending
                     let #failure = #classify;
                     let #now = __resilient::Instant::now();
-                    match #state.on_failure(&#policy_var, #failure, #now) {
+                    match #on_failure {
                         __resilient::Decision::Retry(#attempt) => {
                             #on_retry
                             (#now, #attempt.delay())
@@ -146,6 +158,29 @@ pub(crate) fn expand(
 }
 
 impl Retry<'_> {
+    /// The budget, bound once per call: a `static`'s path or an
+    /// expression (`self.budget`), through `AsBudget` so a value that is
+    /// not a budget is one error, at the expression.
+    fn budget(&self) -> Option<TokenStream> {
+        let budget = &self.args.budget.as_ref()?.value;
+        let Names {
+            budget: var,
+            budget_holder: holder,
+            ..
+        } = &self.names;
+        Some(quote_spanned! {budget.span()=>
+            let #holder = &#budget;
+            let #var: &::resilient::__private::RetryBudget = ::resilient::__private::budget(#holder);
+        })
+    }
+
+    /// A success under a budget: the first attempt deposits.
+    fn deposit(&self) -> Option<TokenStream> {
+        self.args.budget.as_ref()?;
+        let Names { state, budget, .. } = &self.names;
+        Some(quote!(#state.on_success_with_budget(#budget);))
+    }
+
     /// The start of each attempt: `clone(..)` clones, and a fresh copy of
     /// each `mut` argument (a type that is not `Copy` is an error at the
     /// argument that leads to `clone(..)`).
@@ -197,6 +232,7 @@ impl Retry<'_> {
             <#erased as ::resilient::__private::RetryResult>::retry_error(#result)
         };
         let (transient, hint) = self.classifier();
+        let deposit = self.deposit();
         // After a plain failure, ask the breakers below when they admit
         // calls again: an open one makes this retry wait for it (within the
         // caps), or stop at once with its rejection.
@@ -206,7 +242,7 @@ impl Retry<'_> {
             return quote! {{
                 let #result = &#outcome;
                 match #error_of {
-                    ::core::option::Option::None => break #outcome,
+                    ::core::option::Option::None => { #deposit break #outcome }
                     ::core::option::Option::Some(#error) => #plain_failure,
                 }
             }};
@@ -216,7 +252,7 @@ impl Retry<'_> {
         quote! {
             match &#outcome {
                 __resilient::Outcome::Done(#result) => match #error_of {
-                    ::core::option::Option::None => break #outcome,
+                    ::core::option::Option::None => { #deposit break #outcome }
                     ::core::option::Option::Some(#error) => #plain_failure,
                 },
                 #(#tags)*
