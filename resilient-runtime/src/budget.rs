@@ -40,7 +40,7 @@ const AMOUNT_MIN: i64 = -(1 << (AMOUNT_BITS - 1));
 /// [`retry(..).budget(&B)`](crate::Retry::budget). A call's first attempt
 /// deposits when it completes (it reached the service); each retry
 /// withdraws before it starts; an empty budget stops the retry at once
-/// with the last error ([`StopReason::BudgetExhausted`]), never waiting
+/// with the last error ([`StopReason::BudgetExhausted`](crate::StopReason::BudgetExhausted)), never waiting
 /// for a token. An attempt refused by an open circuit breaker below never
 /// reached the service: it neither deposits nor keeps its withdrawal.
 ///
