@@ -168,6 +168,9 @@ impl Retry<'_> {
             budget_holder: holder,
             ..
         } = &self.names;
+        // Spanned at the expression, so a type error underlines it (a
+        // mixed-site span, even located there, reports at the attribute).
+        let holder = syn::Ident::new(&holder.to_string(), budget.span());
         Some(quote_spanned! {budget.span()=>
             let #holder = &#budget;
             let #var: &::resilient::__private::RetryBudget = ::resilient::__private::budget(#holder);
