@@ -15,7 +15,9 @@ use std::time::Duration;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use resilient_runtime::{CircuitBreaker, CircuitState, StateChange, advance_model_clock};
+use resilient_runtime::{
+    CircuitBreaker, CircuitState, RetryBudget, StateChange, advance_model_clock,
+};
 
 const RESET: Duration = Duration::from_secs(1);
 
@@ -197,5 +199,59 @@ fn force_open_racing_a_trial() {
         assert_changes_chain_to(&breaker);
         breaker.reset();
         assert_eq!(breaker.state(), CircuitState::Closed);
+    });
+}
+
+/// A budget with no reserve whose calls earn one retry each.
+fn one_per_call() -> Arc<RetryBudget> {
+    Arc::new(RetryBudget::builder().min_per_sec(0).ratio(1.0).build())
+}
+
+/// Two retries racing for the one token there is: exactly one gets it.
+#[test]
+fn two_withdrawals_never_spend_one_token_twice() {
+    model(|| {
+        let budget = one_per_call();
+        budget.deposit();
+        let other = budget.clone();
+        let t = thread::spawn(move || other.try_withdraw());
+        let here = budget.try_withdraw();
+        let there = t.join().unwrap();
+        assert!(here ^ there, "one of the two, never both: {here} {there}");
+        assert_eq!(budget.available(), 0);
+    });
+}
+
+/// A deposit racing a withdrawal is never lost: the withdrawal finds it or
+/// leaves it.
+#[test]
+fn a_deposit_racing_a_withdrawal_is_never_lost() {
+    model(|| {
+        let budget = one_per_call();
+        let other = budget.clone();
+        let t = thread::spawn(move || other.deposit());
+        let took = budget.try_withdraw();
+        t.join().unwrap();
+        assert_eq!(budget.available(), if took { 0 } else { 1 });
+    });
+}
+
+/// Two deposits into one slot, and a third into the same slot a whole
+/// `ttl` later (the slot changes hands): nothing counted twice, the later
+/// one never lost.
+#[test]
+fn deposits_racing_a_slot_changing_hands() {
+    model(|| {
+        let budget = one_per_call();
+        let other = budget.clone();
+        let t = thread::spawn(move || other.deposit());
+        budget.deposit();
+        advance_model_clock(budget.ttl());
+        budget.deposit();
+        t.join().unwrap();
+        // The first deposit has expired; the other thread's counts only if
+        // it read the clock after the advance.
+        let available = budget.available();
+        assert!((1..=2).contains(&available), "{available}");
     });
 }
