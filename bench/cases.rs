@@ -7,7 +7,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use resilient::{CircuitBreaker, CircuitOpen, circuit_breaker, fallback, retry, timeout};
+use resilient::{
+    CircuitBreaker, CircuitOpen, RetryBudget, circuit_breaker, fallback, retry, timeout,
+};
 
 #[derive(Debug)]
 pub struct Error;
@@ -32,6 +34,16 @@ pub async fn direct(x: u64) -> Result<u64, Error> {
 
 #[retry(attempts = 3, backoff = exponential(initial = "100ms", max = "10s"), jitter = full)]
 pub async fn with_retry(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+/// The default budget: 10 s, 10 a second, 20 %.
+pub static BUDGET: RetryBudget = RetryBudget::builder().build();
+
+/// `with_retry` under a budget: a success deposits (a clock read and a
+/// compare-and-swap).
+#[retry(attempts = 3, backoff = exponential(initial = "100ms", max = "10s"), jitter = full, budget = BUDGET)]
+pub async fn with_retry_budget(x: u64) -> Result<u64, Error> {
     direct(x).await
 }
 
@@ -95,6 +107,13 @@ pub async fn plain(x: u64) -> Result<u64, Error> {
 
 #[retry(attempts = 3)]
 pub async fn plain_retry(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+pub static INLINE_BUDGET: RetryBudget = RetryBudget::builder().build();
+
+#[retry(attempts = 3, budget = INLINE_BUDGET)]
+pub async fn plain_retry_budget(x: u64) -> Result<u64, Error> {
     Ok(black_box(x))
 }
 

@@ -16,9 +16,9 @@ count() { # case, calls
         awk '/Collected/ { print $NF }'
 }
 if [ "$#" -eq 0 ]; then
-    set -- "direct" "retry" "stack" "stack+timeout" "breaker" "breaker, failure rate" \
-        "open rejection" "plain, inlinable" "retry, inlinable" "breaker, inlinable" \
-        "stack, inlinable"
+    set -- "direct" "retry" "retry+budget" "stack" "stack+timeout" "breaker" "breaker, failure rate" \
+        "open rejection" "plain, inlinable" "retry, inlinable" "retry+budget, inlinable" \
+        "breaker, inlinable" "stack, inlinable"
 fi
 printf '%-24s %s\n' case "instructions per call"
 for case in "$@"; do

@@ -1,16 +1,20 @@
 //! A bounded chaos run against the `resilient_api` example, on loopback:
 //! the upstream fails 30 % of requests, then hangs, then goes down, then
 //! recovers, while eight clients keep calling the API. Every request must
-//! get a defined answer (data, default data, `503` or `429`).
+//! get a defined answer (data, default data, `503` or `429`). The run is
+//! made twice: with no limit on retries, and with the API's retry budget
+//! (20 % of calls, 10 a second).
 //!
 //! ```text
 //! cargo run --release --example chaos
 //! ```
 //!
-//! It prints the requests made, the answers by kind, the upstream calls per
-//! request (retry amplification), the breaker's state changes and the
-//! p50/p99 latency of each phase. Fixed phases, a fixed number of clients,
-//! a time limit: it stops by itself.
+//! It prints, for each phase, the requests made, the answers by kind, the
+//! upstream calls per request (retry amplification: what a fleet of such
+//! APIs does to a dependency that is already failing) and the p50/p99
+//! latency; then the breaker's state changes, and the amplification of
+//! the two runs side by side. Fixed phases, a fixed number of clients, a
+//! time limit: it stops by itself.
 
 #[path = "resilient_api/app.rs"]
 #[allow(dead_code)]
@@ -22,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::{Api, Settings, Upstream};
+use resilient::{RetryBudget, RetryBudgetBuilder};
 
 static TRANSITIONS: AtomicU32 = AtomicU32::new(0);
 
@@ -39,8 +44,27 @@ struct Phase {
 }
 
 #[tokio::main]
-#[allow(clippy::too_many_lines)] // one script, read top to bottom
 async fn main() {
+    // No limit: a budget no run can spend.
+    let unlimited = RetryBudget::builder().min_per_sec(u32::MAX).ratio(1000.0);
+    println!("without a retry budget");
+    let without = scenario("chaos", unlimited).await;
+    println!("\nwith the retry budget (20 % of calls, 10 a second, over 10 s)");
+    let with = scenario("chaos-budget", RetryBudget::builder()).await;
+    println!("\nupstream calls per request    without a budget   with it");
+    for ((phase, before), (_, after)) in without.iter().zip(&with) {
+        println!("{phase:<28} {before:>16.2} {after:>9.2}");
+    }
+}
+
+/// One run of every phase against a fresh upstream and API; returns each
+/// phase's upstream calls per request.
+#[allow(clippy::too_many_lines)] // one script, read top to bottom
+async fn scenario(
+    name_in_registry: &'static str,
+    budget: RetryBudgetBuilder,
+) -> Vec<(&'static str, f64)> {
+    TRANSITIONS.store(0, Ordering::Relaxed);
     let upstream = Upstream::new(0.3, Duration::ZERO);
     let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream_addr = upstream_listener.local_addr().unwrap();
@@ -50,8 +74,9 @@ async fn main() {
     });
 
     let settings = Settings {
-        name: "chaos",
+        name: name_in_registry,
         retry: Settings::demo().retry,
+        budget,
         attempt_timeout: Duration::from_millis(200),
         breaker_failures: 5,
         // Above `max_retry_after` (2 s): requests answer at once while the
@@ -93,15 +118,27 @@ async fn main() {
         ("30 % failures", "/admin/fail?rate=0.3"),
         ("hanging (1 s latency)", "/admin/latency?ms=1000"),
         ("down", "/admin/down?on=true"),
+        // The breaker switched off, as an operator's kill switch does, or
+        // as on a fleet whose breakers each see too few failures to trip:
+        // nothing but the retries' own limit stands between the outage
+        // and a retry storm.
+        ("down, breaker off", "/admin/down?on=true"),
         ("recovered", "/admin/down?on=false"),
     ];
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(40);
     let mut total_requests = 0u64;
+    let mut amplification = Vec::new();
     let hits_before = upstream_hits().await;
     for (name, control) in phases {
+        let phase_hits_before = upstream_hits().await;
+        let breaker = || resilient::registry::get(name_in_registry).expect("the API's breaker");
         match name {
             "down" => admin("/admin/latency?ms=0").await,
-            "recovered" => admin("/admin/fail?rate=0").await,
+            "down, breaker off" => breaker().disable(),
+            "recovered" => {
+                breaker().reset();
+                admin("/admin/fail?rate=0").await;
+            }
             _ => {}
         }
         admin(control).await;
@@ -155,8 +192,11 @@ async fn main() {
                 .copied()
                 .unwrap_or_default()
         };
+        #[allow(clippy::cast_precision_loss)] // a ratio for a report
+        let per_request = (upstream_hits().await - phase_hits_before) as f64 / n.max(1) as f64;
+        amplification.push((name, per_request));
         println!(
-            "{name:<22} requests {n:>5}  p50 {:>9.1?}  p99 {:>9.1?}  {:?}",
+            "{name:<22} requests {n:>5}  upstream calls/request {per_request:>5.2}  p50 {:>9.1?}  p99 {:>9.1?}  {:?}",
             pct(50),
             pct(99),
             phase.answers
@@ -172,4 +212,5 @@ async fn main() {
         },
         TRANSITIONS.load(Ordering::Relaxed)
     );
+    amplification
 }

@@ -105,6 +105,7 @@ pub use resilient_runtime::{
 /// | `max_retry_after = D` | a longer hint stops the retries at once and returns the error | `"30s"` |
 /// | `on_retry = F` | `fn(&E, &resilient::Attempt)` (a function or a closure), called before each sleep | none |
 /// | `policy = EXPR` | a [`RetryPolicy`] (from configuration) instead of the schedule keys | |
+/// | `budget = B` | a [`RetryBudget`] shared by every call that names it (a `static`'s path, or an expression such as `self.budget`: the budget or a reference, `Arc` or `Box` of one): each call earns a share of a retry, each retry spends one, an empty budget stops at once ([`StopReason::BudgetExhausted`]) | none |
 /// | `clone(a, b)` | clone these owned arguments at the start of each attempt, for bodies that consume or change them | none |
 /// | `keep(a, b)` | let these `mut` arguments carry their state from one attempt to the next (a channel receiver, a stream; `self` for `mut self`) | none |
 ///

@@ -50,6 +50,7 @@ async fn start(name: &'static str) -> Servers {
     let settings = Settings {
         name,
         retry: retry_policy(),
+        budget: resilient::RetryBudget::builder(),
         attempt_timeout: Duration::from_millis(150),
         breaker_failures: 3,
         breaker_reset: RESET,
@@ -109,6 +110,21 @@ async fn transient_failures_are_retried() {
         3,
         "two failed attempts, then the third succeeded"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_shows_the_retry_budget_spent() {
+    let s = start("e2e-budget").await;
+    let available = || async {
+        let health: serde_json::Value = s.get("/health").await.json().await.unwrap();
+        health["retry_budget"]["available"].as_u64().unwrap()
+    };
+    // The default reserve: 10 a second over 10 s.
+    assert_eq!(available().await, 100);
+    s.upstream.fail_next(2);
+    assert_eq!(s.data().await.message, "Fresh data from upstream.");
+    // Two retries spent, a fifth of one earned.
+    assert_eq!(available().await, 98);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

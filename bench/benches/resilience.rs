@@ -166,6 +166,9 @@ fn retry_success(c: &mut Criterion) {
     group.bench_function("resilient #[retry]", |b| {
         b.iter_custom(|n| run(&rt, n, with_retry))
     });
+    group.bench_function("resilient #[retry] with a budget", |b| {
+        b.iter_custom(|n| run(&rt, n, with_retry_budget))
+    });
     group.bench_function("resilient retry()", |b| {
         b.iter_custom(|n| {
             run(&rt, n, |i| {
@@ -215,6 +218,9 @@ fn inlinable_body(c: &mut Criterion) {
     let mut group = c.benchmark_group("inlinable body");
     group.bench_function("plain fn", |b| b.iter_custom(|n| run(&rt, n, plain)));
     group.bench_function("#[retry]", |b| b.iter_custom(|n| run(&rt, n, plain_retry)));
+    group.bench_function("#[retry] with a budget", |b| {
+        b.iter_custom(|n| run(&rt, n, plain_retry_budget))
+    });
     group.bench_function("#[circuit_breaker] closed", |b| {
         b.iter_custom(|n| run(&rt, n, plain_breaker))
     });

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use resilient::{
-    Backoff, CircuitBreaker, CircuitOpen, Elapsed, Jitter, RetryHint, RetryPolicy, circuit_breaker,
-    fallback, registry, retry, retry_after, timeout,
+    Backoff, CircuitBreaker, CircuitOpen, Elapsed, Jitter, RetryBudget, RetryBudgetBuilder,
+    RetryHint, RetryPolicy, circuit_breaker, fallback, registry, retry, retry_after, timeout,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -317,6 +317,10 @@ pub(crate) struct Settings {
     pub(crate) name: &'static str,
     /// How calls to upstream are retried.
     pub(crate) retry: RetryPolicy,
+    /// How many retries the API may add to its calls, all requests
+    /// together: a share of the calls, so a failing upstream sees at most
+    /// that much more load.
+    pub(crate) budget: RetryBudgetBuilder,
     pub(crate) attempt_timeout: Duration,
     pub(crate) breaker_failures: u32,
     pub(crate) breaker_reset: Duration,
@@ -341,6 +345,9 @@ impl Settings {
                 .jitter(Jitter::Full)
                 .max_retry_after(Duration::from_secs(2))
                 .build(),
+            // Finagle's and tower's defaults: 20 % of calls, 10 a second
+            // whatever the traffic, counted over 10 s.
+            budget: RetryBudget::builder(),
             attempt_timeout: Duration::from_secs(2),
             breaker_failures: 5,
             breaker_reset: Duration::from_secs(30),
@@ -356,13 +363,14 @@ pub(crate) struct Api {
     upstream: String,
     breaker: Arc<CircuitBreaker>,
     retry: RetryPolicy,
+    budget: RetryBudget,
     attempt_timeout: Duration,
 }
 
 impl Api {
     /// # Panics
     ///
-    /// If `settings` hold an invalid breaker configuration.
+    /// If `settings` hold an invalid breaker or budget configuration.
     pub(crate) fn new(upstream: String, settings: Settings) -> Arc<Self> {
         let mut builder = CircuitBreaker::builder()
             .failures(settings.breaker_failures)
@@ -382,16 +390,17 @@ impl Api {
             upstream,
             breaker,
             retry: settings.retry,
+            budget: settings.budget.try_build().expect("valid budget settings"),
             attempt_timeout: settings.attempt_timeout,
         })
     }
 
     /// `GET /api/data`: never fails. Retries transient errors with
-    /// exponential backoff and jitter; each attempt goes through the
-    /// breaker and is cut off after `attempt_timeout`; if it all fails,
-    /// default data.
+    /// exponential backoff and jitter, within the API's retry budget; each
+    /// attempt goes through the breaker and is cut off after
+    /// `attempt_timeout`; if it all fails, default data.
     #[fallback(with = default_data)]
-    #[retry(policy = self.retry, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
+    #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[circuit_breaker(breaker = self.breaker, when = upstream_failed)]
     #[timeout(self.attempt_timeout)]
     async fn data(&self, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
@@ -401,7 +410,7 @@ impl Api {
     /// `GET /api/strict`: the same without the fallback, so the caller
     /// sees `503` while the breaker is open and `429` when upstream asks
     /// for a longer pause than we are willing to wait.
-    #[retry(policy = self.retry, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
+    #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[circuit_breaker(breaker = self.breaker, when = upstream_failed)]
     #[timeout(self.attempt_timeout)]
     async fn strict(&self, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
@@ -513,12 +522,16 @@ fn with_retry_after(status: StatusCode, secs: u64, body: serde_json::Value) -> R
     response
 }
 
-async fn health() -> Json<serde_json::Value> {
+async fn health(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {
     let breakers: Vec<_> = registry::all()
         .iter()
         .map(|b| serde_json::json!({ "name": b.name().as_str(), "state": b.state().as_str() }))
         .collect();
-    Json(serde_json::json!({ "status": "ok", "breakers": breakers }))
+    Json(serde_json::json!({
+        "status": "ok",
+        "breakers": breakers,
+        "retry_budget": { "available": api.budget.available() },
+    }))
 }
 
 /// One line per request: attempts, breaker state, outcome, latency.

@@ -14,9 +14,10 @@ mod cases;
 use cases::*;
 
 /// Every case, by the name `instructions.sh` passes.
-const CASES: [&str; 11] = [
+const CASES: [&str; 13] = [
     "direct",
     "retry",
+    "retry+budget",
     "stack",
     "stack+timeout",
     "breaker",
@@ -24,6 +25,7 @@ const CASES: [&str; 11] = [
     "open rejection",
     "plain, inlinable",
     "retry, inlinable",
+    "retry+budget, inlinable",
     "breaker, inlinable",
     "stack, inlinable",
 ];
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
     cases!(
         "direct" => direct,
         "retry" => with_retry,
+        "retry+budget" => with_retry_budget,
         "stack" => with_stack,
         "stack+timeout" => with_stack_and_timeout,
         "breaker" => with_breaker,
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         "open rejection" => through_open_breaker,
         "plain, inlinable" => plain,
         "retry, inlinable" => plain_retry,
+        "retry+budget, inlinable" => plain_retry_budget,
         "breaker, inlinable" => plain_breaker,
         "stack, inlinable" => plain_stack,
     );
