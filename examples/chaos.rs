@@ -45,6 +45,7 @@ struct Phase {
 
 #[tokio::main]
 async fn main() {
+    app::QUIET.store(true, Ordering::Relaxed);
     // No limit: a budget no run can spend.
     let unlimited = RetryBudget::builder().min_per_sec(u32::MAX).ratio(1000.0);
     println!("without a retry budget");

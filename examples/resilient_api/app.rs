@@ -534,8 +534,15 @@ async fn health(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {
     }))
 }
 
+/// Turns the per-request log off (the chaos run makes hundreds of
+/// thousands of requests and prints its own report).
+pub(crate) static QUIET: AtomicBool = AtomicBool::new(false);
+
 /// One line per request: attempts, breaker state, outcome, latency.
 fn log_request(route: &str, api: &Api, attempts: &AtomicU32, outcome: &str, start: Instant) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     println!(
         "GET {route:<12} -> {outcome}  attempts={}  breaker={}  {:?}",
         attempts.load(Ordering::Relaxed),
