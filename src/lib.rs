@@ -49,8 +49,8 @@ pub use resilient_runtime::{
     Attempt, Backoff, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
     CircuitState, ConfigError, Decision, Elapsed, Failure, Jitter, MAX_WINDOW, OnCancel,
     OnStateChange, Permit, Retry, RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint,
-    RetryPolicy, RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, registry, retry,
-    retry_after, retry_with_hints, testing, timeout,
+    RetryPolicy, RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, Withdrawal,
+    registry, retry, retry_after, retry_with_hints, testing, timeout,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].

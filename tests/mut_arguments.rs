@@ -372,3 +372,32 @@ async fn generic_and_native_trait_methods() {
     let _ = service.native(2).await;
     assert_eq!(*service.log.lock().unwrap(), [6, 6, 6]);
 }
+
+mod shadowing {
+    // A module of the user's own named like the stack's path alias.
+    pub(crate) mod __resilient {
+        pub(crate) fn triple(n: u32) -> u32 {
+            n * 3
+        }
+    }
+}
+
+/// A body that brings its own `__resilient` into scope: the stack's code
+/// inside the user's braces (the per-attempt copy of `n`) does not go
+/// through the alias, so it is not redirected. (An item first in a body
+/// under the attributes trips clippy's pedantic `items_after_statements`:
+/// the stack's own statements come before it.)
+#[allow(clippy::items_after_statements)]
+#[retry(attempts = 3, backoff = none)]
+async fn shadows_the_alias(mut n: u32, log: &Mutex<Vec<u32>>) -> Result<(), Failed> {
+    use shadowing::__resilient;
+    n = __resilient::triple(n);
+    saw(log, &n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_may_name_its_own_resilient_module() {
+    let log = Mutex::new(Vec::new());
+    let _ = shadows_the_alias(2, &log).await;
+    assert_eq!(*log.lock().unwrap(), [6, 6, 6]);
+}

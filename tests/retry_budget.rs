@@ -247,23 +247,116 @@ async fn an_empty_budget_stops_with_its_reason_at_once() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_refund_goes_back_where_the_retry_was_taken() {
+    let budget = RetryBudget::builder().min_per_sec(0).ratio(1.0).build();
+    budget.deposit();
+    let retry = budget.try_withdraw().expect("one earned");
+    assert_eq!(budget.available(), 0);
+    // The breaker below made it wait 5 s, then refused it.
+    advance(Duration::from_secs(5)).await;
+    budget.refund(retry);
+    assert_eq!(budget.available(), 1);
+    // The deposit, the withdrawal and its refund all expire together:
+    // nothing is left over once the deposit is gone.
+    advance(Duration::from_secs(6)).await;
+    assert_eq!(budget.available(), 0);
+    // A refund for a withdrawal already expired gives nothing back.
+    budget.deposit();
+    let late = budget.try_withdraw().expect("one earned");
+    advance(Duration::from_secs(11)).await;
+    budget.refund(late);
+    assert_eq!(budget.available(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_first_used_months_later_still_counts() {
+    // Slices of 100 ms: half the tag range is 155 days.
+    let budget = RetryBudget::builder()
+        .ttl(Duration::from_secs(1))
+        .min_per_sec(0)
+        .ratio(1.0)
+        .build();
+    advance(Duration::from_secs(156 * 24 * 3600)).await;
+    budget.deposit();
+    budget.deposit();
+    assert_eq!(budget.available(), 2);
+    assert!(budget.try_withdraw().is_some());
+    assert!(budget.try_withdraw().is_some());
+    assert!(budget.try_withdraw().is_none(), "spent");
+    // And again after another long idle spell, with the slots written.
+    advance(Duration::from_secs(200 * 24 * 3600)).await;
+    assert_eq!(budget.available(), 0);
+    budget.deposit();
+    assert_eq!(budget.available(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mut_self_method_can_borrow_self_in_its_body() {
+    struct Client {
+        budget: RetryBudget,
+        sent: u32,
+    }
+    impl Client {
+        fn count(&mut self) {
+            self.sent += 1;
+        }
+        // The budget is read after each attempt, not held across it.
+        #[resilient::retry(attempts = 3, backoff = none, budget = self.budget)]
+        async fn send(&mut self) -> Result<(), ApiError> {
+            self.count();
+            Err(ApiError::Down)
+        }
+    }
+    let mut client = Client {
+        budget: halves(),
+        sent: 0,
+    };
+    client.send().await.unwrap_err();
+    client.send().await.unwrap_err();
+    assert_eq!(client.sent, 3, "one attempt, then two with a retry");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_refused_at_first_costs_nothing_until_it_reaches_the_service() {
+    let budget = RetryBudget::builder().min_per_sec(0).ratio(0.5).build();
+    let policy = RetryPolicy::builder().attempts(5).build();
+    let refused = Failure::rejected(Duration::from_secs(1));
+    let mut state = RetryState::new();
+    // Refused twice: no retry was needed for these, and none is taken
+    // from the (empty) budget: the call waits for the breaker as it would
+    // without one.
+    for _ in 0..2 {
+        let decision = state.on_failure_with_budget(&policy, refused, Instant::now(), &budget);
+        assert!(matches!(decision, Decision::Retry(_)), "{decision:?}");
+    }
+    // Then it reaches the service and fails: its deposit, half a retry,
+    // is not enough for one.
+    assert_eq!(
+        state.on_failure_with_budget(&policy, Failure::transient(), Instant::now(), &budget),
+        Decision::Stop(StopReason::BudgetExhausted)
+    );
+}
+
 /// One step of a property run: a call (whether it fails, how many
-/// attempts its policy allows, whether a breaker below refuses its
-/// attempts) or a wait.
+/// attempts its policy allows, which attempts a breaker below refuses, how
+/// long each refusal makes it wait) or a wait.
 #[derive(Clone, Debug)]
 enum Step {
     Call {
         fails: bool,
         attempts: u32,
-        refused: bool,
+        refused: u8,
+        wait_ms: u64,
     },
     Wait(u64),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (any::<bool>(), 1..6_u32, proptest::bool::weighted(0.2))
-            .prop_map(|(fails, attempts, refused)| Step::Call { fails, attempts, refused }),
+        3 => (any::<bool>(), 1..6_u32, any::<u8>(), 0..3_000_u64).prop_map(
+            |(fails, attempts, refused, wait_ms)| Step::Call { fails, attempts, refused, wait_ms }
+        ),
         1 => (0..4_000_u64).prop_map(Step::Wait),
     ]
 }
@@ -271,8 +364,9 @@ fn step() -> impl Strategy<Value = Step> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Over any run, every retry that reached the service was covered.
-    /// The budget counts what happened in its last ten slices of
+    /// Over any run, every retry that reached the service was covered,
+    /// counted from when it was granted (it may then wait for a breaker
+    /// below). The budget counts what happened in its last ten slices of
     /// `ttl / 10`, aligned to its own clock: at a retry at `t`, anything
     /// from `(t - ttl + slice, t]` is surely counted, and nothing before
     /// `t - ttl`. So: retries in the first ≤ reserve + ratio × calls that
@@ -305,25 +399,42 @@ proptest! {
             for step in steps {
                 match step {
                     Step::Wait(ms) => advance(Duration::from_millis(ms)).await,
-                    Step::Call { fails, attempts, refused } => {
+                    Step::Call { fails, attempts, refused, wait_ms } => {
                         let policy = RetryPolicy::builder().attempts(attempts).build();
                         let mut state = RetryState::new();
-                        for attempt in 0.. {
+                        let mut reached_before = false;
+                        // When the retry now running was granted: what it
+                        // spent is counted from then (it may have waited
+                        // for a breaker since).
+                        let mut granted = None;
+                        for attempt in 0..8 {
                             let now = Instant::now();
-                            if !refused {
-                                reached.push((at(now), attempt > 0));
+                            let is_refused = refused & (1 << attempt) != 0;
+                            if !is_refused {
+                                // A retry if an earlier attempt of the call
+                                // reached the service; else the call itself.
+                                match granted.filter(|_| reached_before) {
+                                    Some(when) => reached.push((when, true)),
+                                    None => reached.push((at(now), false)),
+                                }
+                                reached_before = true;
                             }
-                            if !fails && !refused {
+                            if !fails && !is_refused {
                                 state.on_success_with_budget(&budget);
                                 break;
                             }
-                            let failure = if refused {
-                                Failure::rejected(Duration::ZERO)
+                            let failure = if is_refused {
+                                Failure::rejected(Duration::from_millis(wait_ms))
                             } else {
                                 Failure::transient()
                             };
                             match state.on_failure_with_budget(&policy, failure, now, &budget) {
-                                Decision::Retry(_) => {}
+                                Decision::Retry(_) => {
+                                    granted = Some(at(now));
+                                    if is_refused {
+                                        advance(Duration::from_millis(wait_ms)).await;
+                                    }
+                                }
                                 Decision::Stop(_) => break,
                             }
                         }

@@ -37,12 +37,19 @@ const AMOUNT_MIN: i64 = -(1 << (AMOUNT_BITS - 1));
 /// instances it has (each keeps its own budget: the cap is a ratio).
 ///
 /// Give it to `#[retry(budget = B)]` or to
-/// [`retry(..).budget(&B)`](crate::Retry::budget). A call's first attempt
-/// deposits when it completes (it reached the service); each retry
-/// withdraws before it starts; an empty budget stops the retry at once
-/// with the last error ([`StopReason::BudgetExhausted`](crate::StopReason::BudgetExhausted)), never waiting
-/// for a token. An attempt refused by an open circuit breaker below never
-/// reached the service: it neither deposits nor keeps its withdrawal.
+/// [`retry(..).budget(&B)`](crate::Retry::budget). A call deposits when
+/// its first attempt that reaches the service completes; each retry after
+/// that withdraws before it starts; an empty budget stops the retry at
+/// once with the last error
+/// ([`StopReason::BudgetExhausted`](crate::StopReason::BudgetExhausted)),
+/// never waiting for a token. Under the attribute, an attempt refused by
+/// an open circuit breaker below never reached the service: it earns
+/// nothing, gives back the retry it was granted, and while a call has not
+/// reached the service its next attempt costs nothing (it waits for the
+/// breaker as without a budget). `retry(..).budget(..)` sees only the
+/// operation's errors, so a breaker inside the operation counts as the
+/// service; drive [`RetryState`](crate::RetryState) with
+/// [`Failure::rejected`](crate::Failure::rejected) to tell them apart.
 ///
 /// ```
 /// use std::time::Duration;
@@ -131,34 +138,79 @@ impl RetryBudget {
         self.settings.deposit as f64 / SCALE as f64
     }
 
-    /// Records a call whose first attempt reached the service: it earns
-    /// `ratio` of a retry for the next `ttl`. `#[retry(budget = ..)]` and
-    /// [`Retry::budget`](crate::Retry::budget) call it; call it yourself
-    /// when you drive [`RetryState`](crate::RetryState) by hand.
+    /// Records a call that reached the service: it earns `ratio` of a
+    /// retry for the next `ttl`. `#[retry(budget = ..)]` and
+    /// [`Retry::budget`](crate::Retry::budget) call it once per call; so
+    /// does [`RetryState::on_failure_with_budget`](crate::RetryState::on_failure_with_budget)
+    /// when you drive the retry state by hand.
+    ///
+    /// ```
+    /// use resilient::RetryBudget;
+    ///
+    /// // No reserve: only what calls earn.
+    /// let budget = RetryBudget::builder().min_per_sec(0).ratio(0.5).build();
+    /// budget.deposit();
+    /// budget.deposit();
+    /// assert_eq!(budget.available(), 1);
+    /// ```
     pub fn deposit(&self) {
-        self.add(self.settings.deposit, clock::now());
+        if self.settings.deposit != 0 {
+            self.add(self.settings.deposit, self.slice(clock::now()));
+        }
     }
 
-    /// Takes one retry if the budget has one: `false` means do not retry.
-    /// A `true` is spent for the next `ttl`, unless given back with
+    /// Takes one retry if the budget has one: `None` means do not retry.
+    /// What it took counts for the next `ttl`, unless given back with
     /// [`refund`](Self::refund).
-    pub fn try_withdraw(&self) -> bool {
+    ///
+    /// ```
+    /// use resilient::RetryBudget;
+    ///
+    /// let budget = RetryBudget::builder().min_per_sec(0).ratio(1.0).build();
+    /// assert!(budget.try_withdraw().is_none(), "nothing earned yet");
+    /// budget.deposit();
+    /// let retry = budget.try_withdraw().expect("one retry earned");
+    /// assert_eq!(budget.available(), 0);
+    /// // The retry was refused by an open breaker: it never reached the
+    /// // service, so it is given back.
+    /// budget.refund(retry);
+    /// assert_eq!(budget.available(), 1);
+    /// ```
+    #[must_use = "a withdrawal that is not used still spends a retry"]
+    pub fn try_withdraw(&self) -> Option<Withdrawal> {
         // Serialised: the balance checked is the balance spent from, so
         // two withdrawals never take the same token. Deposits go on
         // meanwhile; they only add.
         let _serial = lock(&self.withdrawals);
         let now = clock::now();
         if self.balance_at(now) < SCALE {
-            return false;
+            return None;
         }
-        self.add(-SCALE, now);
-        true
+        let slice = self.slice(now);
+        self.add(-SCALE, slice);
+        Some(Withdrawal { slice })
     }
 
     /// Gives back a retry taken by [`try_withdraw`](Self::try_withdraw)
-    /// that never reached the service (an open circuit breaker refused it).
-    pub fn refund(&self) {
-        self.add(SCALE, clock::now());
+    /// that never reached the service (an open circuit breaker refused it),
+    /// into the slice it was taken from: a withdrawal that has expired
+    /// meanwhile has nothing left to give back.
+    pub fn refund(&self, withdrawal: Withdrawal) {
+        let tag = withdrawal.slice & TAG_MASK;
+        let slot = &self.slots[slot_index(withdrawal.slice)];
+        let mut word = slot.load(Ordering::Acquire);
+        loop {
+            let (held, amount) = unpack(word);
+            if held != tag {
+                // Another slice has the slot: the withdrawal expired.
+                return;
+            }
+            let next = pack(tag, amount.saturating_add(SCALE));
+            match slot.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
     }
 
     /// The retries the budget would allow now, with the reserve.
@@ -174,9 +226,8 @@ impl RetryBudget {
     }
 
     /// Adds `amount` (thousandths; negative for a withdrawal) to the slot
-    /// of `now`'s slice.
-    fn add(&self, amount: i64, now: i64) {
-        let slice = self.slice(now);
+    /// of `slice`.
+    fn add(&self, amount: i64, slice: u64) {
         let tag = slice & TAG_MASK;
         let slot = &self.slots[slot_index(slice)];
         let mut word = slot.load(Ordering::Acquire);
@@ -184,10 +235,11 @@ impl RetryBudget {
             let (held, amount_held) = unpack(word);
             let next = if held == tag {
                 pack(tag, amount_held.saturating_add(amount))
-            } else if newer(held, tag) {
+            } else if newer(held, tag) && !self.is_stale_wrap(held) {
                 // The slot already holds a slice `SLOTS` or more after
-                // this one, so this one has expired: what it would add no
-                // longer counts.
+                // this one, so this one has expired (the clock was read
+                // long before this add): what it would add no longer
+                // counts.
                 return;
             } else {
                 // An expired slice: this one takes its place.
@@ -198,6 +250,17 @@ impl RetryBudget {
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// Whether a slot's tag that looks later than this add's slice is in
+    /// fact ahead of the clock itself: a slot last written 2^27 or more
+    /// slices ago (155 days at the shortest `ttl`; every slot of a budget
+    /// first used that late holds tag 0), whose tag has wrapped. No write
+    /// is ahead of a fresh clock read, so such a slot is stale. Read only
+    /// on this rare path.
+    fn is_stale_wrap(&self, held: u64) -> bool {
+        let now = self.slice(clock::now()) & TAG_MASK;
+        newer(held, now)
     }
 
     /// The reserve plus every slot of the last `SLOTS` slices, in
@@ -213,6 +276,15 @@ impl RetryBudget {
         }
         balance
     }
+}
+
+/// A retry taken from a [`RetryBudget`], to give back with
+/// [`RetryBudget::refund`] if it never reached the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a withdrawal that is not used still spends a retry"]
+pub struct Withdrawal {
+    /// The slice it was taken from.
+    slice: u64,
 }
 
 impl fmt::Debug for RetryBudget {
@@ -254,6 +326,19 @@ fn newer(held: u64, tag: u64) -> bool {
 }
 
 /// The builder of a [`RetryBudget`], usable in a `const` or `static`.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilient::RetryBudget;
+///
+/// // 10 % of calls, 5 a second whatever the traffic, counted over 30 s.
+/// static SEARCH: RetryBudget = RetryBudget::builder()
+///     .ttl(Duration::from_secs(30))
+///     .min_per_sec(5)
+///     .ratio(0.1)
+///     .build();
+/// assert_eq!(SEARCH.available(), 150);
+/// ```
 #[derive(Clone, Copy, Debug)]
 #[must_use]
 pub struct RetryBudgetBuilder {

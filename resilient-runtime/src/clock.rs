@@ -32,6 +32,14 @@ pub(crate) fn now() -> i64 {
     MODEL_NOW.with(core::cell::Cell::get)
 }
 
+/// Sets the model clock back to zero (loom models only): each iteration of
+/// a model starts at the same time.
+#[cfg(resilient_loom)]
+#[doc(hidden)]
+pub fn reset_model_clock() {
+    MODEL_NOW.with(|now| now.set(0));
+}
+
 /// Moves the model clock forward (loom models only).
 #[cfg(resilient_loom)]
 #[doc(hidden)]

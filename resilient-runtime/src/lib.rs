@@ -47,10 +47,10 @@ pub mod __private;
 
 #[cfg(resilient_loom)]
 #[doc(hidden)]
-pub use clock::advance_model_clock;
+pub use clock::{advance_model_clock, reset_model_clock};
 
 pub use backoff::{Backoff, Jitter};
-pub use budget::{RetryBudget, RetryBudgetBuilder};
+pub use budget::{RetryBudget, RetryBudgetBuilder, Withdrawal};
 pub use circuit_breaker::{
     BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState,
     MAX_WINDOW, OnCancel, OnStateChange, Permit, StateChange,

@@ -10,7 +10,7 @@ use core::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::{RetryBudget, RetryPolicy};
+use crate::{RetryBudget, RetryPolicy, Withdrawal};
 
 /// What an error type can tell a retry about itself.
 ///
@@ -301,6 +301,11 @@ pub struct RetryState {
     started: Option<Instant>,
     /// The decorrelated backoff's previous delay (zero: none yet).
     previous: Duration,
+    /// Under a budget: an attempt reached the service (the call has
+    /// deposited).
+    reached: bool,
+    /// Under a budget: the retry taken for the attempt now running.
+    withdrawal: Option<Withdrawal>,
 }
 
 impl RetryState {
@@ -316,6 +321,8 @@ impl RetryState {
             failures: 0,
             started: None,
             previous: Duration::ZERO,
+            reached: false,
+            withdrawal: None,
         }
     }
 
@@ -356,11 +363,19 @@ impl RetryState {
         decision
     }
 
-    /// [`on_failure`](Self::on_failure) under a [`RetryBudget`]: a first
-    /// attempt that reached the service deposits, a retry withdraws before
-    /// it is granted (an empty budget stops with
-    /// [`StopReason::BudgetExhausted`], at once), and an attempt refused
-    /// by a breaker below gives back the retry it was granted.
+    /// [`on_failure`](Self::on_failure) under a [`RetryBudget`], which
+    /// counts load on the service:
+    ///
+    /// - the first attempt that reaches the service deposits (once per
+    ///   call);
+    /// - a retry after an attempt that reached the service withdraws
+    ///   before it is granted, and an empty budget stops at once with
+    ///   [`StopReason::BudgetExhausted`];
+    /// - an attempt refused by a breaker below ([`Failure::rejected`])
+    ///   never reached the service: it gives back the retry it was granted,
+    ///   and while no attempt of the call has reached the service, the
+    ///   next one is not a retry of anything and costs nothing (the wait
+    ///   for the breaker is the same as without a budget).
     ///
     /// ```
     /// use resilient::{Decision, Failure, RetryBudget, RetryPolicy, RetryState, StopReason};
@@ -370,7 +385,7 @@ impl RetryState {
     /// # async fn main() {
     /// // No reserve; each call earns half a retry.
     /// let budget = RetryBudget::builder().min_per_sec(0).ratio(0.5).build();
-    /// let policy = RetryPolicy::builder().attempts(3).build();
+    /// let policy = RetryPolicy::builder().attempts(2).build();
     ///
     /// // A first call fails: half a retry earned, not enough for one.
     /// let mut first = RetryState::new();
@@ -382,6 +397,13 @@ impl RetryState {
     /// let decision = second.on_failure_with_budget(&policy, Failure::transient(), Instant::now(), &budget);
     /// assert!(matches!(decision, Decision::Retry(_)));
     /// assert_eq!(budget.available(), 0);
+    ///
+    /// // Its retry, the last attempt, is refused by an open breaker: it
+    /// // never reached the service, so the retry is given back.
+    /// let refused = Failure::rejected(std::time::Duration::from_secs(1));
+    /// let decision = second.on_failure_with_budget(&policy, refused, Instant::now(), &budget);
+    /// assert_eq!(decision, Decision::Stop(StopReason::Exhausted));
+    /// assert_eq!(budget.available(), 1);
     /// # }
     /// ```
     pub fn on_failure_with_budget(
@@ -391,29 +413,43 @@ impl RetryState {
         now: Instant,
         budget: &RetryBudget,
     ) -> Decision {
-        let first = self.failures == 0;
+        let taken = self.withdrawal.take();
         if failure.rejected {
-            if !first {
-                budget.refund();
+            if let Some(withdrawal) = taken {
+                budget.refund(withdrawal);
             }
-        } else if first {
+        } else if !self.reached {
+            self.reached = true;
             budget.deposit();
         }
         self.failures = self.failures.saturating_add(1);
         let mut decision = self.decide(policy, failure, now);
-        if matches!(decision, Decision::Retry(_)) && !budget.try_withdraw() {
-            decision = Decision::Stop(StopReason::BudgetExhausted);
+        if matches!(decision, Decision::Retry(_)) && self.reached {
+            match budget.try_withdraw() {
+                Some(withdrawal) => self.withdrawal = Some(withdrawal),
+                None => decision = Decision::Stop(StopReason::BudgetExhausted),
+            }
         }
         #[cfg(feature = "tracing")]
         trace_decision(&decision, self.failures, &failure);
         decision
     }
 
-    /// A call that succeeded under a [`RetryBudget`]: its first attempt
-    /// deposits (a success after retries has deposited already).
+    /// A call that succeeded under a [`RetryBudget`]: if no earlier attempt
+    /// reached the service, this one deposits.
+    ///
+    /// ```
+    /// use resilient::{RetryBudget, RetryState};
+    ///
+    /// let budget = RetryBudget::builder().min_per_sec(0).ratio(1.0).build();
+    /// RetryState::new().on_success_with_budget(&budget);
+    /// assert_eq!(budget.available(), 1);
+    /// ```
     #[inline]
-    pub fn on_success_with_budget(&self, budget: &RetryBudget) {
-        if self.failures == 0 {
+    pub fn on_success_with_budget(&mut self, budget: &RetryBudget) {
+        self.withdrawal = None;
+        if !self.reached {
+            self.reached = true;
             budget.deposit();
         }
     }

@@ -1,11 +1,16 @@
 //! Code generation. Everything here has been checked: no error paths.
 //!
-//! Generated names are `__resilient_*` with `Span::mixed_site()`, so the
-//! user's body cannot name them; paths go through `__resilient`, one
+//! Generated locals are `__resilient_*` with `Span::mixed_site()`, so the
+//! user's body cannot name them. Paths go through `__resilient`, one
 //! `use ::resilient::__private as __resilient;` at the top of the stack
-//! (three tokens a path instead of seven: a stack's expansion is a
-//! third smaller, and every token costs the user's build); lints are
-//! relaxed on glue only, never on the user's block.
+//! (three tokens a path instead of seven: a stack's expansion is a third
+//! smaller, and every token costs the user's build). That alias is an
+//! item, visible to the body like any other, so code placed inside the
+//! user's braces (the per-attempt prelude) and code spanned at the user's
+//! tokens use absolute `::resilient::__private` paths instead: a body's
+//! own `use .. as __resilient;` cannot redirect them, and
+//! `unused_qualifications` never sees them. Lints are relaxed on glue
+//! only, never on the user's block.
 //!
 //! `protocol` holds what layers hand one another; each layer's expansion
 //! is a module of its own.

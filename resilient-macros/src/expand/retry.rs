@@ -30,8 +30,6 @@ struct Names {
     pending: syn::Ident,
     stop: syn::Ident,
     converted: syn::Ident,
-    budget: syn::Ident,
-    budget_holder: syn::Ident,
 }
 
 impl Names {
@@ -50,8 +48,6 @@ impl Names {
             pending: ident("pending", depth),
             stop: ident("stop", depth),
             converted: ident("converted", depth),
-            budget: ident("budget", depth),
-            budget_holder: ident("budget_holder", depth),
         }
     }
 }
@@ -118,10 +114,8 @@ pub(crate) fn expand(
         quote!(#erased)
     };
     let (declare_pending, stop) = retry.stop();
-    let budget = retry.budget();
-    let on_failure = if args.budget.is_some() {
-        let budget_var = &retry.names.budget;
-        quote!(#state.on_failure_with_budget(&#policy_var, #failure, #now, #budget_var))
+    let on_failure = if let Some(budget) = retry.budget() {
+        quote!(#state.on_failure_with_budget(&#policy_var, #failure, #now, #budget))
     } else {
         quote!(#state.on_failure(&#policy_var, #failure, #now))
     };
@@ -134,7 +128,6 @@ pub(crate) fn expand(
             #[allow(unused_imports)]
             use __resilient::{ViaDefault as _, ViaRetryHint as _};
             #policy
-            #budget
             let mut #state = __resilient::RetryState::new();
             #start
             loop {
@@ -158,29 +151,22 @@ pub(crate) fn expand(
 }
 
 impl Retry<'_> {
-    /// The budget, bound once per call: a `static`'s path or an
-    /// expression (`self.budget`), through `AsBudget` so a value that is
-    /// not a budget is one error, at the expression.
+    /// The budget, as an expression of type `&RetryBudget`: a `static`'s
+    /// path or any expression (`self.budget`), through `AsBudget` so a
+    /// value that is not a budget is one error, at the expression. It is
+    /// evaluated where it is used, after each attempt (not held across the
+    /// attempts: a `&mut self` method's body stays free to borrow `self`).
     fn budget(&self) -> Option<TokenStream> {
         let budget = &self.args.budget.as_ref()?.value;
-        let Names {
-            budget: var,
-            budget_holder: holder,
-            ..
-        } = &self.names;
-        // Spanned at the expression, so a type error underlines it (a
-        // mixed-site span, even located there, reports at the attribute).
-        let holder = syn::Ident::new(&holder.to_string(), budget.span());
         Some(quote_spanned! {budget.span()=>
-            let #holder = &#budget;
-            let #var: &::resilient::__private::RetryBudget = ::resilient::__private::budget(#holder);
+            ::resilient::__private::budget(&#budget)
         })
     }
 
-    /// A success under a budget: the first attempt deposits.
+    /// A success under a budget: deposits, unless an earlier attempt did.
     fn deposit(&self) -> Option<TokenStream> {
-        self.args.budget.as_ref()?;
-        let Names { state, budget, .. } = &self.names;
+        let budget = self.budget()?;
+        let state = &self.names.state;
         Some(quote!(#state.on_success_with_budget(#budget);))
     }
 
@@ -208,7 +194,9 @@ impl Retry<'_> {
             })
             .map(|name| {
                 let borrow = syn::Token![&](name.span());
-                let copy = quote!(__resilient::fresh(#borrow #name));
+                // Absolute: this goes inside the user's braces, where a
+                // `use .. as __resilient;` of the body's own would win.
+                let copy = quote!(::resilient::__private::fresh(#borrow #name));
                 quote! {
                     #[allow(unused_mut)]
                     let mut #name = #copy;
