@@ -15,9 +15,15 @@
 //!
 //! and each attribute below appends its layer to `layers` (the inner side).
 //! rustc expands `__stack!` only after every attribute of the item, so it
-//! sees the whole run and generates it once, `layers[0]` outermost. No
-//! attribute is recognised by name: `use resilient::retry as again;` works,
-//! and a foreign `#[retry]` is never taken over.
+//! sees the whole run and generates it once, `layers[0]` outermost. When
+//! nothing left below an attribute can be a macro (only rustc's inert
+//! attributes remain), that attribute is the last of the run and generates
+//! the stack itself, one expansion round sooner. No attribute is
+//! recognised by name: `use resilient::retry as again;` works, and a
+//! foreign `#[retry]` is never taken over.
+//!
+//! The body of an `async fn` travels as a token group, never parsed here:
+//! only its braces are kept, and rustc parses it once, from the expansion.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
