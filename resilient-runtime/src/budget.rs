@@ -188,7 +188,7 @@ impl RetryBudget {
         }
         let slice = self.slice(now);
         self.add(-SCALE, slice);
-        Some(Withdrawal { slice })
+        Some(Withdrawal::new(slice))
     }
 
     /// Gives back a retry taken by [`try_withdraw`](Self::try_withdraw)
@@ -196,8 +196,8 @@ impl RetryBudget {
     /// into the slice it was taken from: a withdrawal that has expired
     /// meanwhile has nothing left to give back.
     pub fn refund(&self, withdrawal: Withdrawal) {
-        let tag = withdrawal.slice & TAG_MASK;
-        let slot = &self.slots[slot_index(withdrawal.slice)];
+        let tag = withdrawal.tag();
+        let slot = &self.slots[withdrawal.slot()];
         let mut word = slot.load(Ordering::Acquire);
         loop {
             let (held, amount) = unpack(word);
@@ -283,8 +283,37 @@ impl RetryBudget {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "a withdrawal that is not used still spends a retry"]
 pub struct Withdrawal {
-    /// The slice it was taken from.
-    slice: u64,
+    /// The slot it was taken from (high 4 bits) and that slice's tag (low
+    /// `TAG_BITS`): 32 bits, so a retry state keeps it in the padding
+    /// beside its failure count.
+    code: u32,
+}
+
+impl Withdrawal {
+    fn new(slice: u64) -> Self {
+        // A slot index below 10 and a 28-bit tag: at most 0x9FFF_FFFF.
+        #[allow(clippy::cast_possible_truncation)]
+        let code = ((slice % SLOTS as u64) << TAG_BITS | (slice & TAG_MASK)) as u32;
+        Self { code }
+    }
+
+    /// The withdrawal as a `u32` below `u32::MAX - 1`.
+    pub(crate) const fn code(self) -> u32 {
+        self.code
+    }
+
+    /// The withdrawal of [`code`](Self::code).
+    pub(crate) const fn from_code(code: u32) -> Self {
+        Self { code }
+    }
+
+    fn slot(self) -> usize {
+        (self.code >> TAG_BITS) as usize
+    }
+
+    fn tag(self) -> u64 {
+        u64::from(self.code) & TAG_MASK
+    }
 }
 
 impl fmt::Debug for RetryBudget {
@@ -480,6 +509,17 @@ mod tests {
         }
         assert_eq!(unpack(pack(3, i64::MAX)).1, AMOUNT_MAX, "saturates");
         assert_eq!(unpack(pack(3, i64::MIN)).1, AMOUNT_MIN, "saturates");
+    }
+
+    #[test]
+    fn a_withdrawal_fits_a_retry_state() {
+        for slice in [0, 9, 10, 12_345, TAG_MASK, TAG_MASK + 7, u64::MAX] {
+            let withdrawal = Withdrawal::new(slice);
+            assert_eq!(withdrawal.slot(), slot_index(slice));
+            assert_eq!(withdrawal.tag(), slice & TAG_MASK);
+            assert!(withdrawal.code() <= u32::MAX - 2, "room for 0 and 1");
+            assert_eq!(Withdrawal::from_code(withdrawal.code()), withdrawal);
+        }
     }
 
     #[test]

@@ -301,11 +301,12 @@ pub struct RetryState {
     started: Option<Instant>,
     /// The decorrelated backoff's previous delay (zero: none yet).
     previous: Duration,
-    /// Under a budget: an attempt reached the service (the call has
-    /// deposited).
-    reached: bool,
-    /// Under a budget: the retry taken for the attempt now running.
-    withdrawal: Option<Withdrawal>,
+    /// Under a budget: 0 while no attempt has reached the service, 1 once
+    /// one has (the call has deposited), and 2 + the withdrawal's code
+    /// while the attempt now running is a retry taken from the budget. One
+    /// `u32` beside `failures`, so a state without a budget is
+    /// initialised as cheaply as before.
+    budget: u32,
 }
 
 impl RetryState {
@@ -321,8 +322,7 @@ impl RetryState {
             failures: 0,
             started: None,
             previous: Duration::ZERO,
-            reached: false,
-            withdrawal: None,
+            budget: 0,
         }
     }
 
@@ -413,20 +413,21 @@ impl RetryState {
         now: Instant,
         budget: &RetryBudget,
     ) -> Decision {
-        let taken = self.withdrawal.take();
+        let taken = self.budget.checked_sub(2).map(Withdrawal::from_code);
         if failure.rejected {
             if let Some(withdrawal) = taken {
                 budget.refund(withdrawal);
             }
-        } else if !self.reached {
-            self.reached = true;
+        } else if self.budget == 0 {
             budget.deposit();
         }
+        // Reached once an attempt did; the withdrawal, if any, is settled.
+        self.budget = u32::from(self.budget != 0 || !failure.rejected);
         self.failures = self.failures.saturating_add(1);
         let mut decision = self.decide(policy, failure, now);
-        if matches!(decision, Decision::Retry(_)) && self.reached {
+        if matches!(decision, Decision::Retry(_)) && self.budget == 1 {
             match budget.try_withdraw() {
-                Some(withdrawal) => self.withdrawal = Some(withdrawal),
+                Some(withdrawal) => self.budget = withdrawal.code() + 2,
                 None => decision = Decision::Stop(StopReason::BudgetExhausted),
             }
         }
@@ -447,11 +448,10 @@ impl RetryState {
     /// ```
     #[inline]
     pub fn on_success_with_budget(&mut self, budget: &RetryBudget) {
-        self.withdrawal = None;
-        if !self.reached {
-            self.reached = true;
+        if self.budget == 0 {
             budget.deposit();
         }
+        self.budget = 1;
     }
 
     fn decide(&mut self, policy: &RetryPolicy, failure: Failure, now: Instant) -> Decision {
