@@ -384,10 +384,9 @@ mod shadowing {
 
 /// A body that brings its own `__resilient` into scope: the stack's code
 /// inside the user's braces (the per-attempt copy of `n`) does not go
-/// through the alias, so it is not redirected. (An item first in a body
-/// under the attributes trips clippy's pedantic `items_after_statements`:
-/// the stack's own statements come before it.)
-#[allow(clippy::items_after_statements)]
+/// through the alias, so it is not redirected; and an item first in the
+/// body stays first (clippy's pedantic `items_after_statements`, on in
+/// this workspace, would say otherwise).
 #[retry(attempts = 3, backoff = none)]
 async fn shadows_the_alias(mut n: u32, log: &Mutex<Vec<u32>>) -> Result<(), Failed> {
     use shadowing::__resilient;

@@ -86,6 +86,15 @@ impl From<Infallible> for Parked {
     }
 }
 
+/// The user's body, an `async` block, typed as the function's result: the
+/// bound gives the block its output type before its `return`s, `?` and
+/// tail are checked, as the function's signature does without the
+/// attributes.
+#[inline]
+pub fn typed<R, F: Future<Output = R>>(body: F) -> F {
+    body
+}
+
 /// Puts `value` in its slot; the layer then hands `Parked` outward.
 #[inline]
 pub fn park<V>(slot: &mut Option<V>, value: V) -> Parked {

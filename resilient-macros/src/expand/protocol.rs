@@ -326,18 +326,21 @@ pub(crate) fn ident(name: &str, depth: usize) -> syn::Ident {
     format_ident!("__resilient_{}_{}", name, depth, span = Span::mixed_site())
 }
 
-/// Makes the block's type known before the user's `return`s and tail are
-/// checked, as the plain function's signature would: coercions and `?`
-/// inference work as they do without the attribute. Spanned at the return
-/// type, so type errors point there.
-fn fake_return_edge(output: &syn::Type) -> TokenStream {
-    let erased = erase_impl_trait(output);
-    let fake = format_ident!("__resilient_fake_return", span = Span::mixed_site());
-    quote_spanned! {output.span()=>
-        if let ::core::option::Option::Some(#fake) = ::core::option::Option::<#erased>::None {
-            return #fake;
-        }
-    }
+/// The user's block as a future whose output is the function's return
+/// type: the bound types the block's `return`s, `?` and tail before they
+/// are checked, as the plain function's signature would, so coercions and
+/// `?` conversions work as without the attribute. Nothing is put inside
+/// the user's braces, so an item first in the body (a `use`) stays first
+/// (no `items_after_statements`), and no nested block trips
+/// `unused_braces` on a one-line body.
+pub(crate) fn body_future(stack: &StackInput, stmts: &TokenStream) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let mut block = Group::new(Delimiter::Brace, stmts.clone());
+    block.set_span(stack.body.span());
+    let typed = quote_spanned! {stack.output.span()=>
+        ::resilient::__private::typed::<#erased, _>
+    };
+    quote!(#typed(async #block))
 }
 
 /// A duration setting as an expression of type `Duration`.
@@ -363,31 +366,30 @@ pub(crate) fn literal_duration(value: Duration) -> TokenStream {
 
 /// One attempt, as an expression: the user's block as an `async` block,
 /// awaited (so a `return` or `?` in it ends the attempt, not the
-/// function), or the next layer's block inline. A layer needs no
-/// `async` block of its own: each one would be another coroutine whose
-/// output is moved through memory on the way out.
+/// function), after the attempt's prelude (its copies of `mut` and
+/// `clone(..)` arguments, which the block borrows or takes), or the next
+/// layer's block inline. A layer needs no `async` block of its own: each
+/// one would be another coroutine whose output is moved through memory on
+/// the way out.
 pub(crate) fn run_attempt(stack: &StackInput, inner: &Inner, prelude: &TokenStream) -> TokenStream {
-    let block = attempt_block(stack, inner, prelude);
     match inner {
-        Inner::Body(_) => quote!(async #block.await),
-        Inner::Layer(_) => block,
+        Inner::Body(stmts) => {
+            let body = body_future(stack, stmts);
+            if prelude.is_empty() {
+                quote!(#body.await)
+            } else {
+                quote!({ #prelude #body.await })
+            }
+        }
+        Inner::Layer(layer) => quote!({ #prelude #layer }),
     }
 }
 
-/// The block one attempt runs: the user's statements in the user's own
-/// braces after the fake return edge, or the next layer's block.
-pub(crate) fn attempt_block(
-    stack: &StackInput,
-    inner: &Inner,
-    prelude: &TokenStream,
-) -> TokenStream {
+/// One attempt as a future (for a layer that needs one, `#[timeout]`):
+/// the user's block, or the next layer's block in an `async` block.
+pub(crate) fn attempt_future(stack: &StackInput, inner: &Inner) -> TokenStream {
     match inner {
-        Inner::Body(stmts) => {
-            let fake = fake_return_edge(&stack.output);
-            let mut block = Group::new(Delimiter::Brace, quote!(#fake #prelude #stmts));
-            block.set_span(stack.body.span());
-            block.into_token_stream()
-        }
-        Inner::Layer(layer) => quote!({ #prelude #layer }),
+        Inner::Body(stmts) => body_future(stack, stmts),
+        Inner::Layer(layer) => quote!(async { #layer }),
     }
 }

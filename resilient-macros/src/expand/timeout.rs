@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::protocol::{Inner, Tag, Tags, attempt_block, duration, ident};
+use super::protocol::{Inner, Tag, Tags, attempt_future, duration, ident};
 use crate::args::timeout::TimeoutArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
@@ -27,7 +27,7 @@ pub(crate) fn expand(
     let slot = Tag::TimedOut.slot();
     let timed_out = Tag::TimedOut.pattern();
     let limit = duration(&args.limit);
-    let attempt_block = attempt_block(stack, inner, &TokenStream::new());
+    let attempt = attempt_future(stack, inner);
     let done = if inner_tags.any() {
         quote!(#value.widen())
     } else {
@@ -36,7 +36,7 @@ pub(crate) fn expand(
     quote! {
         {
             let #out: #out_type =
-                match __resilient::timeout(#limit, async #attempt_block).await {
+                match __resilient::timeout(#limit, #attempt).await {
                     ::core::result::Result::Ok(#value) => #done,
                     ::core::result::Result::Err(#elapsed) => #timed_out(
                         __resilient::park(&mut #slot, #elapsed),
