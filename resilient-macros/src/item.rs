@@ -258,16 +258,19 @@ pub(crate) fn stack_invocation(stmt: &Stmt) -> Option<&syn::Macro> {
         Stmt::Macro(m) => &m.mac,
         _ => return None,
     };
-    // The exact path the attributes write: a user's own `__stack!` is not
-    // taken for one.
+    is_stack_macro(mac).then_some(mac)
+}
+
+/// Whether `mac` is `::resilient::__private::__stack!`, the exact path the
+/// attributes write: a user's own `__stack!` is not taken for one.
+pub(crate) fn is_stack_macro(mac: &syn::Macro) -> bool {
     let path: Vec<_> = mac
         .path
         .segments
         .iter()
         .map(|s| s.ident.to_string())
         .collect();
-    (mac.path.leading_colon.is_some() && path == ["resilient", "__private", "__stack"])
-        .then_some(mac)
+    mac.path.leading_colon.is_some() && path == ["resilient", "__private", "__stack"]
 }
 
 fn is_stack_invocation(stmt: &Stmt) -> bool {

@@ -342,31 +342,11 @@ fn existing_stack(stmts: &[Stmt]) -> Option<syn::Result<StackInput>> {
     Some(item::stack_invocation(stmt)?.parse_body::<StackInput>())
 }
 
-/// The same for a body kept as tokens: exactly
-/// `::resilient::__private::__stack! { .. }`, the path the attributes
-/// write (a user's own `__stack!` is not taken for one).
+/// The same for a body kept as tokens. A user's body fails to read as one
+/// macro invocation at its first tokens, so this costs no parse of it.
 fn existing_stack_in(body: &Group) -> Option<syn::Result<StackInput>> {
-    let tokens: Vec<TokenTree> = body.stream().into_iter().collect();
-    let [
-        TokenTree::Punct(c1),
-        TokenTree::Punct(c2),
-        TokenTree::Ident(krate),
-        TokenTree::Punct(c3),
-        TokenTree::Punct(c4),
-        TokenTree::Ident(private),
-        TokenTree::Punct(c5),
-        TokenTree::Punct(c6),
-        TokenTree::Ident(mac),
-        TokenTree::Punct(bang),
-        TokenTree::Group(input),
-    ] = tokens.as_slice()
-    else {
-        return None;
-    };
-    let colons = [c1, c2, c3, c4, c5, c6].iter().all(|c| c.as_char() == ':');
-    let path = krate == "resilient" && private == "__private" && mac == "__stack";
-    (colons && path && bang.as_char() == '!' && input.delimiter() == Delimiter::Brace)
-        .then(|| syn::parse2::<StackInput>(input.stream()))
+    let mac = syn::parse2::<syn::Macro>(body.stream()).ok()?;
+    item::is_stack_macro(&mac).then(|| mac.parse_body::<StackInput>())
 }
 
 impl StackInput {

@@ -274,6 +274,7 @@ impl AsBudget for RetryBudget {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<B: AsBudget + ?Sized> AsBudget for &B {
     #[inline]
     fn as_budget(&self) -> &RetryBudget {
@@ -281,6 +282,7 @@ impl<B: AsBudget + ?Sized> AsBudget for &B {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<B: AsBudget + ?Sized> AsBudget for std::sync::Arc<B> {
     #[inline]
     fn as_budget(&self) -> &RetryBudget {
@@ -288,6 +290,7 @@ impl<B: AsBudget + ?Sized> AsBudget for std::sync::Arc<B> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<B: AsBudget + ?Sized> AsBudget for Box<B> {
     #[inline]
     fn as_budget(&self) -> &RetryBudget {

@@ -6,7 +6,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::clock;
-use crate::error::{ConfigError, budget_error};
+use crate::error::{ConfigError, setting_error};
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 
 /// Tokens are counted in thousandths, as Finagle does: `ratio(0.6)` is
@@ -293,7 +293,7 @@ impl Withdrawal {
     fn new(slice: u64) -> Self {
         // A slot index below 10 and a 28-bit tag: at most 0x9FFF_FFFF.
         #[allow(clippy::cast_possible_truncation)]
-        let code = ((slice % SLOTS as u64) << TAG_BITS | (slice & TAG_MASK)) as u32;
+        let code = ((slot_index(slice) as u64) << TAG_BITS | (slice & TAG_MASK)) as u32;
         Self { code }
     }
 
@@ -461,15 +461,27 @@ impl RetryBudgetBuilder {
     const fn settings(&self) -> Result<Settings, ConfigError> {
         let ttl_nanos = self.ttl.as_nanos();
         if ttl_nanos < 1_000_000_000 {
-            return Err(budget_error!("ttl", "must be at least 1 s"));
+            return Err(setting_error!(
+                "retry budget",
+                "ttl",
+                "must be at least 1 s"
+            ));
         }
         if ttl_nanos > 3_600_000_000_000 {
-            return Err(budget_error!("ttl", "must be at most 1 hour"));
+            return Err(setting_error!(
+                "retry budget",
+                "ttl",
+                "must be at most 1 hour"
+            ));
         }
         // `!(a <= b)` rather than `a > b`: NaN fails every comparison.
         #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(self.ratio >= 0.0 && self.ratio <= 1000.0) {
-            return Err(budget_error!("ratio", "must be a number from 0 to 1000"));
+            return Err(setting_error!(
+                "retry budget",
+                "ratio",
+                "must be a number from 0 to 1000"
+            ));
         }
         // At most 3.6e12: exact in i64.
         #[allow(clippy::cast_possible_truncation)]

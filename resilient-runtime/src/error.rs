@@ -32,41 +32,20 @@ pub struct ConfigError {
     message: &'static str,
 }
 
-/// `config_error!("max", "must not be below `initial`")`: the full message
-/// is one static string, so `const` evaluation can panic with it too.
-macro_rules! config_error {
-    ($key:literal, $($problem:literal),+) => {
+/// `setting_error!("retry", "max", "must not be below `initial`")`: the
+/// full message ("invalid retry setting `max`: must not be below
+/// `initial`") is one static string, so `const` evaluation can panic with it
+/// too. The first argument is what the setting belongs to: `retry`,
+/// `circuit breaker` or `retry budget`.
+macro_rules! setting_error {
+    ($of:literal, $key:literal, $($problem:literal),+) => {
         $crate::error::ConfigError::new(
             $key,
-            concat!("invalid retry setting `", $key, "`: ", $($problem),+),
+            concat!("invalid ", $of, " setting `", $key, "`: ", $($problem),+),
         )
     };
 }
-pub(crate) use config_error;
-
-/// `breaker_error!("window", "must be at most 1024")`, as `config_error!`
-/// for circuit breaker settings.
-macro_rules! breaker_error {
-    ($key:literal, $($problem:literal),+) => {
-        $crate::error::ConfigError::new(
-            $key,
-            concat!("invalid circuit breaker setting `", $key, "`: ", $($problem),+),
-        )
-    };
-}
-pub(crate) use breaker_error;
-
-/// `budget_error!("ttl", "must be at least 1 s")`, for retry budget
-/// settings.
-macro_rules! budget_error {
-    ($key:literal, $($problem:literal),+) => {
-        $crate::error::ConfigError::new(
-            $key,
-            concat!("invalid retry budget setting `", $key, "`: ", $($problem),+),
-        )
-    };
-}
-pub(crate) use budget_error;
+pub(crate) use setting_error;
 
 impl ConfigError {
     pub(crate) const fn new(key: &'static str, message: &'static str) -> Self {

@@ -3,7 +3,7 @@
 use core::time::Duration;
 
 use crate::backoff::{DEFAULT_BACKOFF, Kind};
-use crate::error::{ConfigError, config_error};
+use crate::error::{ConfigError, setting_error};
 use crate::{Backoff, Jitter};
 
 /// Returns an error naming `$key` unless `$d` is in (0, 365 days].
@@ -12,10 +12,10 @@ use crate::{Backoff, Jitter};
 macro_rules! check_duration {
     ($d:expr, $key:literal $(, subject: $subject:literal)? $(, if zero: $if_zero:literal)?) => {{
         if $d.is_zero() {
-            return Err(config_error!($key, $($subject, " ",)? "must be above zero" $(, $if_zero)?));
+            return Err(setting_error!("retry", $key, $($subject, " ",)? "must be above zero" $(, $if_zero)?));
         }
         if too_long($d) {
-            return Err(config_error!($key, $($subject, " ",)? "must be at most 365 days"));
+            return Err(setting_error!("retry", $key, $($subject, " ",)? "must be at most 365 days"));
         }
     }};
 }
@@ -26,7 +26,7 @@ macro_rules! check_range {
         check_duration!($initial, "initial", if zero: " (use `Backoff::none()` for no delay)");
         check_duration!($max, "max");
         if $max.as_nanos() < $initial.as_nanos() {
-            return Err(config_error!("max", "must not be below `initial`"));
+            return Err(setting_error!("retry", "max", "must not be below `initial`"));
         }
     }};
 }
@@ -234,7 +234,7 @@ impl RetryPolicyBuilder {
     /// decorrelated backoff is given a jitter other than `None`.
     pub const fn try_build(self) -> Result<RetryPolicy, ConfigError> {
         if self.attempts == 0 {
-            return Err(config_error!("attempts", "must be at least 1"));
+            return Err(setting_error!("retry", "attempts", "must be at least 1"));
         }
         if let Err(err) = check_backoff(&self.backoff) {
             return Err(err);
@@ -242,7 +242,8 @@ impl RetryPolicyBuilder {
         let jitter = match (self.jitter, self.backoff.is_decorrelated()) {
             (None | Some(Jitter::None), true) => Jitter::None,
             (Some(_), true) => {
-                return Err(config_error!(
+                return Err(setting_error!(
+                    "retry",
                     "jitter",
                     "a decorrelated backoff draws its own random delays and takes no jitter; leave `jitter` unset or use `Jitter::None`"
                 ));
@@ -293,7 +294,8 @@ const fn check_backoff(backoff: &Backoff) -> Result<(), ConfigError> {
         } => {
             check_range!(initial, max);
             if factor.is_nan() || factor < 1.0 || factor == f64::INFINITY {
-                return Err(config_error!(
+                return Err(setting_error!(
+                    "retry",
                     "factor",
                     "must be a finite number of at least 1"
                 ));

@@ -382,11 +382,13 @@ mod tests {
             retry_after = false,
             max_retry_after = self.cap,
             on_retry = log,
+            budget = self.budget,
             clone(a, b)
         ))
         .ok()
         .unwrap();
         assert_eq!(args.attempts.unwrap().value.0, 5);
+        assert!(matches!(*args.budget.unwrap().value, Expr::Field(_)));
         assert!(args.jitter.unwrap().value == Jitter::Equal);
         assert_eq!(args.clone.unwrap().value.len(), 2);
         assert!(matches!(

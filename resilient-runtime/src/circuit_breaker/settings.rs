@@ -4,7 +4,7 @@ use core::time::Duration;
 
 use super::{BreakerName, CircuitBreaker, StateChange};
 use crate::clock;
-use crate::error::{ConfigError, breaker_error};
+use crate::error::{ConfigError, setting_error};
 
 /// What a call dropped before its outcome (a `select!` loser, an outer
 /// timeout, a client that went away) counts as.
@@ -213,17 +213,23 @@ impl CircuitBreakerBuilder {
     const fn settings(&self) -> Result<Settings, ConfigError> {
         let mode = match (self.failures, self.failure_rate) {
             (Some(_), Some(_)) => {
-                return Err(breaker_error!(
+                return Err(setting_error!(
+                    "circuit breaker",
                     "failure_rate",
                     "cannot be combined with `failures`: choose consecutive failures or a failure rate"
                 ));
             }
             (failures, None) => {
                 if self.window.is_some() {
-                    return Err(breaker_error!("window", "only applies with `failure_rate`"));
+                    return Err(setting_error!(
+                        "circuit breaker",
+                        "window",
+                        "only applies with `failure_rate`"
+                    ));
                 }
                 if self.min_calls.is_some() {
-                    return Err(breaker_error!(
+                    return Err(setting_error!(
+                        "circuit breaker",
                         "min_calls",
                         "only applies with `failure_rate`"
                     ));
@@ -233,16 +239,25 @@ impl CircuitBreakerBuilder {
                     None => 5,
                 };
                 if failures == 0 {
-                    return Err(breaker_error!("failures", "must be at least 1"));
+                    return Err(setting_error!(
+                        "circuit breaker",
+                        "failures",
+                        "must be at least 1"
+                    ));
                 }
                 if failures > MAX_COUNT {
-                    return Err(breaker_error!("failures", "must be at most 65535"));
+                    return Err(setting_error!(
+                        "circuit breaker",
+                        "failures",
+                        "must be at most 65535"
+                    ));
                 }
                 Mode::Consecutive { failures }
             }
             (None, Some(rate)) => {
                 if rate.is_nan() || rate <= 0.0 || rate > 1.0 {
-                    return Err(breaker_error!(
+                    return Err(setting_error!(
+                        "circuit breaker",
                         "failure_rate",
                         "must be above 0 and at most 1 (0.5 means half the calls)"
                     ));
@@ -252,17 +267,29 @@ impl CircuitBreakerBuilder {
                     None => DEFAULT_WINDOW,
                 };
                 if window == 0 || window > MAX_WINDOW {
-                    return Err(breaker_error!("window", "must be from 1 to 1024 calls"));
+                    return Err(setting_error!(
+                        "circuit breaker",
+                        "window",
+                        "must be from 1 to 1024 calls"
+                    ));
                 }
                 let min_calls = match self.min_calls {
                     Some(n) => n,
                     None => window,
                 };
                 if min_calls == 0 {
-                    return Err(breaker_error!("min_calls", "must be at least 1"));
+                    return Err(setting_error!(
+                        "circuit breaker",
+                        "min_calls",
+                        "must be at least 1"
+                    ));
                 }
                 if min_calls > window {
-                    return Err(breaker_error!("min_calls", "must not be above `window`"));
+                    return Err(setting_error!(
+                        "circuit breaker",
+                        "min_calls",
+                        "must not be above `window`"
+                    ));
                 }
                 Mode::Rate {
                     rate,
@@ -272,17 +299,33 @@ impl CircuitBreakerBuilder {
             }
         };
         if self.reset.is_zero() {
-            return Err(breaker_error!("reset", "must be above zero"));
+            return Err(setting_error!(
+                "circuit breaker",
+                "reset",
+                "must be above zero"
+            ));
         }
         // The same ceiling as every retry duration.
         if self.reset.as_nanos() > crate::RetryPolicy::MAX_DURATION.as_nanos() {
-            return Err(breaker_error!("reset", "must be at most 365 days"));
+            return Err(setting_error!(
+                "circuit breaker",
+                "reset",
+                "must be at most 365 days"
+            ));
         }
         if self.half_open == 0 {
-            return Err(breaker_error!("half_open", "must be at least 1"));
+            return Err(setting_error!(
+                "circuit breaker",
+                "half_open",
+                "must be at least 1"
+            ));
         }
         if self.half_open > MAX_COUNT {
-            return Err(breaker_error!("half_open", "must be at most 65535"));
+            return Err(setting_error!(
+                "circuit breaker",
+                "half_open",
+                "must be at most 65535"
+            ));
         }
         Ok(Settings {
             mode,
