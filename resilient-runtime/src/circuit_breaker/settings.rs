@@ -6,6 +6,13 @@ use super::{BreakerName, CircuitBreaker, StateChange};
 use crate::clock;
 use crate::error::{ConfigError, setting_error};
 
+/// `setting_error!` for a circuit breaker's settings.
+macro_rules! breaker_error {
+    ($($key_and_problem:tt)+) => {
+        setting_error!("circuit breaker", $($key_and_problem)+)
+    };
+}
+
 /// What a call dropped before its outcome (a `select!` loser, an outer
 /// timeout, a client that went away) counts as.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -213,23 +220,17 @@ impl CircuitBreakerBuilder {
     const fn settings(&self) -> Result<Settings, ConfigError> {
         let mode = match (self.failures, self.failure_rate) {
             (Some(_), Some(_)) => {
-                return Err(setting_error!(
-                    "circuit breaker",
+                return Err(breaker_error!(
                     "failure_rate",
                     "cannot be combined with `failures`: choose consecutive failures or a failure rate"
                 ));
             }
             (failures, None) => {
                 if self.window.is_some() {
-                    return Err(setting_error!(
-                        "circuit breaker",
-                        "window",
-                        "only applies with `failure_rate`"
-                    ));
+                    return Err(breaker_error!("window", "only applies with `failure_rate`"));
                 }
                 if self.min_calls.is_some() {
-                    return Err(setting_error!(
-                        "circuit breaker",
+                    return Err(breaker_error!(
                         "min_calls",
                         "only applies with `failure_rate`"
                     ));
@@ -239,25 +240,16 @@ impl CircuitBreakerBuilder {
                     None => 5,
                 };
                 if failures == 0 {
-                    return Err(setting_error!(
-                        "circuit breaker",
-                        "failures",
-                        "must be at least 1"
-                    ));
+                    return Err(breaker_error!("failures", "must be at least 1"));
                 }
                 if failures > MAX_COUNT {
-                    return Err(setting_error!(
-                        "circuit breaker",
-                        "failures",
-                        "must be at most 65535"
-                    ));
+                    return Err(breaker_error!("failures", "must be at most 65535"));
                 }
                 Mode::Consecutive { failures }
             }
             (None, Some(rate)) => {
                 if rate.is_nan() || rate <= 0.0 || rate > 1.0 {
-                    return Err(setting_error!(
-                        "circuit breaker",
+                    return Err(breaker_error!(
                         "failure_rate",
                         "must be above 0 and at most 1 (0.5 means half the calls)"
                     ));
@@ -267,29 +259,17 @@ impl CircuitBreakerBuilder {
                     None => DEFAULT_WINDOW,
                 };
                 if window == 0 || window > MAX_WINDOW {
-                    return Err(setting_error!(
-                        "circuit breaker",
-                        "window",
-                        "must be from 1 to 1024 calls"
-                    ));
+                    return Err(breaker_error!("window", "must be from 1 to 1024 calls"));
                 }
                 let min_calls = match self.min_calls {
                     Some(n) => n,
                     None => window,
                 };
                 if min_calls == 0 {
-                    return Err(setting_error!(
-                        "circuit breaker",
-                        "min_calls",
-                        "must be at least 1"
-                    ));
+                    return Err(breaker_error!("min_calls", "must be at least 1"));
                 }
                 if min_calls > window {
-                    return Err(setting_error!(
-                        "circuit breaker",
-                        "min_calls",
-                        "must not be above `window`"
-                    ));
+                    return Err(breaker_error!("min_calls", "must not be above `window`"));
                 }
                 Mode::Rate {
                     rate,
@@ -299,33 +279,17 @@ impl CircuitBreakerBuilder {
             }
         };
         if self.reset.is_zero() {
-            return Err(setting_error!(
-                "circuit breaker",
-                "reset",
-                "must be above zero"
-            ));
+            return Err(breaker_error!("reset", "must be above zero"));
         }
         // The same ceiling as every retry duration.
         if self.reset.as_nanos() > crate::RetryPolicy::MAX_DURATION.as_nanos() {
-            return Err(setting_error!(
-                "circuit breaker",
-                "reset",
-                "must be at most 365 days"
-            ));
+            return Err(breaker_error!("reset", "must be at most 365 days"));
         }
         if self.half_open == 0 {
-            return Err(setting_error!(
-                "circuit breaker",
-                "half_open",
-                "must be at least 1"
-            ));
+            return Err(breaker_error!("half_open", "must be at least 1"));
         }
         if self.half_open > MAX_COUNT {
-            return Err(setting_error!(
-                "circuit breaker",
-                "half_open",
-                "must be at most 65535"
-            ));
+            return Err(breaker_error!("half_open", "must be at most 65535"));
         }
         Ok(Settings {
             mode,
