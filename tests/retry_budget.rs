@@ -464,3 +464,143 @@ proptest! {
         })?;
     }
 }
+
+/// Every shape a retry takes, under a budget that allows exactly one retry
+/// between two failing calls (no reserve, half a retry per call): each
+/// shape must make 1 + 2 = 3 attempts over two calls, not 6.
+mod shapes {
+    use super::*;
+
+    fn two_calls_attempts(calls: &AtomicU32) -> u32 {
+        calls.swap(0, Ordering::Relaxed)
+    }
+
+    #[resilient::retry(attempts = 3, backoff = none, budget = *budget)]
+    async fn generic<T: Copy>(
+        value: T,
+        budget: &RetryBudget,
+        calls: &AtomicU32,
+    ) -> Result<T, ApiError> {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let _ = value;
+        Err(ApiError::Down)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_generic_function() {
+        let (budget, calls) = (halves(), AtomicU32::new(0));
+        generic(1u8, &budget, &calls).await.unwrap_err();
+        generic("x", &budget, &calls).await.unwrap_err();
+        assert_eq!(two_calls_attempts(&calls), 3);
+    }
+
+    trait Fetch {
+        async fn fetch(&self) -> Result<u32, ApiError>;
+    }
+
+    struct Native {
+        budget: RetryBudget,
+        calls: AtomicU32,
+    }
+
+    impl Fetch for Native {
+        #[resilient::retry(attempts = 3, backoff = none, budget = self.budget)]
+        async fn fetch(&self) -> Result<u32, ApiError> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::Down)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_native_trait_method() {
+        let native = Native {
+            budget: halves(),
+            calls: AtomicU32::new(0),
+        };
+        Fetch::fetch(&native).await.unwrap_err();
+        Fetch::fetch(&native).await.unwrap_err();
+        assert_eq!(two_calls_attempts(&native.calls), 3);
+    }
+
+    #[async_trait::async_trait]
+    trait Boxed {
+        async fn fetch(&self) -> Result<u32, ApiError>;
+    }
+
+    #[async_trait::async_trait]
+    impl Boxed for Native {
+        #[resilient::retry(attempts = 3, backoff = none, budget = self.budget)]
+        async fn fetch(&self) -> Result<u32, ApiError> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::Down)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_async_trait_method() {
+        let native = Native {
+            budget: halves(),
+            calls: AtomicU32::new(0),
+        };
+        Boxed::fetch(&native).await.unwrap_err();
+        Boxed::fetch(&native).await.unwrap_err();
+        assert_eq!(two_calls_attempts(&native.calls), 3);
+    }
+
+    static SLOW_BUDGET: RetryBudget = RetryBudget::builder().min_per_sec(0).ratio(0.5).build();
+    static SLOW_CALLS: AtomicU32 = AtomicU32::new(0);
+
+    #[derive(Debug, Default, PartialEq)]
+    struct Reply(u32);
+
+    #[derive(Debug, PartialEq)]
+    struct Slow;
+
+    impl From<resilient::Elapsed> for Slow {
+        fn from(_: resilient::Elapsed) -> Self {
+            Slow
+        }
+    }
+
+    /// A call cut off by the timeout reached the service: it earns, and
+    /// its retries spend; the fallback answers once the budget says stop.
+    #[resilient::fallback(default)]
+    #[resilient::retry(attempts = 3, backoff = none, budget = SLOW_BUDGET)]
+    #[resilient::timeout("1s")]
+    async fn hangs() -> Result<Reply, Slow> {
+        SLOW_CALLS.fetch_add(1, Ordering::Relaxed);
+        std::future::pending().await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeouts_below_a_retry_under_a_fallback() {
+        let started = Instant::now();
+        assert_eq!(hangs().await, Ok(Reply(0)));
+        assert_eq!(hangs().await, Ok(Reply(0)));
+        assert_eq!(two_calls_attempts(&SLOW_CALLS), 3);
+        assert_eq!(started.elapsed(), Duration::from_secs(3), "three timeouts");
+    }
+
+    static OUTER: CircuitBreaker = CircuitBreaker::builder()
+        .name("budget-breaker-outside")
+        .failures(100)
+        .build();
+    static OUTER_BUDGET: RetryBudget = RetryBudget::builder().min_per_sec(0).ratio(0.5).build();
+    static OUTER_CALLS: AtomicU32 = AtomicU32::new(0);
+
+    /// The other order: the breaker outside sees one outcome per call,
+    /// and every attempt of the retry inside reaches the service.
+    #[circuit_breaker(shared = OUTER)]
+    #[resilient::retry(attempts = 3, backoff = none, budget = OUTER_BUDGET)]
+    async fn breaker_outside() -> Result<u32, ApiError> {
+        OUTER_CALLS.fetch_add(1, Ordering::Relaxed);
+        Err(ApiError::Down)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_breaker_above_the_retry() {
+        breaker_outside().await.unwrap_err();
+        breaker_outside().await.unwrap_err();
+        assert_eq!(two_calls_attempts(&OUTER_CALLS), 3);
+    }
+}
