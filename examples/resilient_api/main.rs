@@ -149,7 +149,7 @@ api               http://{api}
 Try:
   curl -s http://{api}/api/data      # always 200: retries, breaker, timeout, default data
   curl -si http://{api}/api/strict   # 503 + Retry-After while the breaker is open
-  curl -s http://{api}/health        # breaker state
+  curl -s http://{api}/health        # breaker state, retries left in the budget
 
 Change the upstream while it runs:
   curl -X POST 'http://{upstream}/admin/down?on=true'          # take it down: watch the breaker open
