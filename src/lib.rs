@@ -46,11 +46,12 @@
 #![warn(missing_docs)]
 
 pub use resilient_runtime::{
-    Attempt, Backoff, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
-    CircuitState, ConfigError, Decision, Elapsed, Failure, Jitter, MAX_WINDOW, OnCancel,
-    OnStateChange, Permit, Retry, RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint,
-    RetryPolicy, RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, Withdrawal,
-    registry, retry, retry_after, retry_with_hints, testing, timeout,
+    Attempt, Backoff, BreakerKey, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder,
+    CircuitOpen, CircuitState, ConfigError, Decision, Elapsed, Failure, Jitter, KeyBuf,
+    KeyedBreaker, KeyedBreakerBuilder, MAX_KEYS, MAX_WINDOW, OnCancel, OnStateChange, OpenReason,
+    Permit, Retry, RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint, RetryPolicy,
+    RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, Withdrawal, registry, retry,
+    retry_after, retry_with_hints, testing, timeout,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].

@@ -202,3 +202,30 @@ fn the_attribute_stack_and_its_rejection_allocate_nothing() {
     assert!(out.is_err(), "the breaker should be open");
     assert_eq!(n, 0);
 }
+
+#[resilient::retry(attempts = 3)]
+#[resilient::circuit_breaker(key = host, failures = 5, name = "no-alloc-keyed")]
+async fn keyed_call(host: &str, n: u32) -> Result<u32, StackError> {
+    Ok(n)
+}
+
+#[resilient::circuit_breaker(key = tenant, failures = 5, name = "no-alloc-keyed-int")]
+async fn keyed_by_integer(tenant: u64) -> Result<u64, StackError> {
+    Ok(tenant)
+}
+
+#[test]
+fn a_known_key_allocates_nothing() {
+    // The first call registers the keyed breaker and makes the key's
+    // breaker (and the map its thread's reclamation slot).
+    let _ = allocations(|| keyed_call("a", 0));
+    let (n, out) = allocations(|| keyed_call("a", 4));
+    assert_eq!((n, out.ok()), (0, Some(4)));
+    let (n, out) = allocations(|| keyed_call("b", 5));
+    assert!(n > 0, "a new key allocates its breaker");
+    assert_eq!(out.ok(), Some(5));
+
+    let _ = allocations(|| keyed_by_integer(7));
+    let (n, out) = allocations(|| keyed_by_integer(7));
+    assert_eq!((n, out.ok()), (0, Some(7)));
+}

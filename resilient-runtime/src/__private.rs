@@ -13,9 +13,9 @@ pub use tokio::time::Instant;
 
 pub use crate::sleep::{Pause, pause};
 pub use crate::{
-    Backoff, BreakerName, CircuitBreaker, CircuitOpen, Decision, Elapsed, Failure, Jitter,
-    OnCancel, RetryBudget, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
-    timeout,
+    Backoff, BreakerKey, BreakerName, CircuitBreaker, CircuitOpen, Decision, Elapsed, Failure,
+    Jitter, KeyedBreaker, OnCancel, RetryBudget, RetryHint, RetryPolicy, RetryPolicyBuilder,
+    RetryState, StopReason, timeout,
 };
 
 /// What the attributes need of the function's return type: a `Result`.
@@ -253,6 +253,95 @@ pub fn register_once(once: &'static std::sync::Once, breaker: &'static CircuitBr
     once.call_once(|| {
         crate::registry::list_on_first_use(breaker);
     });
+}
+
+/// Registers a per-function (or `shared`) `static` keyed breaker on its
+/// first use.
+#[inline]
+pub fn register_keyed_once(once: &'static std::sync::Once, keyed: &'static KeyedBreaker) {
+    once.call_once(|| {
+        crate::registry::register_keyed(keyed);
+    });
+}
+
+/// What `#[circuit_breaker(key = .., shared = ..)]` and
+/// `#[circuit_breaker(key = .., breaker = ..)]` accept: a `KeyedBreaker`,
+/// or a reference, `Arc` or `Box` of one.
+#[diagnostic::on_unimplemented(
+    message = "with `key = ..`, the breaker must be a `KeyedBreaker`, and this is `{Self}`",
+    label = "not a `KeyedBreaker`",
+    note = "a `CircuitBreaker` is one breaker for every call; for one breaker per key, declare `static BREAKERS: KeyedBreaker = KeyedBreaker::builder().build();` and write `shared = BREAKERS`, or drop `key = ..` to share the one breaker"
+)]
+pub trait AsKeyed {
+    /// The keyed breaker.
+    fn as_keyed(&self) -> &KeyedBreaker;
+}
+
+impl AsKeyed for KeyedBreaker {
+    #[inline]
+    fn as_keyed(&self) -> &KeyedBreaker {
+        self
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<K: AsKeyed + ?Sized> AsKeyed for &K {
+    #[inline]
+    fn as_keyed(&self) -> &KeyedBreaker {
+        (**self).as_keyed()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<K: AsKeyed + ?Sized> AsKeyed for std::sync::Arc<K> {
+    #[inline]
+    fn as_keyed(&self) -> &KeyedBreaker {
+        (**self).as_keyed()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<K: AsKeyed + ?Sized> AsKeyed for Box<K> {
+    #[inline]
+    fn as_keyed(&self) -> &KeyedBreaker {
+        (**self).as_keyed()
+    }
+}
+
+/// The keyed breaker of `key = ..` with `shared` or `breaker`.
+#[inline]
+pub fn keyed<K: AsKeyed + ?Sized>(keyed: &K) -> &KeyedBreaker {
+    keyed.as_keyed()
+}
+
+/// The breaker of `key`, or its rejection (no room for a new key) parked
+/// in the function's slot.
+#[inline]
+pub fn admit_key<K: BreakerKey + ?Sized>(
+    keyed: &KeyedBreaker,
+    key: &K,
+    slot: &mut Option<CircuitOpen>,
+) -> Option<std::sync::Arc<CircuitBreaker>> {
+    match keyed.breaker(key) {
+        Ok(breaker) => Some(breaker),
+        Err(open) => {
+            park(slot, open);
+            None
+        }
+    }
+}
+
+/// [`ask_breaker`] for the breaker of `key`, if it has one.
+pub fn ask_key<K: BreakerKey + ?Sized>(
+    failure: Failure,
+    keyed: &KeyedBreaker,
+    key: &K,
+    pending: &mut Option<CircuitOpen>,
+) -> Failure {
+    match keyed.get(key) {
+        Some(breaker) => ask_breaker(failure, &breaker, pending),
+        None => failure,
+    }
 }
 
 /// What `#[retry(budget = ..)]` accepts: a `RetryBudget`, or a reference,

@@ -52,8 +52,9 @@ pub use clock::{advance_model_clock, reset_model_clock};
 pub use backoff::{Backoff, Jitter};
 pub use budget::{RetryBudget, RetryBudgetBuilder, Withdrawal};
 pub use circuit_breaker::{
-    BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState,
-    MAX_WINDOW, OnCancel, OnStateChange, Permit, StateChange,
+    BreakerKey, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
+    CircuitState, KeyBuf, KeyedBreaker, KeyedBreakerBuilder, MAX_KEYS, MAX_WINDOW, OnCancel,
+    OnStateChange, OpenReason, Permit, StateChange,
 };
 pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};

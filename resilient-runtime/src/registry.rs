@@ -8,6 +8,10 @@
 //! reference, or one shared through an `Arc` (kept in application state,
 //! one per upstream host).
 //!
+//! A [`KeyedBreaker`] joins with [`register_keyed`] (or on first use, from
+//! `#[circuit_breaker(key = ..)]`), and each of its keys is listed as a
+//! breaker named `name[key]`, so a health route shows which host is down.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use resilient::{CircuitBreaker, CircuitState, registry};
@@ -31,7 +35,7 @@
 use core::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::CircuitBreaker;
+use crate::{CircuitBreaker, KeyedBreaker};
 
 /// A live reference to a registered breaker: its state, name and kill
 /// switches, through `Deref` to [`CircuitBreaker`].
@@ -82,11 +86,111 @@ struct Entry {
 
 static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
+static KEYED: Mutex<Vec<KeyedHandle>> = Mutex::new(Vec::new());
+
 fn registry() -> MutexGuard<'static, Vec<Entry>> {
     // Nothing panics while the list is held; recover from poisoning anyway.
     REGISTRY
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn keyed_list() -> MutexGuard<'static, Vec<KeyedHandle>> {
+    KEYED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A registered [`KeyedBreaker`]: a `static` one or one shared through an
+/// `Arc`, through `Deref`.
+#[derive(Clone, Debug)]
+pub struct KeyedHandle(KeyedRepr);
+
+#[derive(Clone, Debug)]
+enum KeyedRepr {
+    Static(&'static KeyedBreaker),
+    Shared(Arc<KeyedBreaker>),
+}
+
+impl Deref for KeyedHandle {
+    type Target = KeyedBreaker;
+
+    fn deref(&self) -> &KeyedBreaker {
+        match &self.0 {
+            KeyedRepr::Static(keyed) => keyed,
+            KeyedRepr::Shared(keyed) => keyed,
+        }
+    }
+}
+
+impl From<&'static KeyedBreaker> for KeyedHandle {
+    fn from(keyed: &'static KeyedBreaker) -> Self {
+        Self(KeyedRepr::Static(keyed))
+    }
+}
+
+impl From<Arc<KeyedBreaker>> for KeyedHandle {
+    fn from(keyed: Arc<KeyedBreaker>) -> Self {
+        Self(KeyedRepr::Shared(keyed))
+    }
+}
+
+impl From<&Arc<KeyedBreaker>> for KeyedHandle {
+    fn from(keyed: &Arc<KeyedBreaker>) -> Self {
+        Self(KeyedRepr::Shared(Arc::clone(keyed)))
+    }
+}
+
+/// Adds a [`KeyedBreaker`] to the registry: [`all`] lists each of its
+/// keys as `name[key]`, [`get`] and [`reset`] find a key by that name, and
+/// [`keyed`] the keyed breaker by its own. Registering the same one again
+/// does nothing.
+///
+/// ```
+/// use resilient::{KeyedBreaker, registry};
+///
+/// static HOSTS: KeyedBreaker = KeyedBreaker::builder().name("doc-hosts").failures(1).build();
+/// registry::register_keyed(&HOSTS);
+/// HOSTS.breaker("10.0.0.7").unwrap().acquire().unwrap().failure();
+/// HOSTS.breaker("10.0.0.8").unwrap();
+///
+/// let listed: Vec<String> = registry::all()
+///     .iter()
+///     .filter(|b| b.name().as_str().starts_with("doc-hosts"))
+///     .map(|b| format!("{} {}", b.name(), b.state()))
+///     .collect();
+/// assert_eq!(listed, ["doc-hosts[10.0.0.7] open", "doc-hosts[10.0.0.8] closed"]);
+/// assert!(registry::reset("doc-hosts[10.0.0.7]"));
+/// ```
+pub fn register_keyed(keyed: impl Into<KeyedHandle>) {
+    let handle = keyed.into();
+    let mut list = keyed_list();
+    if !list
+        .iter()
+        .any(|known| core::ptr::eq(&raw const **known, &raw const *handle))
+    {
+        list.push(handle);
+    }
+}
+
+/// The registered [`KeyedBreaker`] named `name` (the first, if two share
+/// it).
+pub fn keyed(name: &str) -> Option<KeyedHandle> {
+    keyed_list()
+        .iter()
+        .find(|keyed| keyed.name() == name)
+        .cloned()
+}
+
+/// Every registered keyed breaker, in the order they were registered.
+fn all_keyed() -> Vec<KeyedHandle> {
+    keyed_list().clone()
+}
+
+/// `name[key]` split into the keyed breaker's name and the key.
+fn split_key(name: &str) -> Option<(&str, &str)> {
+    let (keyed, key) = name.strip_suffix(']')?.split_once('[')?;
+    Some((keyed, key))
 }
 
 impl Entry {
@@ -159,37 +263,62 @@ fn push(mut list: MutexGuard<'static, Vec<Entry>>, handle: BreakerHandle, on_fir
 }
 
 /// The breaker registered under `name` (the first one, if two breakers
-/// share it: see [`all`]).
+/// share it: see [`all`]); `name[key]` finds the breaker of `key` in a
+/// registered [`KeyedBreaker`] named `name`, if that key has one.
 pub fn get(name: &str) -> Option<BreakerHandle> {
-    registry()
+    let single = registry()
         .iter()
         .find(|entry| *entry.handle.name() == *name)
-        .map(|entry| entry.handle.clone())
+        .map(|entry| entry.handle.clone());
+    single.or_else(|| {
+        let (keyed, key) = split_key(name)?;
+        all_keyed()
+            .iter()
+            .filter(|handle| handle.name() == keyed)
+            .find_map(|handle| handle.get(key))
+            .map(BreakerHandle::from)
+    })
 }
 
-/// Every registered breaker, in the order they were registered.
+/// Every registered breaker, in the order they were registered, then the
+/// keys of each registered [`KeyedBreaker`], as `name[key]` in order.
 pub fn all() -> Vec<BreakerHandle> {
-    registry()
+    let mut all: Vec<BreakerHandle> = registry()
         .iter()
         .map(|entry| entry.handle.clone())
-        .collect()
+        .collect();
+    // Listed outside the registry's lock.
+    for keyed in all_keyed() {
+        all.extend(keyed.breakers().into_iter().map(BreakerHandle::from));
+    }
+    all
 }
 
 /// [`CircuitBreaker::reset`] on every breaker registered under `name`
-/// (one, unless two share it); `false` if there is none.
+/// (one, unless two share it), on the key's breaker for `name[key]`, and
+/// on every key of a [`KeyedBreaker`] named `name`; `false` if there is
+/// none.
 pub fn reset(name: &str) -> bool {
     let named: Vec<_> = all()
         .into_iter()
         .filter(|handle| *handle.name() == *name)
         .collect();
+    let keyed: Vec<_> = all_keyed()
+        .into_iter()
+        .filter(|keyed| keyed.name() == name)
+        .collect();
     // Reset outside the registry lock: a state-change hook may read it.
     for handle in &named {
         handle.reset();
     }
-    !named.is_empty()
+    for keyed in &keyed {
+        keyed.reset_all();
+    }
+    !named.is_empty() || !keyed.is_empty()
 }
 
-/// [`CircuitBreaker::reset`] on every registered breaker.
+/// [`CircuitBreaker::reset`] on every registered breaker, every key of a
+/// registered [`KeyedBreaker`] included.
 pub fn reset_all() {
     for handle in all() {
         handle.reset();

@@ -27,6 +27,11 @@ pub(crate) struct BreakerArgs {
     pub(crate) on_open: Option<Keyed<Box<Expr>>>,
     /// `true` for `on_cancel = failure`.
     pub(crate) on_cancel: Option<Keyed<bool>>,
+    /// One breaker per value of this expression (a `KeyedBreaker`).
+    pub(crate) key: Option<Keyed<Box<Expr>>>,
+    pub(crate) max_keys: Option<Keyed<(u32, Span)>>,
+    pub(crate) idle: Option<Keyed<DurationArg>>,
+    pub(crate) max_open: Option<Keyed<(f64, Span)>>,
 }
 
 impl Settings for BreakerArgs {
@@ -43,6 +48,10 @@ impl Settings for BreakerArgs {
         "name",
         "on_open",
         "on_cancel",
+        "key",
+        "max_keys",
+        "idle",
+        "max_open",
     ];
 
     fn key(
@@ -64,15 +73,34 @@ impl Settings for BreakerArgs {
                     set(slot, key, name, n, errors);
                 }
             }
-            "failure_rate" => {
-                if let Some(rate) = parse_rate(meta.value()?, errors)? {
-                    set(&mut self.failure_rate, key, name, rate, errors);
+            "max_keys" => {
+                if let Some(n) = whole_number(meta.value()?, name, limits::MAX_KEYS, errors)? {
+                    set(&mut self.max_keys, key, name, n, errors);
                 }
             }
-            "reset" => {
-                if let Some(d) = parse_duration(meta.value()?, errors)? {
-                    set(&mut self.reset, key, name, d, errors);
+            "failure_rate" | "max_open" => {
+                if let Some(rate) = parse_rate(meta.value()?, name, errors)? {
+                    let slot = if name == "max_open" {
+                        &mut self.max_open
+                    } else {
+                        &mut self.failure_rate
+                    };
+                    set(slot, key, name, rate, errors);
                 }
+            }
+            "reset" | "idle" => {
+                if let Some(d) = parse_duration(meta.value()?, errors)? {
+                    let slot = if name == "idle" {
+                        &mut self.idle
+                    } else {
+                        &mut self.reset
+                    };
+                    set(slot, key, name, d, errors);
+                }
+            }
+            "key" => {
+                let expr = Box::new(meta.value()?.parse::<Expr>()?);
+                set(&mut self.key, key, name, expr, errors);
             }
             "when" => {
                 if let Some(hook) = hook_expr(meta.value()?, "when", "a `fn(&E) -> bool`", errors)?
@@ -131,14 +159,19 @@ impl Settings for BreakerArgs {
     }
 }
 
-fn parse_rate(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Option<(f64, Span)>> {
+/// `failure_rate` or `max_open`: a share, as a number literal.
+fn parse_rate(
+    input: ParseStream<'_>,
+    key: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<(f64, Span)>> {
     if let Some(rate) = number_literal(input)? {
         return Ok(Some(rate));
     }
     let value: Expr = input.parse()?;
     errors.at(
         value.span(),
-        "`failure_rate` takes a number above 0 and at most 1, such as `0.5`",
+        format!("`{key}` takes a number above 0 and at most 1, such as `0.5`"),
     );
     Ok(None)
 }
@@ -179,12 +212,69 @@ fn owned_elsewhere(args: &BreakerArgs, errors: &mut Errors) {
             ("half_open", key_of(args.half_open.as_ref())),
             ("name", key_of(args.name.as_ref())),
             ("on_cancel", key_of(args.on_cancel.as_ref())),
+            ("max_keys", key_of(args.max_keys.as_ref())),
+            ("idle", key_of(args.idle.as_ref())),
+            ("max_open", key_of(args.max_open.as_ref())),
         ];
         conflicts(&settings, errors, |key| {
             format!(
                 "`{key}` cannot be combined with `{owner}`: that breaker was built with its own settings"
             )
         });
+    }
+}
+
+/// The keyed breaker's own settings need `key`, and take the values
+/// `KeyedBreakerBuilder::build` takes.
+fn keyed(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
+    if args.key.is_none() && unsettled.settled("key") {
+        for (name, key) in [
+            ("max_keys", key_of(args.max_keys.as_ref())),
+            ("idle", key_of(args.idle.as_ref())),
+            ("max_open", key_of(args.max_open.as_ref())),
+        ] {
+            if let Some(key) = key {
+                errors.at(
+                    key,
+                    format!(
+                        "`{name}` only applies with `key`: it limits the breakers kept, one per key"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(Keyed {
+        value: (n, span), ..
+    }) = &args.max_keys
+        && (*n == 0 || *n > limits::MAX_KEYS)
+    {
+        errors.at(
+            *span,
+            format!("`max_keys` must be from 1 to {}", limits::MAX_KEYS),
+        );
+    }
+    if let Some(Keyed {
+        value: (share, span),
+        ..
+    }) = &args.max_open
+        && !(*share > 0.0 && *share <= 1.0)
+    {
+        errors.at(
+            *span,
+            "`max_open` must be above 0 and at most 1 (0.5 means half the keys)",
+        );
+    }
+    if let Some(idle) = &args.idle {
+        match idle.value.literal() {
+            Some(d) if d < core::time::Duration::from_secs(1) => {
+                errors.at(idle.value.span(), "`idle` must be at least 1s");
+            }
+            None if args.shared.is_none() && args.breaker.is_none() => errors.at(
+                idle.value.span(),
+                "this function's keyed breaker is a `static`, built once: `idle` must be a literal such as \"10m\"; for a value known at run time, build a `KeyedBreaker` and pass it with `breaker = ..`",
+            ),
+            Some(_) | None => {}
+        }
     }
 }
 
@@ -199,6 +289,7 @@ fn validate(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
         let _ = shared;
     }
     owned_elsewhere(args, errors);
+    keyed(args, unsettled, errors);
     if let (Some(failures), Some(rate)) = (&args.failures, &args.failure_rate) {
         errors.at(
             rate.key,

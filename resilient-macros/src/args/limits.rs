@@ -25,6 +25,9 @@ pub(crate) const MAX_COUNT: u32 = 65_535;
 /// The largest failure-rate `window` (and so `min_calls`).
 pub(crate) const MAX_WINDOW: u32 = 1024;
 
+/// The largest `max_keys` (`resilient::MAX_KEYS`).
+pub(crate) const MAX_KEYS: u32 = 1 << 20;
+
 /// `window` when only `failure_rate` is given.
 pub(crate) const DEFAULT_WINDOW: u32 = 100;
 
@@ -37,8 +40,8 @@ mod agree {
     use proc_macro2::TokenStream;
     use quote::quote;
     use resilient_runtime::{
-        Backoff, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Jitter, RetryPolicy,
-        RetryPolicyBuilder,
+        Backoff, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Jitter, KeyedBreaker,
+        KeyedBreakerBuilder, RetryPolicy, RetryPolicyBuilder,
     };
 
     use super::*;
@@ -84,6 +87,11 @@ mod agree {
         same_verdict(key, &macro_errors::<BreakerArgs>(tokens), runtime);
     }
 
+    fn keyed(key: &str, tokens: TokenStream, builder: KeyedBreakerBuilder) {
+        let runtime = builder.try_build().map(drop);
+        same_verdict(key, &macro_errors::<BreakerArgs>(tokens), runtime);
+    }
+
     const fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
@@ -92,6 +100,7 @@ mod agree {
     fn limits_and_defaults_are_the_runtimes() {
         assert_eq!(MAX_DURATION, RetryPolicy::MAX_DURATION);
         assert_eq!(MAX_WINDOW, resilient_runtime::MAX_WINDOW);
+        assert_eq!(MAX_KEYS, resilient_runtime::MAX_KEYS);
         assert_eq!(
             RetryPolicy::new().backoff(),
             Backoff::exponential(DEFAULT_INITIAL, DEFAULT_FACTOR, DEFAULT_MAX)
@@ -242,6 +251,55 @@ mod agree {
             "half_open",
             quote!(half_open = 65536),
             b().half_open(MAX_COUNT + 1),
+        );
+    }
+
+    #[test]
+    fn keyed_breaker_settings() {
+        let k = KeyedBreaker::builder;
+        keyed("", quote!(key = host, max_keys = 1), k().max_keys(1));
+        keyed(
+            "",
+            quote!(key = host, max_keys = 1048576),
+            k().max_keys(MAX_KEYS),
+        );
+        keyed(
+            "max_keys",
+            quote!(key = host, max_keys = 0),
+            k().max_keys(0),
+        );
+        keyed(
+            "max_keys",
+            quote!(key = host, max_keys = 1048577),
+            k().max_keys(MAX_KEYS + 1),
+        );
+        keyed("", quote!(key = host, idle = "1s"), k().idle(ms(1000)));
+        keyed(
+            "idle",
+            quote!(key = host, idle = "999ms"),
+            k().idle(ms(999)),
+        );
+        keyed(
+            "",
+            quote!(key = host, idle = "8760h"),
+            k().idle(MAX_DURATION),
+        );
+        keyed("", quote!(key = host, max_open = 1), k().max_open(1.0));
+        keyed("", quote!(key = host, max_open = 0.01), k().max_open(0.01));
+        keyed(
+            "max_open",
+            quote!(key = host, max_open = 0),
+            k().max_open(0.0),
+        );
+        keyed(
+            "max_open",
+            quote!(key = host, max_open = 1.5),
+            k().max_open(1.5),
+        );
+        keyed(
+            "failures",
+            quote!(key = host, failures = 0),
+            k().failures(0),
         );
     }
 }

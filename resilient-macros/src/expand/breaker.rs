@@ -5,7 +5,7 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::protocol::{Inner, Tag, Tags, duration, ident, run_attempt};
+use super::protocol::{Ask, Inner, Tag, Tags, duration, ident, run_attempt};
 use crate::args::breaker::BreakerArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
@@ -41,29 +41,17 @@ pub(crate) fn expand(
     let open = ident("open", depth);
     let rejection = Tag::Rejected.slot();
     let error = ident("failed", depth);
-    // A caller's breaker expression is bound first, so a temporary
-    // (`breaker = self.breaker.clone()`, for a `&mut self` method) lives
-    // as long as the permit that borrows it.
-    let binding = if let Some(breaker) = &args.breaker {
-        let expr = &breaker.value;
-        let holder = ident("holder", depth);
-        quote_spanned! {expr.span()=>
-            let #holder = &#expr;
-            let #breaker_var: &::resilient::__private::CircuitBreaker =
-                ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(#holder);
-        }
-    } else if let Some(shared) = &args.shared {
-        // Typed at the user's path: a `shared` that is not a `static`
-        // breaker is one error, there.
-        let path = &shared.value;
-        quote_spanned! {path.span()=>
-            let #breaker_var: &'static ::resilient::__private::CircuitBreaker = &#path;
-        }
-    } else {
-        let reference = breaker_ref(args, depth);
-        quote!(let #breaker_var: &'static __resilient::CircuitBreaker = #reference;)
-    };
-    let register = register(args, depth, &breaker_var);
+    let keyed_var = ident("keyed", depth);
+    let binding = binding(
+        args,
+        depth,
+        if args.key.is_some() {
+            &keyed_var
+        } else {
+            &breaker_var
+        },
+    );
+    let register = register(args, depth, &breaker_var, &keyed_var);
     // Without `when`, no closure: a closure is a type of its own, and
     // `settle` would be compiled again for every function.
     let settle = if let Some(when) = &args.when {
@@ -123,11 +111,15 @@ pub(crate) fn expand(
         apostrophe: Span::mixed_site(),
         ident: format_ident!("__resilient_admitted_{}", depth, span = Span::mixed_site()),
     };
+    // A keyed breaker first finds (or makes) the key's breaker, which
+    // the call holds until its outcome is recorded.
+    let key_lookup = key_lookup(args, depth, &admitted, &breaker_var, &keyed_var);
     quote! {
         {
             #binding
             #register
             let #out: #out_type = #admitted: {
+                #key_lookup
                 let ::core::option::Option::Some(#permit) =
                     __resilient::admit(#breaker_var, &mut #rejection)
                 else {
@@ -152,33 +144,132 @@ fn statics(depth: usize) -> (syn::Ident, syn::Ident) {
     )
 }
 
-/// An expression of type `&CircuitBreaker` for breaker layer `depth`.
-pub(crate) fn breaker_ref(args: &BreakerArgs, depth: usize) -> TokenStream {
-    if let Some(shared) = &args.shared {
-        let path = &shared.value;
-        return quote_spanned!(path.span()=> &#path);
-    }
+/// With `key`: finds (or makes) the key's breaker, which the call holds
+/// until its outcome is recorded; a new key with no room is rejected.
+fn key_lookup(
+    args: &BreakerArgs,
+    depth: usize,
+    admitted: &syn::Lifetime,
+    breaker_var: &syn::Ident,
+    keyed_var: &syn::Ident,
+) -> Option<TokenStream> {
+    let key = &args.key.as_ref()?.value;
+    let held = ident("key_breaker", depth);
+    let rejection = Tag::Rejected.slot();
+    let rejected = Tag::Rejected.pattern();
+    let lookup = quote_spanned! {key.span()=>
+        ::resilient::__private::admit_key(#keyed_var, &(#key), &mut #rejection)
+    };
+    Some(quote! {
+        let ::core::option::Option::Some(#held) = #lookup else {
+            break #admitted #rejected(__resilient::Parked);
+        };
+        let #breaker_var: &__resilient::CircuitBreaker = &#held;
+    })
+}
+
+/// The binding of breaker layer `depth`'s breaker (or keyed breaker, with
+/// `key`) to `var`. A caller's expression is bound first, so a temporary
+/// (`breaker = self.breaker.clone()`, for a `&mut self` method) lives as
+/// long as the permit that borrows it.
+fn binding(args: &BreakerArgs, depth: usize, var: &syn::Ident) -> TokenStream {
+    let keyed = args.key.is_some();
     if let Some(breaker) = &args.breaker {
+        let expr = &breaker.value;
+        let holder = ident("holder", depth);
+        let typed = if keyed {
+            quote_spanned! {expr.span()=>
+                let #var: &::resilient::__private::KeyedBreaker = ::resilient::__private::keyed(#holder);
+            }
+        } else {
+            quote_spanned! {expr.span()=>
+                let #var: &::resilient::__private::CircuitBreaker =
+                    ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(#holder);
+            }
+        };
+        return quote_spanned! {expr.span()=>
+            let #holder = &#expr;
+            #typed
+        };
+    }
+    if let Some(shared) = &args.shared {
+        // Typed at the user's path: a `shared` of the wrong kind is one
+        // error, there.
+        let path = &shared.value;
+        return if keyed {
+            quote_spanned! {path.span()=>
+                let #var: &'static ::resilient::__private::KeyedBreaker = ::resilient::__private::keyed(&#path);
+            }
+        } else {
+            quote_spanned! {path.span()=>
+                let #var: &'static ::resilient::__private::CircuitBreaker = &#path;
+            }
+        };
+    }
+    let (own, _) = statics(depth);
+    if keyed {
+        quote!(let #var: &'static __resilient::KeyedBreaker = &#own;)
+    } else {
+        quote!(let #var: &'static __resilient::CircuitBreaker = &#own;)
+    }
+}
+
+/// How a retry above asks breaker layer `depth` whether it is open: the
+/// runtime function and what it is asked about (a breaker, or a keyed
+/// breaker and the key).
+pub(crate) fn ask(args: &BreakerArgs, depth: usize) -> Ask {
+    let target = if let Some(shared) = &args.shared {
+        let path = &shared.value;
+        quote_spanned!(path.span()=> &#path)
+    } else if let Some(breaker) = &args.breaker {
         // An instance the caller owns, by value or behind an `Arc` or a
         // reference; evaluated where it is used.
         let expr = &breaker.value;
-        return quote_spanned! {expr.span()=>
-            ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(&#expr)
-        };
+        if args.key.is_some() {
+            quote_spanned!(expr.span()=> &#expr)
+        } else {
+            quote_spanned! {expr.span()=>
+                ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(&#expr)
+            }
+        }
+    } else {
+        let (own, _) = statics(depth);
+        quote!(&#own)
+    };
+    match &args.key {
+        Some(key) => {
+            let key = &key.value;
+            Ask {
+                function: quote!(ask_key),
+                target: quote!(::resilient::__private::keyed(#target), &(#key)),
+            }
+        }
+        None => Ask {
+            function: quote!(ask_breaker),
+            target,
+        },
     }
-    let (breaker, _) = statics(depth);
-    quote!(&#breaker)
 }
 
 /// A `static` breaker registers on its first use (one atomic load after).
-fn register(args: &BreakerArgs, depth: usize, breaker_var: &syn::Ident) -> Option<TokenStream> {
+fn register(
+    args: &BreakerArgs,
+    depth: usize,
+    breaker_var: &syn::Ident,
+    keyed_var: &syn::Ident,
+) -> Option<TokenStream> {
     if args.breaker.is_some() {
         return None;
     }
     let (_, once) = statics(depth);
+    let call = if args.key.is_some() {
+        quote!(__resilient::register_keyed_once(&#once, #keyed_var);)
+    } else {
+        quote!(__resilient::register_once(&#once, #breaker_var);)
+    };
     Some(quote! {
         static #once: ::std::sync::Once = ::std::sync::Once::new();
-        __resilient::register_once(&#once, #breaker_var);
+        #call
     })
 }
 
@@ -236,8 +327,26 @@ pub(crate) fn breaker_static(
     if args.on_cancel.as_ref().is_some_and(|k| k.value) {
         calls.push(quote!(.on_cancel(__resilient::OnCancel::Failure)));
     }
+    if args.key.is_none() {
+        return Some(quote! {
+            static #name_static: __resilient::CircuitBreaker =
+                __resilient::CircuitBreaker::builder() #(#calls)* .build();
+        });
+    }
+    if let Some(max_keys) = &args.max_keys {
+        let n = Literal::u32_unsuffixed(max_keys.value.0);
+        calls.push(quote!(.max_keys(#n)));
+    }
+    if let Some(idle) = &args.idle {
+        let d = duration(&idle.value);
+        calls.push(quote!(.idle(#d)));
+    }
+    if let Some(max_open) = &args.max_open {
+        let r = Literal::f64_suffixed(max_open.value.0);
+        calls.push(quote!(.max_open(#r)));
+    }
     Some(quote! {
-        static #name_static: __resilient::CircuitBreaker =
-            __resilient::CircuitBreaker::builder() #(#calls)* .build();
+        static #name_static: __resilient::KeyedBreaker =
+            __resilient::KeyedBreaker::builder() #(#calls)* .build();
     })
 }

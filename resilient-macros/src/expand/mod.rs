@@ -95,7 +95,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         };
         // What the next layer out receives.
         match layer {
-            LayerArgs::Breaker(args) => below.breakers.push(breaker::breaker_ref(args, depth)),
+            LayerArgs::Breaker(args) => below.breakers.push(breaker::ask(args, depth)),
             // Everything below is resolved into the plain result.
             LayerArgs::Fallback(_) => {
                 below = Below {

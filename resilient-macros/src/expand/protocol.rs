@@ -241,7 +241,7 @@ pub(crate) struct Below {
     pub(crate) tags: Tags,
     /// `&CircuitBreaker` expressions of the breakers below, for an outer
     /// retry to ask before it sleeps.
-    pub(crate) breakers: Vec<TokenStream>,
+    pub(crate) breakers: Vec<Ask>,
 }
 
 /// `outcome` (of tags `tags`) as the function's own result: each tag
@@ -272,16 +272,23 @@ pub(crate) fn convert_tags(
 /// After a failure, asks each breaker below whether it is open: the
 /// longest wait goes into `failure`, its rejection into `pending`.
 pub(crate) fn ask_below(
-    breakers: &[TokenStream],
+    breakers: &[Ask],
     failure: &syn::Ident,
     pending: &syn::Ident,
 ) -> TokenStream {
-    let asks = breakers.iter().map(|breaker| {
+    let asks = breakers.iter().map(|Ask { function, target }| {
         quote! {
-            #failure = __resilient::ask_breaker(#failure, #breaker, &mut #pending);
+            #failure = __resilient::#function(#failure, #target, &mut #pending);
         }
     });
     quote!(#(#asks)*)
+}
+
+/// How to ask a breaker below whether it is open: `function(failure,
+/// target.., &mut pending)`.
+pub(crate) struct Ask {
+    pub(crate) function: TokenStream,
+    pub(crate) target: TokenStream,
 }
 
 /// `tokens` with every span set to `span`.

@@ -345,3 +345,27 @@ fn the_design_stack() {
         }
     ));
 }
+
+#[test]
+fn retry_around_a_keyed_breaker() {
+    insta::assert_snapshot!(expand_kinds(
+        &[
+            (Kind::Retry, quote!(attempts = 3)),
+            (
+                Kind::CircuitBreaker,
+                quote!(
+                    key = url.host_str().unwrap_or_default(),
+                    failures = 3,
+                    max_keys = 64,
+                    idle = "5m",
+                    max_open = 0.5
+                )
+            ),
+        ],
+        quote! {
+            async fn fetch(client: &Client, url: &Url) -> Result<Data, ApiError> {
+                client.get(url).await
+            }
+        }
+    ));
+}

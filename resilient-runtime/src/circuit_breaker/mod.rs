@@ -1,6 +1,8 @@
 //! [`CircuitBreaker`]: fail fast while a dependency is down.
 
 mod call;
+mod key;
+mod keyed;
 mod settings;
 mod types;
 mod window;
@@ -11,8 +13,10 @@ use core::future::IntoFuture;
 use core::time::Duration;
 
 pub use call::Call;
+pub use key::{BreakerKey, KeyBuf};
+pub use keyed::{KeyedBreaker, KeyedBreakerBuilder, MAX_KEYS};
 pub use settings::{CircuitBreakerBuilder, MAX_WINDOW, OnCancel, OnStateChange};
-pub use types::{BreakerName, CircuitOpen, CircuitState, StateChange};
+pub use types::{BreakerName, CircuitOpen, CircuitState, OpenReason, StateChange};
 
 use self::settings::{Mode, Settings};
 use self::window::Window;
@@ -92,6 +96,8 @@ pub struct CircuitBreaker {
     /// State changes so far, written under `lock`: numbers them for the
     /// state-change hook.
     changes: AtomicU64,
+    /// The keyed breaker this one is a key of, for its `max_open` check.
+    keyed: Option<std::sync::Weak<keyed::Keys>>,
 }
 
 impl CircuitBreaker {
@@ -110,6 +116,7 @@ impl CircuitBreaker {
             opened_at: AtomicI64::new(0),
             lock: Mutex::new(Window::new()),
             changes: AtomicU64::new(0),
+            keyed: None,
         }
     }
 
@@ -122,6 +129,7 @@ impl CircuitBreaker {
             opened_at: AtomicI64::new(0),
             lock: Mutex::new(Window::new()),
             changes: AtomicU64::new(0),
+            keyed: None,
         }
     }
 
@@ -612,6 +620,21 @@ impl CircuitBreaker {
     fn trip(&self, guard: MutexGuard<'_, Window>, admitted: Word) {
         let mut window = guard;
         let mut word = Word(self.word.load(Ordering::Acquire));
+        // A key of a keyed breaker opens only within `max_open`; the
+        // keyed breaker's lock is held until it has.
+        let keys = match &self.keyed {
+            Some(keys) if word.phase() == Phase::Closed => {
+                keys.upgrade().filter(|keys| keys.caps_open())
+            }
+            _ => None,
+        };
+        let gate = match &keys {
+            Some(keys) => match keys.may_open(self) {
+                Some(gate) => Some(gate),
+                None => return,
+            },
+            None => None,
+        };
         loop {
             if word.generation() != admitted.generation() || word.phase() == Phase::Open {
                 return;
@@ -635,6 +658,7 @@ impl CircuitBreaker {
         };
         let change = self.change(from, CircuitState::Open);
         drop(window);
+        drop(gate);
         self.announce(change);
     }
 

@@ -217,7 +217,12 @@ impl CircuitBreakerBuilder {
         }
     }
 
-    const fn settings(&self) -> Result<Settings, ConfigError> {
+    /// The name set so far.
+    pub(super) const fn name_of(&self) -> &'static str {
+        self.name
+    }
+
+    pub(super) const fn settings(&self) -> Result<Settings, ConfigError> {
         let mode = match (self.failures, self.failure_rate) {
             (Some(_), Some(_)) => {
                 return Err(breaker_error!(

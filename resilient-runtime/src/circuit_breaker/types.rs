@@ -238,7 +238,33 @@ pub struct CircuitOpen {
     // rejection is built and moved on the hot path of an open breaker).
     wait_secs: u64,
     wait_nanos: u32,
-    forced: bool,
+    reason: OpenReason,
+}
+
+/// Why a [`CircuitOpen`] rejected a call; from [`CircuitOpen::reason`].
+///
+/// ```
+/// use resilient::{CircuitBreaker, OpenReason};
+/// let breaker = CircuitBreaker::builder().failures(1).build();
+/// breaker.acquire().unwrap().failure();
+/// assert_eq!(breaker.check().unwrap_err().reason(), OpenReason::Open);
+/// breaker.force_open();
+/// assert_eq!(breaker.check().unwrap_err().reason(), OpenReason::Forced);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OpenReason {
+    /// The breaker is open, or half-open with every trial call in flight
+    /// (then [`retry_after`](CircuitOpen::retry_after) is zero).
+    Open,
+    /// The breaker was [forced open](crate::CircuitBreaker::force_open).
+    Forced,
+    /// A [`KeyedBreaker`](crate::KeyedBreaker) met a new key while every
+    /// one of its `max_keys` breakers was open: it neither evicts an open
+    /// breaker nor grows past `max_keys`, so the new key waits
+    /// ([`retry_after`](CircuitOpen::retry_after)) until the first of them
+    /// reaches its reset.
+    NoRoomForKey,
 }
 
 impl CircuitOpen {
@@ -249,7 +275,7 @@ impl CircuitOpen {
             name,
             wait_secs: retry_after.as_secs(),
             wait_nanos: retry_after.subsec_nanos(),
-            forced: false,
+            reason: OpenReason::Open,
         }
     }
 
@@ -258,9 +284,23 @@ impl CircuitOpen {
     /// setting as the (hint-only) wait.
     pub(crate) fn forced(name: BreakerName, reset: Duration) -> Self {
         Self {
-            forced: true,
+            reason: OpenReason::Forced,
             ..Self::new(name, reset)
         }
+    }
+
+    /// A new key of a keyed breaker refused for lack of room (see
+    /// [`OpenReason::NoRoomForKey`]).
+    pub(crate) fn no_room(name: BreakerName, retry_after: Duration) -> Self {
+        Self {
+            reason: OpenReason::NoRoomForKey,
+            ..Self::new(name, retry_after)
+        }
+    }
+
+    /// Why the call was rejected.
+    pub const fn reason(&self) -> OpenReason {
+        self.reason
     }
 
     /// Whether the breaker was [forced open](crate::CircuitBreaker::force_open):
@@ -276,7 +316,7 @@ impl CircuitOpen {
     /// assert_eq!(open.to_string(), format!("circuit breaker `{}` is forced open until it is released", breaker.name()));
     /// ```
     pub const fn is_forced(&self) -> bool {
-        self.forced
+        matches!(self.reason, OpenReason::Forced)
     }
 
     /// The name of the breaker that rejected the call.
@@ -314,12 +354,23 @@ impl CircuitOpen {
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.forced {
-            return write!(
-                f,
-                "circuit breaker `{}` is forced open until it is released",
-                self.name
-            );
+        match self.reason {
+            OpenReason::Forced => {
+                return write!(
+                    f,
+                    "circuit breaker `{}` is forced open until it is released",
+                    self.name
+                );
+            }
+            OpenReason::NoRoomForKey => {
+                return write!(
+                    f,
+                    "circuit breaker `{}` has no room for a new key: every key it tracks is open; a key is admitted again in {:?}",
+                    self.name,
+                    self.retry_after()
+                );
+            }
+            OpenReason::Open => {}
         }
         if self.retry_after().is_zero() {
             return write!(
@@ -344,7 +395,7 @@ impl fmt::Debug for CircuitOpen {
         f.debug_struct("CircuitOpen")
             .field("name", &self.name)
             .field("retry_after", &self.retry_after())
-            .field("forced", &self.forced)
+            .field("reason", &self.reason)
             .finish()
     }
 }

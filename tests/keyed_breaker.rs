@@ -1,0 +1,358 @@
+//! Per-key circuit breakers: `#[circuit_breaker(key = ..)]` and
+//! `KeyedBreaker` by hand. One key opens, the others stay closed; at most
+//! `max_keys` breakers live, idle and least recently used ones go first,
+//! open ones never before their reset; `max_open` caps the share of open
+//! keys. All in paused time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use resilient::{
+    CircuitOpen, CircuitState, KeyedBreaker, OpenReason, circuit_breaker, registry, retry,
+};
+use tokio::time::{advance, sleep};
+
+#[derive(Debug, PartialEq)]
+enum Error {
+    Down,
+    Open(String, OpenReason),
+}
+
+impl From<CircuitOpen> for Error {
+    fn from(open: CircuitOpen) -> Self {
+        Self::Open(open.name().to_string(), open.reason())
+    }
+}
+
+fn open(name: &str) -> Error {
+    Error::Open(name.to_owned(), OpenReason::Open)
+}
+
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[circuit_breaker(key = host, failures = 2, reset = "30s", name = "test-keyed-hosts")]
+async fn fetch(host: &str, fail: bool) -> Result<String, Error> {
+    RUNS.fetch_add(1, Ordering::Relaxed);
+    if fail {
+        Err(Error::Down)
+    } else {
+        Ok(format!("from {host}"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_host_opens_and_the_others_stay_closed() {
+    for _ in 0..2 {
+        assert_eq!(fetch("a", true).await, Err(Error::Down));
+    }
+    let runs = RUNS.load(Ordering::Relaxed);
+    assert_eq!(
+        fetch("a", false).await,
+        Err(open("test-keyed-hosts[a]")),
+        "the failing host is open"
+    );
+    assert_eq!(RUNS.load(Ordering::Relaxed), runs, "and not run");
+    assert_eq!(fetch("b", false).await.as_deref(), Ok("from b"));
+
+    let listed: Vec<String> = registry::all()
+        .iter()
+        .filter(|b| b.name().as_str().starts_with("test-keyed-hosts"))
+        .map(|b| format!("{} {}", b.name(), b.state()))
+        .collect();
+    assert_eq!(
+        listed,
+        ["test-keyed-hosts[a] open", "test-keyed-hosts[b] closed"]
+    );
+    let a = registry::get("test-keyed-hosts[a]").expect("listed by key");
+    assert_eq!(a.admits_in(), Duration::from_secs(30));
+
+    sleep(Duration::from_secs(30)).await;
+    assert_eq!(fetch("a", false).await.as_deref(), Ok("from a"));
+    assert_eq!(a.state(), CircuitState::Closed);
+}
+
+/// Integer and `String` keys, from an expression over the arguments.
+#[circuit_breaker(key = user % 2, failures = 1, name = "test-keyed-parity")]
+async fn by_parity(user: u64, fail: bool) -> Result<u64, Error> {
+    if fail { Err(Error::Down) } else { Ok(user) }
+}
+
+#[circuit_breaker(key = format!("{region}-{zone}"), failures = 1, name = "test-keyed-zone")]
+async fn by_zone(region: &str, zone: u8) -> Result<(), Error> {
+    let _ = (region, zone);
+    Err(Error::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn integer_and_string_keys() {
+    assert_eq!(by_parity(3, true).await, Err(Error::Down));
+    assert_eq!(by_parity(5, false).await, Err(open("test-keyed-parity[1]")));
+    assert_eq!(by_parity(4, false).await, Ok(4));
+
+    assert_eq!(by_zone("eu", 1).await, Err(Error::Down));
+    assert_eq!(by_zone("eu", 1).await, Err(open("test-keyed-zone[eu-1]")));
+    assert_eq!(by_zone("eu", 2).await, Err(Error::Down));
+}
+
+static TENANTS: KeyedBreaker = KeyedBreaker::builder()
+    .name("test-keyed-shared")
+    .failures(1)
+    .build();
+
+#[circuit_breaker(key = tenant, shared = TENANTS)]
+async fn read(tenant: u32, fail: bool) -> Result<(), Error> {
+    if fail { Err(Error::Down) } else { Ok(()) }
+}
+
+#[circuit_breaker(key = tenant, shared = TENANTS)]
+async fn write(tenant: u32) -> Result<(), Error> {
+    let _ = tenant;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_keyed_breaker_guards_several_functions() {
+    assert_eq!(read(7, true).await, Err(Error::Down));
+    // Tenant 7 is open for every function sharing the keyed breaker.
+    assert_eq!(write(7).await, Err(open("test-keyed-shared[7]")));
+    assert_eq!(write(8).await, Ok(()));
+    assert_eq!(
+        registry::keyed("test-keyed-shared").map(|k| k.len()),
+        Some(2),
+        "registered on first use"
+    );
+}
+
+struct Client {
+    hosts: Arc<KeyedBreaker>,
+}
+
+impl Client {
+    #[circuit_breaker(key = host, breaker = self.hosts)]
+    async fn get(&self, host: &str) -> Result<(), Error> {
+        let _ = host;
+        Err(Error::Down)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_breaker_the_caller_owns() {
+    let client = Client {
+        hosts: Arc::new(
+            KeyedBreaker::builder()
+                .name("test-keyed-owned")
+                .failures(1)
+                .build(),
+        ),
+    };
+    assert_eq!(client.get("x").await, Err(Error::Down));
+    assert_eq!(client.get("x").await, Err(open("test-keyed-owned[x]")));
+    assert_eq!(client.get("y").await, Err(Error::Down));
+    assert_eq!(client.hosts.len(), 2);
+}
+
+static RETRIED: AtomicU32 = AtomicU32::new(0);
+
+/// A retry above a keyed breaker: the key's breaker opens after two
+/// attempts, and the retry stops with its rejection instead of sleeping
+/// through 60 s of open breaker (above `max_retry_after`).
+#[retry(attempts = 5, backoff = fixed("1s"), jitter = none)]
+#[circuit_breaker(key = host, failures = 2, reset = "60s", name = "test-keyed-retried")]
+async fn retried(host: &str) -> Result<(), Error> {
+    let _ = host;
+    RETRIED.fetch_add(1, Ordering::Relaxed);
+    Err(Error::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_above_asks_the_keys_breaker() {
+    let start = tokio::time::Instant::now();
+    assert_eq!(retried("h").await, Err(open("test-keyed-retried[h]")));
+    assert_eq!(RETRIED.load(Ordering::Relaxed), 2);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+}
+
+fn hosts(max_keys: u32, idle: Duration) -> KeyedBreaker {
+    KeyedBreaker::builder()
+        .name("hosts")
+        .failures(1)
+        .reset(Duration::from_secs(60))
+        .max_keys(max_keys)
+        .idle(idle)
+        .build()
+}
+
+fn keys(keyed: &KeyedBreaker) -> Vec<String> {
+    keyed
+        .breakers()
+        .iter()
+        .map(|b| b.name().as_str().to_owned())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_least_recently_used_closed_key_makes_room() {
+    let keyed = hosts(4, Duration::from_secs(80));
+    for key in ["a", "b", "c", "d"] {
+        keyed.breaker(key).unwrap();
+        advance(Duration::from_secs(10)).await;
+    }
+    keyed.breaker("a").unwrap(); // used again: b is now the oldest
+    keyed.breaker("e").unwrap();
+    assert_eq!(
+        keys(&keyed),
+        ["hosts[a]", "hosts[c]", "hosts[d]", "hosts[e]"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_keys_are_forgotten_as_new_ones_arrive() {
+    let keyed = hosts(100, Duration::from_secs(8));
+    keyed.breaker("a").unwrap();
+    advance(Duration::from_secs(9)).await;
+    keyed.breaker("b").unwrap();
+    advance(Duration::from_secs(9)).await;
+    keyed.breaker("c").unwrap();
+    // `a` was last used 18 s ago, `b` 9 s ago: only `a` is known idle.
+    assert_eq!(keys(&keyed), ["hosts[b]", "hosts[c]"]);
+
+    // Idleness is counted from the later of a key's last call and the
+    // last time the keyed breaker looked at the clock (a new key or
+    // `evict_idle`): `c`, used at 18 s, is known idle only 8 s after
+    // the look at 38 s.
+    advance(Duration::from_secs(20)).await;
+    assert_eq!(keyed.evict_idle(), 1);
+    assert_eq!(keys(&keyed), ["hosts[c]"]);
+    advance(Duration::from_secs(8)).await;
+    assert_eq!(keyed.evict_idle(), 1);
+    assert!(keyed.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_key_is_kept_and_a_new_one_waits_for_room() {
+    let keyed = hosts(2, Duration::from_secs(1));
+    keyed.breaker("a").unwrap().acquire().unwrap().failure();
+    advance(Duration::from_secs(10)).await;
+    keyed.breaker("b").unwrap().acquire().unwrap().failure();
+    advance(Duration::from_secs(10)).await;
+
+    let refused = keyed.breaker("c").unwrap_err();
+    assert_eq!(refused.reason(), OpenReason::NoRoomForKey);
+    assert_eq!(refused.name(), "hosts[c]");
+    assert_eq!(
+        refused.retry_after(),
+        Duration::from_secs(40),
+        "until `a` reaches its reset"
+    );
+    assert!(
+        refused.to_string().contains("no room for a new key"),
+        "{refused}"
+    );
+    assert_eq!(keys(&keyed), ["hosts[a]", "hosts[b]"], "both kept");
+
+    advance(Duration::from_secs(40)).await;
+    keyed.breaker("c").unwrap();
+    assert_eq!(
+        keys(&keyed),
+        ["hosts[b]", "hosts[c]"],
+        "`a` past its reset goes"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forced_open_key_is_never_evicted() {
+    let keyed = hosts(1, Duration::from_secs(1));
+    keyed.breaker("a").unwrap().force_open();
+    advance(Duration::from_secs(3600)).await;
+    let refused = keyed.breaker("b").unwrap_err();
+    assert_eq!(refused.reason(), OpenReason::NoRoomForKey);
+    assert_eq!(keyed.evict_idle(), 0);
+    assert_eq!(keys(&keyed), ["hosts[a]"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_open_caps_the_share_of_open_keys() {
+    let keyed = KeyedBreaker::builder()
+        .name("capped")
+        .failures(2)
+        .max_open(0.5)
+        .build();
+    for key in ["a", "b", "c", "d"] {
+        keyed.breaker(key).unwrap();
+    }
+    let fail = |key| keyed.breaker(key).unwrap().acquire().unwrap().failure();
+    for key in ["a", "a", "b", "b"] {
+        fail(key);
+    }
+    // Half of four keys are open: `c` fails on and on, but stays closed.
+    for _ in 0..5 {
+        fail("c");
+    }
+    let state = |key| keyed.get(key).unwrap().state();
+    assert_eq!(state("a"), CircuitState::Open);
+    assert_eq!(state("b"), CircuitState::Open);
+    assert_eq!(state("c"), CircuitState::Closed);
+    // Once `a` is closed again, `c`'s next failure opens it: its count
+    // was kept at the threshold.
+    keyed.get("a").unwrap().reset();
+    fail("c");
+    assert_eq!(state("c"), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_open_always_lets_one_key_open() {
+    let keyed = KeyedBreaker::builder()
+        .name("one")
+        .failures(1)
+        .max_open(0.1)
+        .build();
+    keyed.breaker("only").unwrap().acquire().unwrap().failure();
+    assert_eq!(keyed.get("only").unwrap().state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_hand_call_and_remove() {
+    let keyed = KeyedBreaker::builder().name("hand").failures(1).build();
+    assert_eq!(
+        keyed.call("k", async { Err::<(), _>(Error::Down) }).await,
+        Err(Error::Down)
+    );
+    assert_eq!(
+        keyed.call("k", async { Ok::<_, Error>(()) }).await,
+        Err(open("hand[k]"))
+    );
+    // A 404-like error that does not count.
+    let _ = keyed
+        .call_with("j", async { Err::<(), _>(Error::Down) }, |_| false)
+        .await;
+    assert_eq!(keyed.get("j").unwrap().state(), CircuitState::Closed);
+    assert!(keyed.remove("k"));
+    assert!(!keyed.remove("k"));
+    assert_eq!(keyed.call("k", async { Ok::<_, Error>(()) }).await, Ok(()));
+    assert!(keyed.get("absent").is_none());
+}
+
+/// A call in flight keeps its key's breaker when the key is evicted; its
+/// outcome lands on the forgotten breaker, and the key starts afresh.
+#[tokio::test(start_paused = true)]
+async fn an_eviction_during_a_call_is_harmless() {
+    let keyed = hosts(1, Duration::from_secs(1));
+    let held = keyed.breaker("a").unwrap();
+    let permit = held.acquire().unwrap();
+    assert!(keyed.remove("a"));
+    permit.failure();
+    assert_eq!(held.state(), CircuitState::Open);
+    assert_eq!(keyed.breaker("a").unwrap().state(), CircuitState::Closed);
+}
+
+#[test]
+fn settings_from_configuration_are_checked() {
+    let err = KeyedBreaker::builder().max_keys(0).try_build().unwrap_err();
+    assert_eq!(err.key(), "max_keys");
+    let err = KeyedBreaker::builder()
+        .failure_rate(2.0)
+        .try_build()
+        .unwrap_err();
+    assert_eq!(err.key(), "failure_rate");
+}
