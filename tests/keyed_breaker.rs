@@ -152,6 +152,53 @@ async fn a_keyed_breaker_the_caller_owns() {
     assert_eq!(client.hosts.len(), 2);
 }
 
+fn regions() -> Arc<KeyedBreaker> {
+    static REGIONS: std::sync::OnceLock<Arc<KeyedBreaker>> = std::sync::OnceLock::new();
+    Arc::clone(REGIONS.get_or_init(|| {
+        Arc::new(
+            KeyedBreaker::builder()
+                .name("test-keyed-temporary")
+                .failures(1)
+                .build(),
+        )
+    }))
+}
+
+/// A temporary keyed breaker (an `Arc` returned by a call), and a
+/// `&mut self` body that uses `self` while the key's breaker is held.
+#[circuit_breaker(key = region, breaker = regions())]
+async fn in_region(region: &str) -> Result<(), Error> {
+    let _ = region;
+    Err(Error::Down)
+}
+
+struct Counter {
+    hosts: KeyedBreaker,
+    calls: u32,
+}
+
+impl Counter {
+    #[circuit_breaker(key = host, breaker = self.hosts)]
+    async fn bump(&mut self, host: &str) -> Result<u32, Error> {
+        let _ = host;
+        self.calls += 1;
+        Ok(self.calls)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn temporaries_and_mut_self() {
+    assert_eq!(in_region("eu").await, Err(Error::Down));
+    assert_eq!(in_region("eu").await, Err(open("test-keyed-temporary[eu]")));
+    let mut counter = Counter {
+        hosts: KeyedBreaker::builder().name("counter").build(),
+        calls: 0,
+    };
+    assert_eq!(counter.bump("a").await, Ok(1));
+    assert_eq!(counter.bump("b").await, Ok(2));
+    assert_eq!(counter.hosts.len(), 2);
+}
+
 static RETRIED: AtomicU32 = AtomicU32::new(0);
 
 /// A retry above a keyed breaker: the key's breaker opens after two

@@ -255,6 +255,31 @@ pub fn register_once(once: &'static std::sync::Once, breaker: &'static CircuitBr
     });
 }
 
+/// What `#[circuit_breaker(shared = ..)]` accepts without `key`: a
+/// `static` `CircuitBreaker`.
+#[diagnostic::on_unimplemented(
+    message = "`shared = ..` names a `static CircuitBreaker`, and this is `{Self}`",
+    label = "not a `CircuitBreaker`",
+    note = "`shared` takes the path of a `static` breaker, such as `static UPSTREAM: CircuitBreaker = CircuitBreaker::builder().build();`; a `KeyedBreaker` holds one breaker per key, and needs `key = ..` too (such as `key = host`)"
+)]
+pub trait SharedBreaker {
+    /// The breaker.
+    fn breaker(&'static self) -> &'static CircuitBreaker;
+}
+
+impl SharedBreaker for CircuitBreaker {
+    #[inline]
+    fn breaker(&'static self) -> &'static CircuitBreaker {
+        self
+    }
+}
+
+/// The breaker of `shared = PATH`.
+#[inline]
+pub fn shared<B: SharedBreaker + ?Sized>(breaker: &'static B) -> &'static CircuitBreaker {
+    breaker.breaker()
+}
+
 /// Registers a per-function (or `shared`) `static` keyed breaker on its
 /// first use.
 #[inline]
@@ -270,7 +295,7 @@ pub fn register_keyed_once(once: &'static std::sync::Once, keyed: &'static Keyed
 #[diagnostic::on_unimplemented(
     message = "with `key = ..`, the breaker must be a `KeyedBreaker`, and this is `{Self}`",
     label = "not a `KeyedBreaker`",
-    note = "a `CircuitBreaker` is one breaker for every call; for one breaker per key, declare `static BREAKERS: KeyedBreaker = KeyedBreaker::builder().build();` and write `shared = BREAKERS`, or drop `key = ..` to share the one breaker"
+    note = "a `CircuitBreaker` is one breaker for every call; for one breaker per key, use a `KeyedBreaker` (`static HOSTS: KeyedBreaker = KeyedBreaker::builder().build();` with `shared = HOSTS`, or one you own with `breaker = ..`), or drop `key = ..` to share the one breaker"
 )]
 pub trait AsKeyed {
     /// The keyed breaker.

@@ -157,8 +157,15 @@ fn key_lookup(
     let held = ident("key_breaker", depth);
     let rejection = Tag::Rejected.slot();
     let rejected = Tag::Rejected.pattern();
+    // Reported at the user's expression when it is not a keyed breaker.
+    let keyed = if let Some(breaker) = &args.breaker {
+        let expr = &breaker.value;
+        quote_spanned!(named_span(expr)=> ::resilient::__private::keyed(&#expr))
+    } else {
+        quote!(#keyed_var)
+    };
     let lookup = quote_spanned! {key.span()=>
-        ::resilient::__private::admit_key(#keyed_var, &(#key), &mut #rejection)
+        ::resilient::__private::admit_key(#keyed, &(#key), &mut #rejection)
     };
     Some(quote! {
         let ::core::option::Option::Some(#held) = #lookup else {
@@ -176,18 +183,22 @@ fn binding(args: &BreakerArgs, depth: usize, var: &syn::Ident) -> TokenStream {
     let keyed = args.key.is_some();
     if let Some(breaker) = &args.breaker {
         let expr = &breaker.value;
-        let holder = ident("holder", depth);
-        let typed = if keyed {
-            quote_spanned! {expr.span()=>
-                let #var: &::resilient::__private::KeyedBreaker = ::resilient::__private::keyed(#holder);
-            }
-        } else {
-            quote_spanned! {expr.span()=>
+        // Reported at the user's expression when it is not a breaker.
+        let span = named_span(expr);
+        let mut holder = ident("holder", depth);
+        holder.set_span(holder.span().located_at(span));
+        if keyed {
+            // Used once, in the key's lookup, which returns an owned
+            // breaker: evaluated there, a temporary lives long enough.
+            return TokenStream::new();
+        }
+        let typed = {
+            quote_spanned! {span=>
                 let #var: &::resilient::__private::CircuitBreaker =
                     ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(#holder);
             }
         };
-        return quote_spanned! {expr.span()=>
+        return quote_spanned! {span=>
             let #holder = &#expr;
             #typed
         };
@@ -202,7 +213,7 @@ fn binding(args: &BreakerArgs, depth: usize, var: &syn::Ident) -> TokenStream {
             }
         } else {
             quote_spanned! {path.span()=>
-                let #var: &'static ::resilient::__private::CircuitBreaker = &#path;
+                let #var: &'static ::resilient::__private::CircuitBreaker = ::resilient::__private::shared(&#path);
             }
         };
     }
@@ -212,6 +223,17 @@ fn binding(args: &BreakerArgs, depth: usize, var: &syn::Ident) -> TokenStream {
     } else {
         quote!(let #var: &'static __resilient::CircuitBreaker = &#own;)
     }
+}
+
+/// Where to report a mistake in `expr`: its first name other than `self`
+/// (a method's `self` carries the attribute's span), so `self.breaker`
+/// is reported at `breaker`.
+fn named_span(expr: &syn::Expr) -> Span {
+    use quote::ToTokens;
+    expr.to_token_stream()
+        .into_iter()
+        .find(|token| matches!(token, proc_macro2::TokenTree::Ident(name) if name != "self"))
+        .map_or_else(|| expr.span(), |token| token.span())
 }
 
 /// How a retry above asks breaker layer `depth` whether it is open: the
