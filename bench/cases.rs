@@ -8,7 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use resilient::{
-    CircuitBreaker, CircuitOpen, RetryBudget, circuit_breaker, fallback, retry, timeout,
+    CircuitBreaker, CircuitOpen, KeyedBreaker, RetryBudget, circuit_breaker, fallback, retry,
+    timeout,
 };
 
 #[derive(Debug)]
@@ -98,6 +99,26 @@ pub async fn through_open_breaker(x: u64) -> Result<u64, Error> {
     direct(x).await
 }
 
+/// One breaker per host: a known key is a lookup in the keyed breaker's
+/// set and a reference count on the key's breaker.
+pub static HOSTS: KeyedBreaker = KeyedBreaker::builder()
+    .name("bench-hosts")
+    .failures(5)
+    .build();
+
+/// The hosts the keyed cases spread their calls over.
+pub const HOST_NAMES: [&str; 4] = ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080", "10.0.0.4:8080"];
+
+#[circuit_breaker(key = host, shared = HOSTS)]
+pub async fn with_keyed_breaker(host: &str, x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+/// [`with_keyed_breaker`] on call `i`'s host.
+pub async fn keyed_call(i: u64) -> Result<u64, Error> {
+    with_keyed_breaker(HOST_NAMES[(i % 4) as usize], i).await
+}
+
 /// The same trivial body, written so the compiler may inline it (as it does
 /// most small bodies in real code), with a plain function beside it: what
 /// a wrapper costs when the body's own cost does not hide it.
@@ -132,4 +153,18 @@ pub static INLINE_STACK: CircuitBreaker =
 #[circuit_breaker(shared = INLINE_STACK)]
 pub async fn plain_stack(x: u64) -> Result<u64, Error> {
     Ok(black_box(x))
+}
+
+pub static INLINE_HOSTS: KeyedBreaker = KeyedBreaker::builder()
+    .name("bench-inline-hosts")
+    .build();
+
+#[circuit_breaker(key = host, shared = INLINE_HOSTS)]
+pub async fn plain_keyed_breaker(host: &str, x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+/// [`plain_keyed_breaker`] on call `i`'s host.
+pub async fn plain_keyed_call(i: u64) -> Result<u64, Error> {
+    plain_keyed_breaker(HOST_NAMES[(i % 4) as usize], i).await
 }

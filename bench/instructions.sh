@@ -17,8 +17,8 @@ count() { # case, calls
 }
 if [ "$#" -eq 0 ]; then
     set -- "direct" "retry" "retry+budget" "stack" "stack+timeout" "breaker" "breaker, failure rate" \
-        "open rejection" "plain, inlinable" "retry, inlinable" "retry+budget, inlinable" \
-        "breaker, inlinable" "stack, inlinable"
+        "keyed breaker" "open rejection" "plain, inlinable" "retry, inlinable" \
+        "retry+budget, inlinable" "breaker, inlinable" "keyed breaker, inlinable" "stack, inlinable"
 fi
 printf '%-24s %s\n' case "instructions per call"
 for case in "$@"; do

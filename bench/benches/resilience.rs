@@ -221,6 +221,9 @@ fn inlinable_body(c: &mut Criterion) {
     group.bench_function("#[retry] with a budget", |b| {
         b.iter_custom(|n| run(&rt, n, plain_retry_budget))
     });
+    group.bench_function("#[circuit_breaker(key = host)] closed", |b| {
+        b.iter_custom(|n| run(&rt, n, plain_keyed_call))
+    });
     group.bench_function("#[circuit_breaker] closed", |b| {
         b.iter_custom(|n| run(&rt, n, plain_breaker))
     });
@@ -286,6 +289,9 @@ fn breaker_closed(c: &mut Criterion) {
     });
     group.bench_function("resilient failure rate", |b| {
         b.iter_custom(|n| run(&rt, n, with_rate_breaker))
+    });
+    group.bench_function("resilient keyed, 4 hosts", |b| {
+        b.iter_custom(|n| run(&rt, n, keyed_call))
     });
     group.bench_function("failsafe", |b| {
         b.iter_custom(|n| run(&rt, n, |i| failsafe.call(direct(i))))

@@ -14,7 +14,7 @@ mod cases;
 use cases::*;
 
 /// Every case, by the name `instructions.sh` passes.
-const CASES: [&str; 13] = [
+const CASES: [&str; 15] = [
     "direct",
     "retry",
     "retry+budget",
@@ -22,11 +22,13 @@ const CASES: [&str; 13] = [
     "stack+timeout",
     "breaker",
     "breaker, failure rate",
+    "keyed breaker",
     "open rejection",
     "plain, inlinable",
     "retry, inlinable",
     "retry+budget, inlinable",
     "breaker, inlinable",
+    "keyed breaker, inlinable",
     "stack, inlinable",
 ];
 
@@ -68,11 +70,13 @@ fn main() -> ExitCode {
         "stack+timeout" => with_stack_and_timeout,
         "breaker" => with_breaker,
         "breaker, failure rate" => with_rate_breaker,
+        "keyed breaker" => keyed_call,
         "open rejection" => through_open_breaker,
         "plain, inlinable" => plain,
         "retry, inlinable" => plain_retry,
         "retry+budget, inlinable" => plain_retry_budget,
         "breaker, inlinable" => plain_breaker,
+        "keyed breaker, inlinable" => plain_keyed_call,
         "stack, inlinable" => plain_stack,
     );
     ExitCode::SUCCESS

@@ -110,7 +110,7 @@ pub(super) struct Keys {
     name: &'static str,
     settings: Settings,
     limits: Limits,
-    set: papaya::HashSet<Entry>,
+    set: papaya::HashSet<Entry, foldhash::fast::RandomState>,
     /// The current epoch: bumped (at most once per tick) by the slow
     /// paths; each call stamps its entry with it, which orders entries by
     /// last use and tells idle ones, without a clock read per call.
@@ -126,20 +126,19 @@ pub(super) struct Admin {
     live: u32,
 }
 
-/// One key's breaker, found in the set by its key: the text between the
-/// brackets of the breaker's name `name[key]`.
+/// One key's breaker, found in the set by its key.
 struct Entry {
+    // Its own copy rather than a slice of the breaker's name `name[key]`:
+    // the comparison on every lookup is then a plain one.
+    key: Box<str>,
     breaker: Arc<CircuitBreaker>,
-    key_at: u32,
     /// The epoch of the last call.
     used: AtomicU32,
 }
 
 impl Entry {
     fn key(&self) -> &str {
-        let name = self.breaker.name.as_str();
-        name.get(self.key_at as usize..name.len().saturating_sub(1))
-            .unwrap_or_default()
+        &self.key
     }
 }
 
@@ -328,7 +327,7 @@ impl KeyedBreaker {
                 name: self.name,
                 settings: self.settings,
                 limits: self.limits,
-                set: papaya::HashSet::new(),
+                set: papaya::HashSet::with_hasher(foldhash::fast::RandomState::default()),
                 epoch: AtomicU32::new(0),
                 admin: Mutex::new(Admin {
                     starts: [clock::now(); EPOCHS],
@@ -391,12 +390,11 @@ impl Keys {
             }
         }
         let name = name();
-        let key_at = u32::try_from(self.name.len() + 1).unwrap_or(u32::MAX);
         let breaker =
             Arc::new(CircuitBreaker::new(name, self.settings).in_group(Arc::downgrade(self)));
         let entry = Entry {
+            key: key.into(),
             breaker: Arc::clone(&breaker),
-            key_at,
             used: AtomicU32::new(self.epoch.load(Ordering::Relaxed)),
         };
         if self.set.insert(entry, &self.set.guard()) {
@@ -758,12 +756,8 @@ mod tests {
         use std::hash::BuildHasher;
         let state = std::collections::hash_map::RandomState::new();
         let entry = Entry {
-            breaker: Arc::new(
-                CircuitBreaker::builder()
-                    .build()
-                    .with_name(String::from("up[a.b]")),
-            ),
-            key_at: 3,
+            key: "a.b".into(),
+            breaker: Arc::new(CircuitBreaker::builder().build()),
             used: AtomicU32::new(0),
         };
         assert_eq!(entry.key(), "a.b");
