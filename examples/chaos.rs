@@ -85,7 +85,7 @@ async fn scenario(
         breaker_reset: Duration::from_millis(2500),
         on_state_change: Some(count_transition),
     };
-    let api = Api::new(format!("http://{upstream_addr}"), settings);
+    let api = Api::new(vec![upstream_addr.to_string()], settings);
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_addr = api_listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -132,12 +132,16 @@ async fn scenario(
     let hits_before = upstream_hits().await;
     for (name, control) in phases {
         let phase_hits_before = upstream_hits().await;
-        let breaker = || resilient::registry::get(name_in_registry).expect("the API's breaker");
+        let breakers = || resilient::registry::keyed(name_in_registry).expect("the API's breakers");
         match name {
             "down" => admin("/admin/latency?ms=0").await,
-            "down, breaker off" => breaker().disable(),
+            "down, breaker off" => {
+                for breaker in breakers().breakers() {
+                    breaker.disable();
+                }
+            }
             "recovered" => {
-                breaker().reset();
+                breakers().reset_all();
                 admin("/admin/fail?rate=0").await;
             }
             _ => {}

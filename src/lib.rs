@@ -274,6 +274,33 @@ pub use resilient_macros::retry;
 /// | `name = "…"` | the name in the [`registry`] | `module::function@line` (the line of the function's name) |
 /// | `on_open = F` | `fn(CircuitOpen) -> E`, for error types that cannot implement `From<CircuitOpen>` | |
 /// | `on_cancel = ignore \| failure` | what a call dropped mid-flight counts as | `ignore` |
+/// | `key = EXPR` | one breaker per value of a `&str`, `String` or integer expression over the arguments (a host, a tenant): a [`KeyedBreaker`], each key's breaker named `name[key]`; with `shared` or `breaker`, that names a `KeyedBreaker` | |
+/// | `max_keys = N` | with `key`: breakers kept at most (1 to 1 048 576) | `1024` |
+/// | `idle = D` | with `key`: a key unused this long is forgotten | `"10m"` |
+/// | `max_open = R` | with `key`: largest share of keys open at once (0 < R ≤ 1) | `1` |
+///
+/// ```
+/// use resilient::{CircuitOpen, circuit_breaker, registry};
+///
+/// #[derive(Debug)]
+/// enum ApiError { Down, Open(CircuitOpen) }
+/// impl From<CircuitOpen> for ApiError {
+///     fn from(open: CircuitOpen) -> Self { ApiError::Open(open) }
+/// }
+///
+/// #[circuit_breaker(key = host, failures = 1, name = "doc-hosts")]
+/// async fn get(host: &str, up: bool) -> Result<(), ApiError> {
+///     if up { Ok(()) } else { Err(ApiError::Down) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let _ = get("10.0.0.7", false).await; // opens that host's breaker
+/// assert!(matches!(get("10.0.0.7", true).await, Err(ApiError::Open(_))));
+/// assert!(get("10.0.0.8", true).await.is_ok()); // another host is unaffected
+/// assert!(registry::get("doc-hosts[10.0.0.7]").is_some());
+/// # }
+/// ```
 ///
 /// Without `shared` or `breaker`, the function gets its own breaker: one
 /// process-wide `static`, shared by every caller and every

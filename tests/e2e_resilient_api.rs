@@ -39,15 +39,17 @@ fn retry_policy() -> RetryPolicy {
         .build()
 }
 
-async fn start(name: &'static str) -> Servers {
+/// A flaky upstream replica on a port of its own.
+async fn start_upstream() -> (Arc<Upstream>, String) {
     let upstream = Upstream::new(0.0, Duration::ZERO);
-    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_addr = upstream_listener.local_addr().unwrap();
-    tokio::spawn(
-        axum::serve(upstream_listener, app::upstream_router(upstream.clone())).into_future(),
-    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, app::upstream_router(upstream.clone())).into_future());
+    (upstream, addr.to_string())
+}
 
-    let settings = Settings {
+fn settings(name: &'static str) -> Settings {
+    Settings {
         name,
         retry: retry_policy(),
         budget: resilient::RetryBudget::builder(),
@@ -55,15 +57,23 @@ async fn start(name: &'static str) -> Servers {
         breaker_failures: 3,
         breaker_reset: RESET,
         on_state_change: None,
-    };
-    let api = Api::new(format!("http://{upstream_addr}"), settings);
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_addr = api_listener.local_addr().unwrap();
-    tokio::spawn(axum::serve(api_listener, app::api_router(api)).into_future());
+    }
+}
 
+/// The API in front of `hosts`; its address.
+async fn start_api(hosts: Vec<String>, name: &'static str) -> String {
+    let api = Api::new(hosts, settings(name));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, app::api_router(api)).into_future());
+    format!("http://{addr}")
+}
+
+async fn start(name: &'static str) -> Servers {
+    let (upstream, host) = start_upstream().await;
     Servers {
         upstream,
-        api: format!("http://{api_addr}"),
+        api: start_api(vec![host], name).await,
         client: reqwest::Client::new(),
     }
 }
@@ -83,16 +93,38 @@ impl Servers {
         response.json().await.unwrap()
     }
 
+    /// The state of the (one) host's breaker of the API's breakers
+    /// `name`, listed as `name[host:port]`.
     async fn breaker_state(&self, name: &str) -> String {
-        let health: serde_json::Value = self.get("/health").await.json().await.unwrap();
-        health["breakers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["name"] == name)
-            .map(|b| b["state"].as_str().unwrap().to_owned())
-            .unwrap()
+        let states = breaker_states(&self.client, &self.api, name).await;
+        assert_eq!(states.len(), 1, "{states:?}");
+        states[0].1.clone()
     }
+}
+
+/// Each host's breaker of the API's breakers `name`, from `/health`.
+async fn breaker_states(client: &reqwest::Client, api: &str, name: &str) -> Vec<(String, String)> {
+    let health: serde_json::Value = client
+        .get(format!("{api}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["breakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| {
+            let listed = b["name"].as_str().unwrap();
+            let host = listed
+                .strip_prefix(name)?
+                .strip_prefix('[')?
+                .strip_suffix(']')?;
+            Some((host.to_owned(), b["state"].as_str().unwrap().to_owned()))
+        })
+        .collect()
 }
 
 use std::future::IntoFuture as _;
@@ -207,4 +239,41 @@ async fn a_hung_upstream_is_cut_off_and_trips_the_breaker() {
         start.elapsed()
     );
     assert_eq!(s.breaker_state("e2e-hung").await, "open");
+}
+
+/// Two upstream hosts, one down: its breaker opens, the other stays
+/// closed, and once the open host is skipped every request gets fresh
+/// data from the one still up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_host_down_opens_only_its_breaker() {
+    let (up, up_host) = start_upstream().await;
+    let (down, down_host) = start_upstream().await;
+    down.set_down(true);
+    let api = start_api(vec![up_host.clone(), down_host.clone()], "e2e-hosts").await;
+    let client = reqwest::Client::new();
+    let data = || async {
+        let response = client.get(format!("{api}/api/data")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<Data>().await.unwrap()
+    };
+    // Requests alternate between the hosts until the down one's breaker
+    // opens (three failed attempts, one request's worth).
+    for _ in 0..4 {
+        data().await;
+    }
+    let mut states = breaker_states(&client, &api, "e2e-hosts").await;
+    states.sort();
+    let mut expected = vec![
+        (up_host.clone(), String::from("closed")),
+        (down_host.clone(), String::from("open")),
+    ];
+    expected.sort();
+    assert_eq!(states, expected);
+
+    let hits = (up.hits(), down.hits());
+    for _ in 0..10 {
+        assert_eq!(data().await.message, "Fresh data from upstream.");
+    }
+    assert_eq!(down.hits(), hits.1, "the open host gets no requests");
+    assert_eq!(up.hits(), hits.0 + 10, "the other host serves them all");
 }

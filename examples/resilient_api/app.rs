@@ -2,7 +2,7 @@
 //! a deliberately flaky **upstream**, and the **API** in front of it that
 //! stays up while the upstream fails.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -13,8 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use resilient::{
-    Backoff, CircuitBreaker, CircuitOpen, Elapsed, Jitter, RetryBudget, RetryBudgetBuilder,
-    RetryHint, RetryPolicy, circuit_breaker, fallback, registry, retry, retry_after, timeout,
+    Backoff, CircuitOpen, CircuitState, Elapsed, Jitter, KeyedBreaker, RetryBudget,
+    RetryBudgetBuilder, RetryHint, RetryPolicy, circuit_breaker, fallback, registry, retry,
+    retry_after, timeout,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -313,7 +314,8 @@ fn upstream_failed(err: &UpstreamError) -> bool {
 /// shorter durations.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
-    /// The breaker's name in the registry (and `/health`).
+    /// The breakers' name in the registry (and `/health`): one breaker
+    /// per upstream host, listed as `name[host:port]`.
     pub(crate) name: &'static str,
     /// How calls to upstream are retried.
     pub(crate) retry: RetryPolicy,
@@ -356,12 +358,16 @@ impl Settings {
     }
 }
 
-/// The API's state: a client, where upstream is, and the breaker that
-/// guards it (here, not in a `static`, so every test starts fresh).
+/// The API's state: a client, the upstream hosts it balances over, and
+/// one breaker per host (here, not in a `static`, so every test starts
+/// fresh). A host whose breaker is open is skipped: the other hosts take
+/// its requests until a trial call finds it back.
 pub(crate) struct Api {
     client: reqwest::Client,
-    upstream: String,
-    breaker: Arc<CircuitBreaker>,
+    /// `host:port` of each upstream replica.
+    hosts: Vec<String>,
+    next: AtomicUsize,
+    breakers: Arc<KeyedBreaker>,
     retry: RetryPolicy,
     budget: RetryBudget,
     attempt_timeout: Duration,
@@ -370,56 +376,76 @@ pub(crate) struct Api {
 impl Api {
     /// # Panics
     ///
-    /// If `settings` hold an invalid breaker or budget configuration.
-    pub(crate) fn new(upstream: String, settings: Settings) -> Arc<Self> {
-        let mut builder = CircuitBreaker::builder()
+    /// If `hosts` is empty, or `settings` hold an invalid breaker or
+    /// budget configuration.
+    pub(crate) fn new(hosts: Vec<String>, settings: Settings) -> Arc<Self> {
+        assert!(!hosts.is_empty(), "at least one upstream host");
+        let mut builder = KeyedBreaker::builder()
+            .name(settings.name)
             .failures(settings.breaker_failures)
             .reset(settings.breaker_reset);
         if let Some(hook) = settings.on_state_change {
             builder = builder.on_state_change(hook);
         }
-        let breaker = builder
-            .try_build()
-            .expect("valid breaker settings")
-            .with_name(settings.name);
-        let breaker = Arc::new(breaker);
-        // Listed in `/health` (a breaker the app owns registers itself).
-        let _ = registry::register(&breaker);
+        let breakers = Arc::new(builder.try_build().expect("valid breaker settings"));
+        // Listed in `/health`, one line per host (a breaker the app owns
+        // registers itself).
+        registry::register_keyed(&breakers);
         Arc::new(Self {
             client: reqwest::Client::new(),
-            upstream,
-            breaker,
+            hosts,
+            next: AtomicUsize::new(0),
+            breakers,
             retry: settings.retry,
             budget: settings.budget.try_build().expect("valid budget settings"),
             attempt_timeout: settings.attempt_timeout,
         })
     }
 
+    /// The next host in turn whose breaker is not open (or, if every one
+    /// is, the next in turn: its open breaker answers at once).
+    pub(crate) fn pick_host(&self) -> &str {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.hosts.len();
+        let host = |i: usize| self.hosts[start.wrapping_add(i) % count].as_str();
+        (0..count)
+            .map(host)
+            .find(|host| self.state(host) != CircuitState::Open)
+            .unwrap_or_else(|| host(0))
+    }
+
+    /// The state of `host`'s breaker (closed if it has none yet).
+    pub(crate) fn state(&self, host: &str) -> CircuitState {
+        self.breakers
+            .get(host)
+            .map_or(CircuitState::Closed, |breaker| breaker.state())
+    }
+
     /// `GET /api/data`: never fails. Retries transient errors with
     /// exponential backoff and jitter, within the API's retry budget; each
-    /// attempt goes through the breaker and is cut off after
+    /// attempt goes through `host`'s breaker and is cut off after
     /// `attempt_timeout`; if it all fails, default data.
     #[fallback(with = default_data)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
-    #[circuit_breaker(breaker = self.breaker, when = upstream_failed)]
+    #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
     #[timeout(self.attempt_timeout)]
-    async fn data(&self, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
-        self.fetch().await
+    async fn data(&self, host: &str, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
+        self.fetch(host).await
     }
 
     /// `GET /api/strict`: the same without the fallback, so the caller
     /// sees `503` while the breaker is open and `429` when upstream asks
     /// for a longer pause than we are willing to wait.
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
-    #[circuit_breaker(breaker = self.breaker, when = upstream_failed)]
+    #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
     #[timeout(self.attempt_timeout)]
-    async fn strict(&self, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
-        self.fetch().await
+    async fn strict(&self, host: &str, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
+        self.fetch(host).await
     }
 
     /// One plain attempt: the whole of the calling code.
-    async fn fetch(&self) -> Result<Data, UpstreamError> {
-        let url = format!("{}/data", self.upstream);
+    async fn fetch(&self, host: &str) -> Result<Data, UpstreamError> {
+        let url = format!("http://{host}/data");
         let response = self
             .client
             .get(url)
@@ -463,18 +489,20 @@ pub(crate) fn api_router(api: Arc<Api>) -> Router {
 async fn api_data(State(api): State<Arc<Api>>) -> Json<Data> {
     let start = Instant::now();
     let attempts = AtomicU32::new(1);
+    let host = api.pick_host();
     let data = api
-        .data(&attempts)
+        .data(host, &attempts)
         .await
         .unwrap_or_else(|_| Data::default());
-    log_request("/api/data", &api, &attempts, "200", start);
+    log_request("/api/data", &api, host, &attempts, "200", start);
     Json(data)
 }
 
 async fn api_strict(State(api): State<Arc<Api>>) -> Response {
     let start = Instant::now();
     let attempts = AtomicU32::new(1);
-    let (status, response) = match api.strict(&attempts).await {
+    let host = api.pick_host();
+    let (status, response) = match api.strict(host, &attempts).await {
         Ok(data) => (StatusCode::OK, Json(data).into_response()),
         Err(UpstreamError::Open(open)) => {
             // Fail fast, and tell the client when to come back.
@@ -510,7 +538,7 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
             )
         }
     };
-    log_request("/api/strict", &api, &attempts, status.as_str(), start);
+    log_request("/api/strict", &api, host, &attempts, status.as_str(), start);
     response
 }
 
@@ -538,15 +566,23 @@ async fn health(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {
 /// thousands of requests and prints its own report).
 pub(crate) static QUIET: AtomicBool = AtomicBool::new(false);
 
-/// One line per request: attempts, breaker state, outcome, latency.
-fn log_request(route: &str, api: &Api, attempts: &AtomicU32, outcome: &str, start: Instant) {
+/// One line per request: the host, attempts, its breaker's state,
+/// outcome, latency.
+fn log_request(
+    route: &str,
+    api: &Api,
+    host: &str,
+    attempts: &AtomicU32,
+    outcome: &str,
+    start: Instant,
+) {
     if QUIET.load(Ordering::Relaxed) {
         return;
     }
     println!(
-        "GET {route:<12} -> {outcome}  attempts={}  breaker={}  {:?}",
+        "GET {route:<12} -> {outcome}  host={host}  attempts={}  breaker={}  {:?}",
         attempts.load(Ordering::Relaxed),
-        api.breaker.state(),
+        api.state(host),
         start.elapsed()
     );
 }

@@ -1,18 +1,23 @@
-//! `cargo run --example resilient_api`: a flaky upstream and an API that
-//! stays up in front of it, on loopback, the Rust version of the tutorial's
-//! Flask app (Python's `retrying` + `pybreaker`).
+//! `cargo run --example resilient_api`: a flaky upstream (two replicas)
+//! and an API that stays up in front of it, on loopback, the Rust version
+//! of the tutorial's Flask app (Python's `retrying` + `pybreaker`), with
+//! one circuit breaker per upstream host.
 //!
 //! ```text
 //! cargo run --example resilient_api -- [--failure-rate 0.3] [--latency-ms 0]
 //!     [--down] [--rate-limit SECONDS] [--rate-limit-date]
-//!     [--api-port PORT] [--upstream-port PORT]
+//!     [--api-port PORT] [--upstream-port PORT] [--hosts 2]
 //! ```
+//!
+//! The upstream flags apply to every replica; `--upstream-port` is the
+//! first replica's port, the next ones follow it.
 //!
 //! Then watch the log while you change the upstream from another terminal
 //! (the program prints ready-to-paste `curl` lines).
 
 mod app;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +31,7 @@ struct Flags {
     rate_limit: Option<RateLimit>,
     api_port: u16,
     upstream_port: u16,
+    hosts: u16,
 }
 
 fn parse_flags() -> Result<Flags, String> {
@@ -36,6 +42,7 @@ fn parse_flags() -> Result<Flags, String> {
         rate_limit: None,
         api_port: 0,
         upstream_port: 0,
+        hosts: 2,
     };
     let mut date = false;
     let mut args = std::env::args().skip(1);
@@ -74,9 +81,17 @@ fn parse_flags() -> Result<Flags, String> {
                     .parse()
                     .map_err(|e| format!("--upstream-port: {e}"))?;
             }
+            "--hosts" => {
+                flags.hosts = value("--hosts")?
+                    .parse()
+                    .map_err(|e| format!("--hosts: {e}"))?;
+                if flags.hosts == 0 {
+                    return Err(String::from("--hosts: at least 1"));
+                }
+            }
             "-h" | "--help" => {
                 return Err(String::from(
-                    "usage: resilient_api [--failure-rate 0.3] [--latency-ms N] [--down] [--rate-limit SECONDS] [--rate-limit-date] [--api-port PORT] [--upstream-port PORT]",
+                    "usage: resilient_api [--failure-rate 0.3] [--latency-ms N] [--down] [--rate-limit SECONDS] [--rate-limit-date] [--api-port PORT] [--upstream-port PORT] [--hosts 2]",
                 ));
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -98,32 +113,48 @@ async fn main() {
         }
     };
 
-    // The flaky upstream.
-    let upstream = Upstream::new(flags.failure_rate, flags.latency);
-    upstream.set_down(flags.down);
-    upstream.set_rate_limit(flags.rate_limit);
-    let upstream_listener = bind(flags.upstream_port).await;
-    let upstream_addr = upstream_listener.local_addr().expect("bound");
+    // The flaky upstream: replicas on ports of their own.
+    let mut upstreams = Vec::new();
+    let mut servers = Vec::new();
+    for i in 0..flags.hosts {
+        let upstream = Upstream::new(flags.failure_rate, flags.latency);
+        upstream.set_down(flags.down);
+        upstream.set_rate_limit(flags.rate_limit);
+        let port = match flags.upstream_port {
+            0 => 0,
+            first => first.saturating_add(i),
+        };
+        let listener = bind(port).await;
+        let addr = listener.local_addr().expect("bound");
+        servers.push(tokio::spawn(
+            axum::serve(listener, app::upstream_router(Arc::clone(&upstream)))
+                .with_graceful_shutdown(ctrl_c())
+                .into_future(),
+        ));
+        upstreams.push((addr, upstream));
+    }
 
-    // The API in front of it.
-    let api = Api::new(format!("http://{upstream_addr}"), Settings::demo());
+    // The API in front of them, one breaker per host.
+    let hosts = upstreams.iter().map(|(addr, _)| addr.to_string()).collect();
+    let api = Api::new(hosts, Settings::demo());
     let api_listener = bind(flags.api_port).await;
     let api_addr = api_listener.local_addr().expect("bound");
 
-    print_banner(upstream_addr, api_addr);
+    let addrs: Vec<SocketAddr> = upstreams.iter().map(|(addr, _)| *addr).collect();
+    print_banner(&addrs, api_addr);
 
-    let upstream_server = axum::serve(
-        upstream_listener,
-        app::upstream_router(Arc::clone(&upstream)),
-    )
-    .with_graceful_shutdown(ctrl_c());
     let api_server =
         axum::serve(api_listener, app::api_router(api)).with_graceful_shutdown(ctrl_c());
-    let (a, b) = tokio::join!(upstream_server, api_server);
-    if let Err(e) = a.and(b) {
+    if let Err(e) = api_server.await {
         eprintln!("server error: {e}");
     }
-    println!("stopped after {} upstream requests", upstream.hits());
+    for server in servers {
+        if let Ok(Err(e)) = server.await {
+            eprintln!("server error: {e}");
+        }
+    }
+    let hits: u64 = upstreams.iter().map(|(_, upstream)| upstream.hits()).sum();
+    println!("stopped after {hits} upstream requests");
 }
 
 async fn bind(port: u16) -> tokio::net::TcpListener {
@@ -140,28 +171,32 @@ async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn print_banner(upstream: SocketAddr, api: SocketAddr) {
+fn print_banner(upstreams: &[SocketAddr], api: SocketAddr) {
+    let first = upstreams[0];
+    let last = upstreams[upstreams.len() - 1];
+    for (i, upstream) in upstreams.iter().enumerate() {
+        println!("upstream {} (flaky) http://{upstream}", i + 1);
+    }
     println!(
         "\
-upstream (flaky)  http://{upstream}
-api               http://{api}
+api                  http://{api}
 
 Try:
   curl -s http://{api}/api/data      # always 200: retries, breaker, timeout, default data
-  curl -si http://{api}/api/strict   # 503 + Retry-After while the breaker is open
-  curl -s http://{api}/health        # breaker state, retries left in the budget
+  curl -si http://{api}/api/strict   # 503 + Retry-After while every host's breaker is open
+  curl -s http://{api}/health        # each host's breaker, retries left in the budget
 
-Change the upstream while it runs:
-  curl -X POST 'http://{upstream}/admin/down?on=true'          # take it down: watch the breaker open
-  curl -X POST 'http://{upstream}/admin/down?on=false'         # bring it back: a trial call closes it
-  curl -X POST 'http://{upstream}/admin/fail?rate=0.5'         # half the requests fail
-  curl -X POST 'http://{upstream}/admin/fail-next?count=2'     # the next two fail: watch the retries
-  curl -X POST 'http://{upstream}/admin/latency?ms=3000'       # hang past the 2 s timeout
-  curl -X POST 'http://{upstream}/admin/rate-limit?seconds=60' # 429 + Retry-After: 60 (passed on)
-  curl -X POST 'http://{upstream}/admin/rate-limit'            # stop rate limiting
-  curl -s http://{upstream}/admin/stats                         # upstream requests served
+Change an upstream while it runs (the same routes on every replica):
+  curl -X POST 'http://{last}/admin/down?on=true'          # one host down: its breaker opens, the others serve
+  curl -X POST 'http://{last}/admin/down?on=false'         # bring it back: a trial call closes its breaker
+  curl -X POST 'http://{first}/admin/fail?rate=0.5'         # half its requests fail
+  curl -X POST 'http://{first}/admin/fail-next?count=2'     # the next two fail: watch the retries
+  curl -X POST 'http://{first}/admin/latency?ms=3000'       # hang past the 2 s timeout
+  curl -X POST 'http://{first}/admin/rate-limit?seconds=60' # 429 + Retry-After: 60 (passed on)
+  curl -X POST 'http://{first}/admin/rate-limit'            # stop rate limiting
+  curl -s http://{first}/admin/stats                         # upstream requests served
 
-Ctrl-C stops both.
+Ctrl-C stops them all.
 "
     );
 }

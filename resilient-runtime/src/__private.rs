@@ -105,7 +105,10 @@ pub fn park<V>(slot: &mut Option<V>, value: V) -> Parked {
 /// `breaker.acquire()` for generated code: a rejection goes straight
 /// into the function's slot, and what comes back (a permit or nothing)
 /// fits in two registers.
-#[inline]
+// `always`: left to itself, LLVM stopped inlining it once a permit could
+// carry a start time, and a closed breaker cost 26 more instructions.
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub fn admit<'a>(
     breaker: &'a CircuitBreaker,
     slot: &mut Option<CircuitOpen>,

@@ -69,6 +69,24 @@ pub(crate) const fn nanos(d: core::time::Duration) -> i64 {
     }
 }
 
+/// Clock nanoseconds as microseconds modulo 2^32 (a slow call's start,
+/// kept in 32 bits of its permit): differences are exact for calls
+/// shorter than 71 minutes.
+pub(crate) const fn micros32(nanos: i64) -> u32 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // the wrap is the point
+    {
+        nanos.div_euclid(1_000) as u32
+    }
+}
+
+/// Microseconds from `started` ([`micros32`]) to `now` (nanoseconds),
+/// modulo 2^32 µs (71.6 minutes): a call longer than that may measure as
+/// short. `slow` is at most an hour, so every slow call shorter than 71
+/// minutes is caught.
+pub(crate) const fn elapsed_micros32(started: u32, now: i64) -> u32 {
+    micros32(now).wrapping_sub(started)
+}
+
 /// The non-negative part of `n` nanoseconds as a `Duration`.
 pub(crate) fn duration(n: i64) -> core::time::Duration {
     core::time::Duration::from_nanos(u64::try_from(n).unwrap_or(0))

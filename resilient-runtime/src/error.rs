@@ -56,7 +56,9 @@ impl ConfigError {
     /// `attempts`, `backoff` (the delay of `fixed(..)`), `initial`, `max`,
     /// `factor`, `step`, `jitter`, `max_elapsed` or `max_retry_after`. For
     /// a circuit breaker: `failures`, `failure_rate`, `window`,
-    /// `min_calls`, `reset` or `half_open`. For a retry budget: `ttl` or
+    /// `time_window`, `min_calls`, `slow`, `slow_rate`, `reset` or
+    /// `half_open`, and for a keyed one also
+    /// `max_keys`, `idle` or `max_open`. For a retry budget: `ttl` or
     /// `ratio`.
     pub const fn key(&self) -> &'static str {
         self.key

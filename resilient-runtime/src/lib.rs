@@ -18,7 +18,8 @@
 //! - [`testing`]: deterministic jitter for tests.
 //! - [`CircuitBreaker`]: fail fast while a dependency is down, with
 //!   [`CircuitOpen`] as its rejection and [`registry`] listing every
-//!   breaker for health routes and tests.
+//!   breaker for health routes and tests; [`KeyedBreaker`] for one breaker
+//!   per host, tenant or region.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -17,6 +17,10 @@ pub(crate) struct BreakerArgs {
     pub(crate) failures: Option<Keyed<(u32, Span)>>,
     pub(crate) failure_rate: Option<Keyed<(f64, Span)>>,
     pub(crate) window: Option<Keyed<(u32, Span)>>,
+    /// `window = "30s"`: a time window.
+    pub(crate) time_window: Option<Keyed<DurationArg>>,
+    pub(crate) slow: Option<Keyed<DurationArg>>,
+    pub(crate) slow_rate: Option<Keyed<(f64, Span)>>,
     pub(crate) min_calls: Option<Keyed<(u32, Span)>>,
     pub(crate) reset: Option<Keyed<DurationArg>>,
     pub(crate) half_open: Option<Keyed<(u32, Span)>>,
@@ -52,6 +56,8 @@ impl Settings for BreakerArgs {
         "max_keys",
         "idle",
         "max_open",
+        "slow",
+        "slow_rate",
     ];
 
     fn key(
@@ -62,6 +68,12 @@ impl Settings for BreakerArgs {
     ) -> syn::Result<()> {
         let key = meta.path.span();
         match name {
+            // A duration is a time window; a number, a count of calls.
+            "window" if meta.input.peek(syn::Token![=]) && meta.input.peek2(LitStr) => {
+                if let Some(d) = parse_duration(meta.value()?, errors)? {
+                    set(&mut self.time_window, key, name, d, errors);
+                }
+            }
             "failures" | "window" | "min_calls" | "half_open" => {
                 if let Some(n) = whole_number(meta.value()?, name, max_count(name), errors)? {
                     let slot = match name {
@@ -78,22 +90,22 @@ impl Settings for BreakerArgs {
                     set(&mut self.max_keys, key, name, n, errors);
                 }
             }
-            "failure_rate" | "max_open" => {
+            "failure_rate" | "max_open" | "slow_rate" => {
                 if let Some(rate) = parse_rate(meta.value()?, name, errors)? {
-                    let slot = if name == "max_open" {
-                        &mut self.max_open
-                    } else {
-                        &mut self.failure_rate
+                    let slot = match name {
+                        "max_open" => &mut self.max_open,
+                        "slow_rate" => &mut self.slow_rate,
+                        _ => &mut self.failure_rate,
                     };
                     set(slot, key, name, rate, errors);
                 }
             }
-            "reset" | "idle" => {
+            "reset" | "idle" | "slow" => {
                 if let Some(d) = parse_duration(meta.value()?, errors)? {
-                    let slot = if name == "idle" {
-                        &mut self.idle
-                    } else {
-                        &mut self.reset
+                    let slot = match name {
+                        "idle" => &mut self.idle,
+                        "slow" => &mut self.slow,
+                        _ => &mut self.reset,
                     };
                     set(slot, key, name, d, errors);
                 }
@@ -207,7 +219,10 @@ fn owned_elsewhere(args: &BreakerArgs, errors: &mut Errors) {
             ("failures", key_of(args.failures.as_ref())),
             ("failure_rate", key_of(args.failure_rate.as_ref())),
             ("window", key_of(args.window.as_ref())),
+            ("window", key_of(args.time_window.as_ref())),
             ("min_calls", key_of(args.min_calls.as_ref())),
+            ("slow", key_of(args.slow.as_ref())),
+            ("slow_rate", key_of(args.slow_rate.as_ref())),
             ("reset", key_of(args.reset.as_ref())),
             ("half_open", key_of(args.half_open.as_ref())),
             ("name", key_of(args.name.as_ref())),
@@ -221,6 +236,92 @@ fn owned_elsewhere(args: &BreakerArgs, errors: &mut Errors) {
                 "`{key}` cannot be combined with `{owner}`: that breaker was built with its own settings"
             )
         });
+    }
+}
+
+/// The window settings and `slow` count over a failure-rate window.
+fn needs_failure_rate(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
+    if args.failure_rate.is_none() && unsettled.settled("failure_rate") {
+        for (key, value) in [
+            ("window", key_of(args.window.as_ref())),
+            ("window", key_of(args.time_window.as_ref())),
+            ("min_calls", key_of(args.min_calls.as_ref())),
+        ] {
+            if let Some(span) = value {
+                errors.at(span, format!("`{key}` only applies with `failure_rate`"));
+            }
+        }
+        if let Some(slow) = &args.slow {
+            errors.at(
+                slow.key,
+                "`slow` only applies with `failure_rate`: slow calls are counted over its window (`failure_rate = 1` counts slow calls alone)",
+            );
+        }
+    }
+}
+
+/// `window = "30s"`: whole seconds, 1 to 300, a literal.
+fn time_window(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
+    let Some(window) = &args.time_window else {
+        return;
+    };
+    let _ = unsettled;
+    match window.value.literal() {
+        Some(d) if d.subsec_nanos() != 0 || d.as_secs() == 0 => errors.at(
+            window.value.span(),
+            "a time `window` is whole seconds (it is counted in one-second buckets), such as \"30s\"",
+        ),
+        Some(d) if d.as_secs() > u64::from(limits::MAX_TIME_WINDOW_SECS) => errors.at(
+            window.value.span(),
+            format!(
+                "a time `window` must be at most {}s",
+                limits::MAX_TIME_WINDOW_SECS
+            ),
+        ),
+        Some(_) => {}
+        None => errors.at(
+            window.value.span(),
+            "`window` takes a number of calls (`window = 100`) or a duration literal (`window = \"30s\"`)",
+        ),
+    }
+}
+
+/// `slow = D` (1 ms to 1 h, a literal for the function's own breaker) and
+/// `slow_rate = R`, which needs it.
+fn slow_calls(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
+    if let (Some(rate), None) = (&args.slow_rate, &args.slow)
+        && unsettled.settled("slow")
+    {
+        errors.at(
+            rate.key,
+            "`slow_rate` only applies with `slow`: set the duration above which a call is slow, such as `slow = \"2s\"`",
+        );
+    }
+    if let Some(Keyed {
+        value: (share, span),
+        ..
+    }) = &args.slow_rate
+        && !(*share > 0.0 && *share <= 1.0)
+    {
+        errors.at(
+            *span,
+            "`slow_rate` must be above 0 and at most 1 (0.5 means half the calls)",
+        );
+    }
+    if let Some(slow) = &args.slow {
+        match slow.value.literal() {
+            Some(d) if d < core::time::Duration::from_millis(1) => {
+                errors.at(slow.value.span(), "`slow` must be at least 1ms");
+            }
+            Some(d) if d > core::time::Duration::from_secs(3600) => {
+                errors.at(slow.value.span(), "`slow` must be at most 1h");
+            }
+            None if args.shared.is_none() && args.breaker.is_none() => errors.at(
+                slow.value.span(),
+                "this function's breaker is a `static`, built once: `slow` must be a literal such as \"2s\"; for a value known at run time, build a `CircuitBreaker` and pass it with `breaker = ..`",
+            ),
+            Some(_) | None => {}
+        }
     }
 }
 
@@ -298,16 +399,9 @@ fn validate(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
         let _ = failures;
     }
     // Checks on a setting's absence need to know it is absent.
-    if args.failure_rate.is_none() && unsettled.settled("failure_rate") {
-        for (key, value) in [("window", &args.window), ("min_calls", &args.min_calls)] {
-            if let Some(value) = value {
-                errors.at(
-                    value.key,
-                    format!("`{key}` only applies with `failure_rate`"),
-                );
-            }
-        }
-    }
+    needs_failure_rate(args, unsettled, errors);
+    slow_calls(args, unsettled, errors);
+    time_window(args, unsettled, errors);
     if let Some(Keyed {
         value: (n, span), ..
     }) = &args.failures
@@ -345,7 +439,7 @@ fn validate(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
     {
         if *n == 0 {
             errors.at(*span, "`min_calls` must be at least 1");
-        } else if *n > window && unsettled.settled("window") {
+        } else if *n > window && args.time_window.is_none() && unsettled.settled("window") {
             errors.at(
                 *span,
                 format!("`min_calls` must not be above `window` ({window})"),

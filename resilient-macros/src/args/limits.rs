@@ -25,6 +25,10 @@ pub(crate) const MAX_COUNT: u32 = 65_535;
 /// The largest failure-rate `window` (and so `min_calls`).
 pub(crate) const MAX_WINDOW: u32 = 1024;
 
+/// The longest time `window`, in seconds (the runtime's
+/// `MAX_TIME_WINDOW_SECS`; the agreement test checks the edges).
+pub(crate) const MAX_TIME_WINDOW_SECS: u32 = 300;
+
 /// The largest `max_keys` (`resilient::MAX_KEYS`).
 pub(crate) const MAX_KEYS: u32 = 1 << 20;
 
@@ -300,6 +304,65 @@ mod agree {
             "failures",
             quote!(key = host, failures = 0),
             k().failures(0),
+        );
+    }
+
+    #[test]
+    fn time_window_and_slow_call_settings() {
+        let b = CircuitBreaker::builder;
+        let secs = Duration::from_secs;
+        breaker(
+            "",
+            quote!(failure_rate = 0.5, window = "30s", min_calls = 500),
+            b().failure_rate(0.5).time_window(secs(30)).min_calls(500),
+        );
+        breaker(
+            "",
+            quote!(failure_rate = 0.5, window = "300s"),
+            b().failure_rate(0.5)
+                .time_window(secs(u64::from(MAX_TIME_WINDOW_SECS))),
+        );
+        // The runtime names its setting `time_window`; the attribute's
+        // key is `window`: both refuse.
+        for (tokens, window) in [
+            (quote!(failure_rate = 0.5, window = "301s"), secs(301)),
+            (quote!(failure_rate = 0.5, window = "1500ms"), ms(1500)),
+            (quote!(failure_rate = 0.5, window = "0s"), Duration::ZERO),
+        ] {
+            let runtime = b().failure_rate(0.5).time_window(window).try_build();
+            assert_eq!(runtime.map(drop).unwrap_err().key(), "time_window");
+            assert!(macro_errors::<BreakerArgs>(tokens).contains("time `window`"));
+        }
+        breaker(
+            "",
+            quote!(failure_rate = 0.5, slow = "1ms", slow_rate = 1),
+            b().failure_rate(0.5).slow(ms(1)).slow_rate(1.0),
+        );
+        breaker(
+            "",
+            quote!(failure_rate = 0.5, slow = "1h"),
+            b().failure_rate(0.5).slow(secs(3600)),
+        );
+        breaker(
+            "slow",
+            quote!(failure_rate = 0.5, slow = "999us"),
+            b().failure_rate(0.5).slow(Duration::from_micros(999)),
+        );
+        breaker(
+            "slow",
+            quote!(failure_rate = 0.5, slow = "3601s"),
+            b().failure_rate(0.5).slow(secs(3601)),
+        );
+        breaker("slow", quote!(slow = "1s"), b().slow(secs(1)));
+        breaker(
+            "slow_rate",
+            quote!(failure_rate = 0.5, slow_rate = 0.5),
+            b().failure_rate(0.5).slow_rate(0.5),
+        );
+        breaker(
+            "slow_rate",
+            quote!(failure_rate = 0.5, slow = "1s", slow_rate = 0),
+            b().failure_rate(0.5).slow(secs(1)).slow_rate(0.0),
         );
     }
 }

@@ -346,6 +346,17 @@ pub(crate) fn breaker_static(
         let d = duration(&reset.value);
         calls.push(quote!(.reset(#d)));
     }
+    for (method, value) in [("time_window", &args.time_window), ("slow", &args.slow)] {
+        if let Some(value) = value {
+            let method = format_ident!("{}", method);
+            let d = duration(&value.value);
+            calls.push(quote!(.#method(#d)));
+        }
+    }
+    if let Some(rate) = &args.slow_rate {
+        let r = Literal::f64_suffixed(rate.value.0);
+        calls.push(quote!(.slow_rate(#r)));
+    }
     if args.on_cancel.as_ref().is_some_and(|k| k.value) {
         calls.push(quote!(.on_cancel(__resilient::OnCancel::Failure)));
     }

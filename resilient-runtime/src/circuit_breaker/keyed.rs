@@ -604,8 +604,14 @@ impl KeyedBreakerBuilder {
         failure_rate(f64);
         /// As [`CircuitBreakerBuilder::window`], per key.
         window(u32);
+        /// As [`CircuitBreakerBuilder::time_window`], per key.
+        time_window(Duration);
         /// As [`CircuitBreakerBuilder::min_calls`], per key.
         min_calls(u32);
+        /// As [`CircuitBreakerBuilder::slow`], per key.
+        slow(Duration);
+        /// As [`CircuitBreakerBuilder::slow_rate`], per key.
+        slow_rate(f64);
         /// As [`CircuitBreakerBuilder::reset`], per key.
         reset(Duration);
         /// As [`CircuitBreakerBuilder::half_open`], per key.

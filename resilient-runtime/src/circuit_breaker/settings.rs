@@ -47,7 +47,10 @@ pub struct CircuitBreakerBuilder {
     failures: Option<u32>,
     failure_rate: Option<f64>,
     window: Option<u32>,
+    time_window: Option<Duration>,
     min_calls: Option<u32>,
+    slow: Option<Duration>,
+    slow_rate: Option<f64>,
     reset: Duration,
     half_open: u32,
     on_cancel: OnCancel,
@@ -63,6 +66,9 @@ pub(crate) struct Settings {
     pub(crate) half_open: u32,
     pub(crate) on_cancel: OnCancel,
     pub(crate) on_state_change: Option<OnStateChange>,
+    /// A call longer than this many microseconds is slow; 0: calls are
+    /// not timed.
+    pub(crate) slow_micros: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -72,9 +78,25 @@ pub(crate) enum Mode {
     },
     Rate {
         rate: f64,
+        /// Calls, or seconds with `seconds`.
         window: u32,
+        seconds: bool,
         min_calls: u32,
+        /// The slow-call share that opens the breaker, with `slow`.
+        slow_rate: Option<f64>,
     },
+}
+
+impl Settings {
+    /// Whether the failure rate is over a time window.
+    pub(crate) const fn seconds(&self) -> bool {
+        matches!(self.mode, Mode::Rate { seconds: true, .. })
+    }
+
+    /// Whether an outcome needs the time: with `slow`, or a time window.
+    pub(crate) const fn timed(&self) -> bool {
+        self.slow_micros > 0 || self.seconds()
+    }
 }
 
 /// The largest `failures` and `half_open`: both are counted in 16 bits of
@@ -84,7 +106,14 @@ pub(crate) const MAX_COUNT: u32 = u16::MAX as u32;
 /// The largest failure-rate `window`.
 pub const MAX_WINDOW: u32 = 1024;
 
+/// The longest failure-rate `time_window`, in seconds.
+pub(crate) const MAX_TIME_WINDOW_SECS: u32 = 300;
+
 const DEFAULT_WINDOW: u32 = 100;
+
+/// `min_calls` of a time window when not given: Hystrix's request volume
+/// threshold (20 calls in its 10 s window).
+const DEFAULT_TIME_MIN_CALLS: u32 = 20;
 
 impl CircuitBreakerBuilder {
     pub(crate) const fn new() -> Self {
@@ -93,7 +122,10 @@ impl CircuitBreakerBuilder {
             failures: None,
             failure_rate: None,
             window: None,
+            time_window: None,
             min_calls: None,
+            slow: None,
+            slow_rate: None,
             reset: Duration::from_secs(60),
             half_open: 1,
             on_cancel: OnCancel::Ignore,
@@ -137,10 +169,39 @@ impl CircuitBreakerBuilder {
         self
     }
 
+    /// A time-based failure rate instead: the calls of the last `window`
+    /// (whole seconds, 1 to 300), counted in one-second buckets, as
+    /// resilience4j's time-based sliding window. Each outcome reads the
+    /// clock for its second. `min_calls` is 20 by default.
+    pub const fn time_window(mut self, window: Duration) -> Self {
+        self.time_window = Some(window);
+        self
+    }
+
     /// How many calls the window must have seen before the rate can open
-    /// the breaker: 1 to `window`, all of `window` by default.
+    /// the breaker: 1 to `window`, all of `window` by default (for a
+    /// [`time_window`](Self::time_window), at least 1, 20 by default).
     pub const fn min_calls(mut self, calls: u32) -> Self {
         self.min_calls = Some(calls);
+        self
+    }
+
+    /// Slow calls (failure-rate mode): a call that takes longer than
+    /// `slow`, succeeding or not, is slow, and the breaker opens when slow
+    /// calls reach [`slow_rate`](Self::slow_rate) of the window, whatever
+    /// the failure rate (resilience4j's slow-call threshold). A slow
+    /// half-open trial counts as a failed one. 1 ms to 1 h, measured to
+    /// the microsecond. Each call then reads the clock when admitted and
+    /// when it ends; without `slow`, never.
+    pub const fn slow(mut self, slow: Duration) -> Self {
+        self.slow = Some(slow);
+        self
+    }
+
+    /// The share of slow calls that opens the breaker (above 0, at most
+    /// 1; 1 by default: every call in the window slow).
+    pub const fn slow_rate(mut self, rate: f64) -> Self {
+        self.slow_rate = Some(rate);
         self
     }
 
@@ -230,57 +291,28 @@ impl CircuitBreakerBuilder {
                     "cannot be combined with `failures`: choose consecutive failures or a failure rate"
                 ));
             }
-            (failures, None) => {
-                if self.window.is_some() {
-                    return Err(breaker_error!("window", "only applies with `failure_rate`"));
+            (failures, None) => match self.consecutive(failures) {
+                Ok(mode) => mode,
+                Err(err) => return Err(err),
+            },
+            (None, Some(rate)) => match self.rate(rate) {
+                Ok(mode) => mode,
+                Err(err) => return Err(err),
+            },
+        };
+        let slow_micros = match self.slow {
+            None => 0,
+            Some(slow) => {
+                if slow.as_micros() < 1_000 {
+                    return Err(breaker_error!("slow", "must be at least 1ms"));
                 }
-                if self.min_calls.is_some() {
-                    return Err(breaker_error!(
-                        "min_calls",
-                        "only applies with `failure_rate`"
-                    ));
+                if slow.as_secs() > 3600 || (slow.as_secs() == 3600 && slow.subsec_nanos() > 0) {
+                    return Err(breaker_error!("slow", "must be at most 1h"));
                 }
-                let failures = match failures {
-                    Some(n) => n,
-                    None => 5,
-                };
-                if failures == 0 {
-                    return Err(breaker_error!("failures", "must be at least 1"));
-                }
-                if failures > MAX_COUNT {
-                    return Err(breaker_error!("failures", "must be at most 65535"));
-                }
-                Mode::Consecutive { failures }
-            }
-            (None, Some(rate)) => {
-                if rate.is_nan() || rate <= 0.0 || rate > 1.0 {
-                    return Err(breaker_error!(
-                        "failure_rate",
-                        "must be above 0 and at most 1 (0.5 means half the calls)"
-                    ));
-                }
-                let window = match self.window {
-                    Some(n) => n,
-                    None => DEFAULT_WINDOW,
-                };
-                if window == 0 || window > MAX_WINDOW {
-                    return Err(breaker_error!("window", "must be from 1 to 1024 calls"));
-                }
-                let min_calls = match self.min_calls {
-                    Some(n) => n,
-                    None => window,
-                };
-                if min_calls == 0 {
-                    return Err(breaker_error!("min_calls", "must be at least 1"));
-                }
-                if min_calls > window {
-                    return Err(breaker_error!("min_calls", "must not be above `window`"));
-                }
-                Mode::Rate {
-                    rate,
-                    window,
-                    min_calls,
-                }
+                // At most 3.6e9: fits (`try_from` is not `const`).
+                #[allow(clippy::cast_possible_truncation)]
+                let micros = slow.as_micros() as u32;
+                micros
             }
         };
         if self.reset.is_zero() {
@@ -303,6 +335,118 @@ impl CircuitBreakerBuilder {
             half_open: self.half_open,
             on_cancel: self.on_cancel,
             on_state_change: self.on_state_change,
+            slow_micros,
+        })
+    }
+
+    /// Consecutive-failure mode: no window settings allowed.
+    const fn consecutive(&self, failures: Option<u32>) -> Result<Mode, ConfigError> {
+        if self.window.is_some() {
+            return Err(breaker_error!("window", "only applies with `failure_rate`"));
+        }
+        if self.time_window.is_some() {
+            return Err(breaker_error!(
+                "time_window",
+                "only applies with `failure_rate`"
+            ));
+        }
+        if self.min_calls.is_some() {
+            return Err(breaker_error!(
+                "min_calls",
+                "only applies with `failure_rate`"
+            ));
+        }
+        if self.slow.is_some() {
+            return Err(breaker_error!(
+                "slow",
+                "only applies with `failure_rate`: slow calls are counted over its window"
+            ));
+        }
+        if self.slow_rate.is_some() {
+            return Err(breaker_error!("slow_rate", "only applies with `slow`"));
+        }
+        let failures = match failures {
+            Some(n) => n,
+            None => 5,
+        };
+        if failures == 0 {
+            return Err(breaker_error!("failures", "must be at least 1"));
+        }
+        if failures > MAX_COUNT {
+            return Err(breaker_error!("failures", "must be at most 65535"));
+        }
+        Ok(Mode::Consecutive { failures })
+    }
+
+    /// Failure-rate mode, over a count or a time window.
+    const fn rate(&self, rate: f64) -> Result<Mode, ConfigError> {
+        if rate.is_nan() || rate <= 0.0 || rate > 1.0 {
+            return Err(breaker_error!(
+                "failure_rate",
+                "must be above 0 and at most 1 (0.5 means half the calls)"
+            ));
+        }
+        let (window, seconds) = match (self.window, self.time_window) {
+            (Some(_), Some(_)) => {
+                return Err(breaker_error!(
+                    "time_window",
+                    "cannot be combined with `window`: the window is a number of calls or a duration"
+                ));
+            }
+            (Some(calls), None) => (calls, false),
+            (None, None) => (DEFAULT_WINDOW, false),
+            (None, Some(window)) => {
+                if window.subsec_nanos() != 0 || window.as_secs() == 0 {
+                    return Err(breaker_error!(
+                        "time_window",
+                        "must be whole seconds (it is counted in one-second buckets), at least 1s"
+                    ));
+                }
+                if window.as_secs() > MAX_TIME_WINDOW_SECS as u64 {
+                    return Err(breaker_error!("time_window", "must be at most 300s"));
+                }
+                // At most 300, checked above (`try_from` is not `const`).
+                #[allow(clippy::cast_possible_truncation)]
+                let secs = window.as_secs() as u32;
+                (secs, true)
+            }
+        };
+        if !seconds && (window == 0 || window > MAX_WINDOW) {
+            return Err(breaker_error!("window", "must be from 1 to 1024 calls"));
+        }
+        let min_calls = match (self.min_calls, seconds) {
+            (Some(n), _) => n,
+            (None, false) => window,
+            (None, true) => DEFAULT_TIME_MIN_CALLS,
+        };
+        if min_calls == 0 {
+            return Err(breaker_error!("min_calls", "must be at least 1"));
+        }
+        if !seconds && min_calls > window {
+            return Err(breaker_error!("min_calls", "must not be above `window`"));
+        }
+        let slow_rate = match (self.slow, self.slow_rate) {
+            (None, Some(_)) => {
+                return Err(breaker_error!("slow_rate", "only applies with `slow`"));
+            }
+            (None, None) => None,
+            (Some(_), None) => Some(1.0),
+            (Some(_), Some(share)) => {
+                if share.is_nan() || share <= 0.0 || share > 1.0 {
+                    return Err(breaker_error!(
+                        "slow_rate",
+                        "must be above 0 and at most 1 (0.5 means half the calls)"
+                    ));
+                }
+                Some(share)
+            }
+        };
+        Ok(Mode::Rate {
+            rate,
+            window,
+            seconds,
+            min_calls,
+            slow_rate,
         })
     }
 }

@@ -29,6 +29,8 @@ const COUNT_SHIFT: u32 = 4;
 const INFLIGHT_SHIFT: u32 = 20;
 const FIELD_MASK: u64 = 0xFFFF;
 const GENERATION_SHIFT: u32 = 36;
+/// Count and in-flight together: a permit's admission time.
+const STARTED_MASK: u64 = 0xFFFF_FFFF;
 const GENERATION_MASK: u64 = (1 << (64 - GENERATION_SHIFT)) - 1;
 
 impl Word {
@@ -101,6 +103,20 @@ impl Word {
         )
     }
 
+    /// A permit's copy of the word with when it was admitted (see
+    /// `clock::micros32`) in the counter bits, which a permit never
+    /// reads. Never stored in the breaker's word.
+    #[inline]
+    pub(crate) const fn with_started(self, micros: u32) -> Self {
+        Self((self.0 & !(STARTED_MASK << COUNT_SHIFT)) | ((micros as u64) << COUNT_SHIFT))
+    }
+
+    /// What [`with_started`](Self::with_started) stored.
+    #[inline]
+    pub(crate) const fn started(self) -> u32 {
+        ((self.0 >> COUNT_SHIFT) & STARTED_MASK) as u32
+    }
+
     #[inline]
     pub(crate) const fn with_flags(self, forced_open: bool, disabled: bool) -> Self {
         let mut bits = self.0 & !(FORCED_OPEN | DISABLED);
@@ -155,6 +171,18 @@ mod tests {
         assert!(!closed.with_flags(false, true).admits_closed());
         assert!(!closed.next(Phase::Open).admits_closed());
         assert!(!closed.next(Phase::HalfOpen).admits_closed());
+    }
+
+    #[test]
+    fn a_start_time_keeps_phase_flags_and_generation() {
+        let w = Word::CLOSED.next(Phase::HalfOpen).with_flags(false, true);
+        let stamped = w.with_started(u32::MAX);
+        assert_eq!(stamped.started(), u32::MAX);
+        assert_eq!(
+            (stamped.phase(), stamped.generation(), stamped.disabled()),
+            (w.phase(), w.generation(), w.disabled())
+        );
+        assert_eq!(stamped.with_started(7).started(), 7);
     }
 
     #[test]
