@@ -265,7 +265,9 @@ pub use resilient_macros::retry;
 /// | key | meaning | default |
 /// |---|---|---|
 /// | `failures = N` | open after N consecutive failures | `5` |
-/// | `failure_rate = R, window = N, min_calls = M` | open when the failure share of the last N calls reaches R (0 < R ≤ 1), once M calls were seen (`window` at most 1024) | |
+/// | `failure_rate = R, window = N, min_calls = M` | open when the failure share of the last N calls reaches R (0 < R ≤ 1), once M calls were seen (`window` at most 1024) | `window = 100`, `min_calls` = `window` |
+/// | `window = "30s"` | with `failure_rate`: the calls of the last 30 s instead, in one-second buckets (1 to 300 s) | `min_calls = 20` |
+/// | `slow = D, slow_rate = R` | with `failure_rate`: a call longer than D (1 ms to 1 h), succeeding or not, is slow; open when slow calls reach R of the window | `slow_rate = 1` |
 /// | `reset = D` | time open before trial calls | `"60s"` |
 /// | `half_open = N` | trial calls: all succeed → closed, one fails → open again | `1` |
 /// | `when = F` | `fn(&E) -> bool`: does this error count as a failure? (an error that does not count is a success: the service answered) | every error counts |

@@ -34,6 +34,8 @@ use crate::sync::{AtomicI64, AtomicU64, Mutex, MutexGuard, Ordering, lock};
 /// |---|---|---|
 /// | [`failures`](CircuitBreakerBuilder::failures) | open after N consecutive failures | 5 |
 /// | [`failure_rate`](CircuitBreakerBuilder::failure_rate), [`window`](CircuitBreakerBuilder::window), [`min_calls`](CircuitBreakerBuilder::min_calls) | open when the failure share of the last `window` calls reaches the rate, once `min_calls` were seen | `window` 100, `min_calls` = `window` |
+/// | [`time_window`](CircuitBreakerBuilder::time_window) | the same over the last seconds instead of calls | `min_calls` 20 |
+/// | [`slow`](CircuitBreakerBuilder::slow), [`slow_rate`](CircuitBreakerBuilder::slow_rate) | open when calls slower than `slow` reach `slow_rate` of the window | `slow_rate` 1 |
 /// | [`reset`](CircuitBreakerBuilder::reset) | time open before trial calls | 60 s |
 /// | [`half_open`](CircuitBreakerBuilder::half_open) | trial calls (all succeed → closed, one fails → open) | 1 |
 /// | [`on_cancel`](CircuitBreakerBuilder::on_cancel) | what a dropped call counts as | nothing |
