@@ -175,6 +175,16 @@ pub fn register_keyed(keyed: impl Into<KeyedHandle>) {
 
 /// The registered [`KeyedBreaker`] named `name` (the first, if two share
 /// it).
+///
+/// ```
+/// use resilient::{KeyedBreaker, registry};
+///
+/// static TENANTS: KeyedBreaker = KeyedBreaker::builder().name("doc-tenants").build();
+/// registry::register_keyed(&TENANTS);
+/// TENANTS.breaker(&42_u32).unwrap();
+/// let tenants = registry::keyed("doc-tenants").expect("registered");
+/// assert_eq!(tenants.len(), 1);
+/// ```
 pub fn keyed(name: &str) -> Option<KeyedHandle> {
     keyed_list()
         .iter()

@@ -304,6 +304,35 @@ impl KeyedBreaker {
     /// Forgets the breakers whose key has been idle for `idle` and which
     /// are not open (new keys do this as they arrive; a health route may
     /// call it so that it lists only live keys). Returns how many went.
+    ///
+    /// Idleness is judged without reading the clock on calls: the clock
+    /// is read by new keys and by this method, at most once per
+    /// `idle / 8` starting a new epoch, and a key is idle once the epoch
+    /// after its last call began `idle` ago. So a key is forgotten no
+    /// earlier than `idle` after its last call, and at most about
+    /// `idle / 8` plus the time between clock reads later.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilient::KeyedBreaker;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let hosts = KeyedBreaker::builder().idle(Duration::from_secs(60)).build();
+    /// hosts.breaker("10.0.0.7").unwrap();
+    /// // A health route that calls it every 7 s:
+    /// for _ in 0..8 {
+    ///     tokio::time::sleep(Duration::from_secs(7)).await;
+    ///     hosts.evict_idle();
+    /// }
+    /// assert_eq!(hosts.len(), 1, "56 s: not idle yet");
+    /// for _ in 0..4 {
+    ///     tokio::time::sleep(Duration::from_secs(7)).await;
+    ///     hosts.evict_idle();
+    /// }
+    /// assert!(hosts.is_empty(), "forgotten by 84 s");
+    /// # }
+    /// ```
     pub fn evict_idle(&self) -> usize {
         let Some(keys) = self.keys.get() else {
             return 0;

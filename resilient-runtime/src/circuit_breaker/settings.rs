@@ -173,6 +173,19 @@ impl CircuitBreakerBuilder {
     /// (whole seconds, 1 to 300), counted in one-second buckets, as
     /// resilience4j's time-based sliding window. Each outcome reads the
     /// clock for its second. `min_calls` is 20 by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilient::CircuitBreaker;
+    ///
+    /// // Half the calls of the last 30 s failed, out of at least 10.
+    /// static UPSTREAM: CircuitBreaker = CircuitBreaker::builder()
+    ///     .failure_rate(0.5)
+    ///     .time_window(Duration::from_secs(30))
+    ///     .min_calls(10)
+    ///     .build();
+    /// # let _ = &UPSTREAM;
+    /// ```
     pub const fn time_window(mut self, window: Duration) -> Self {
         self.time_window = Some(window);
         self
@@ -193,6 +206,28 @@ impl CircuitBreakerBuilder {
     /// half-open trial counts as a failed one. 1 ms to 1 h, measured to
     /// the microsecond. Each call then reads the clock when admitted and
     /// when it ends; without `slow`, never.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilient::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::builder()
+    ///     .failure_rate(1.0) // failures alone open it only if all fail
+    ///     .window(2)
+    ///     .slow(Duration::from_millis(100))
+    ///     .slow_rate(0.5)
+    ///     .build();
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let breaker = CircuitBreaker::builder().failure_rate(1.0).window(2).slow(Duration::from_millis(100)).slow_rate(0.5).build();
+    /// let permit = breaker.acquire().unwrap();
+    /// tokio::time::sleep(Duration::from_millis(150)).await;
+    /// permit.success(); // slow, though it succeeded
+    /// breaker.acquire().unwrap().success();
+    /// assert_eq!(breaker.state(), CircuitState::Open); // one of two slow
+    /// # }
+    /// # let _ = breaker;
+    /// ```
     pub const fn slow(mut self, slow: Duration) -> Self {
         self.slow = Some(slow);
         self
