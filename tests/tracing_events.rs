@@ -124,6 +124,37 @@ async fn breaker_transitions_are_events() {
     );
 }
 
+/// A keyed breaker's events: each key's transitions under `name[key]`,
+/// a new key refused for lack of room, `max_open` holding a key closed.
+#[tokio::test(start_paused = true)]
+async fn keyed_breaker_events_name_the_key() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let keyed = resilient::KeyedBreaker::builder()
+        .name("hosts")
+        .failures(1)
+        .max_keys(2)
+        .max_open(0.5)
+        .build();
+    keyed.breaker("a").unwrap().acquire().unwrap().failure();
+    keyed.breaker("b").unwrap().acquire().unwrap().failure();
+    keyed.get("a").unwrap().force_open();
+    keyed.get("b").unwrap().force_open();
+    assert!(keyed.breaker("c").is_err());
+    let lines = collector.lines();
+    assert_eq!(
+        lines[..2],
+        [
+            "INFO resilient::circuit_breaker: message=circuit breaker state changed breaker=hosts[a] from=\"closed\" to=\"open\" sequence=1",
+            "DEBUG resilient::circuit_breaker: message=max_open reached: this key stays closed breaker=hosts[b] open=1 allowed=1",
+        ]
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        "WARN resilient::circuit_breaker: message=no room for a new key: every key's breaker is open breaker=hosts key=c max_keys=2"
+    );
+}
+
 /// A breaker registered on first use under a name another breaker holds is
 /// listed beside it, with a warning.
 #[tokio::test(start_paused = true)]

@@ -410,8 +410,8 @@ impl Keys {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(
                     target: "resilient::circuit_breaker",
-                    breaker = self.name,
-                    key,
+                    breaker = %self.name,
+                    key = %key,
                     max_keys = self.limits.max_keys,
                     "no room for a new key: every key's breaker is open"
                 );
@@ -513,7 +513,7 @@ impl Keys {
         if evicted > 0 {
             tracing::debug!(
                 target: "resilient::circuit_breaker",
-                breaker = self.name,
+                breaker = %self.name,
                 evicted,
                 idle = idle.len(),
                 "keyed circuit breaker made room"
