@@ -61,8 +61,8 @@ fn settings(name: &'static str) -> Settings {
 }
 
 /// The API in front of `hosts`; its address.
-async fn start_api(hosts: Vec<String>, name: &'static str) -> String {
-    let api = Api::new(hosts, settings(name));
+async fn start_api(hosts: Vec<String>, settings: Settings) -> String {
+    let api = Api::new(hosts, settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, app::api_router(api)).into_future());
@@ -73,7 +73,7 @@ async fn start(name: &'static str) -> Servers {
     let (upstream, host) = start_upstream().await;
     Servers {
         upstream,
-        api: start_api(vec![host], name).await,
+        api: start_api(vec![host], settings(name)).await,
         client: reqwest::Client::new(),
     }
 }
@@ -249,7 +249,16 @@ async fn one_host_down_opens_only_its_breaker() {
     let (up, up_host) = start_upstream().await;
     let (down, down_host) = start_upstream().await;
     down.set_down(true);
-    let api = start_api(vec![up_host.clone(), down_host.clone()], "e2e-hosts").await;
+    // A reset far longer than the test: the down host stays open
+    // however slow the machine.
+    let api = start_api(
+        vec![up_host.clone(), down_host.clone()],
+        Settings {
+            breaker_reset: Duration::from_secs(60),
+            ..settings("e2e-hosts")
+        },
+    )
+    .await;
     let client = reqwest::Client::new();
     let data = || async {
         let response = client.get(format!("{api}/api/data")).send().await.unwrap();

@@ -314,6 +314,11 @@ async fn a_forced_open_key_is_never_evicted() {
     advance(Duration::from_secs(3600)).await;
     let refused = keyed.breaker("b").unwrap_err();
     assert_eq!(refused.reason(), OpenReason::NoRoomForKey);
+    assert_eq!(
+        refused.retry_after(),
+        Duration::from_secs(60),
+        "no open breaker to wait for: the reset as a hint"
+    );
     assert_eq!(keyed.evict_idle(), 0);
     assert_eq!(keys(&keyed), ["hosts[a]"]);
 }
@@ -402,4 +407,161 @@ fn settings_from_configuration_are_checked() {
         .try_build()
         .unwrap_err();
     assert_eq!(err.key(), "failure_rate");
+}
+
+/// A flood of made-up keys, eight a call, while one real host keeps
+/// failing: the made-up keys, never used twice, make the room; the host's
+/// breaker is kept, counts its failures and opens. In failure-rate mode
+/// (whose counts the eviction cannot see) and in consecutive mode.
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_new_keys_cannot_keep_a_failing_host_closed() {
+    let modes = [
+        KeyedBreaker::builder().failure_rate(0.5).window(50),
+        KeyedBreaker::builder().failures(50),
+    ];
+    for builder in modes {
+        let keyed = builder.name("flooded").max_keys(64).build();
+        let first = keyed.breaker("hot").unwrap();
+        let mut fresh = 0u64;
+        for round in 0..200 {
+            let hot = keyed.breaker("hot").unwrap();
+            assert!(
+                Arc::ptr_eq(&hot, &first),
+                "round {round}: the host's breaker was evicted"
+            );
+            if let Ok(permit) = hot.acquire() {
+                permit.failure();
+            }
+            for _ in 0..8 {
+                fresh += 1;
+                keyed.breaker(&fresh).unwrap();
+            }
+            assert!(keyed.len() <= 64);
+        }
+        assert_eq!(first.state(), CircuitState::Open);
+    }
+}
+
+static PICKED: AtomicU32 = AtomicU32::new(0);
+
+fn pick() -> &'static str {
+    PICKED.fetch_add(1, Ordering::Relaxed);
+    "picked"
+}
+
+/// The key is evaluated once an attempt: a retry above asks the breaker
+/// the attempt used, without evaluating the key again.
+#[retry(attempts = 3, backoff = fixed("1s"), jitter = none)]
+#[circuit_breaker(key = pick(), failures = 5, name = "test-keyed-once")]
+async fn evaluated_once() -> Result<(), Error> {
+    Err(Error::Down)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_key_is_evaluated_once_an_attempt() {
+    assert_eq!(evaluated_once().await, Err(Error::Down));
+    assert_eq!(PICKED.load(Ordering::Relaxed), 3);
+}
+
+static LAZY_HOSTS: std::sync::LazyLock<KeyedBreaker> = std::sync::LazyLock::new(|| {
+    KeyedBreaker::builder()
+        .name("test-keyed-lazy")
+        .failures(1)
+        .build()
+});
+
+static LAZY_ONE: std::sync::LazyLock<resilient::CircuitBreaker> = std::sync::LazyLock::new(|| {
+    resilient::CircuitBreaker::builder()
+        .name("test-lazy-one")
+        .failures(1)
+        .build()
+});
+
+#[circuit_breaker(key = host, shared = LAZY_HOSTS)]
+async fn lazily_keyed(host: &str) -> Result<(), Error> {
+    let _ = host;
+    Err(Error::Down)
+}
+
+#[circuit_breaker(shared = LAZY_ONE)]
+async fn lazily_shared() -> Result<(), Error> {
+    Err(Error::Down)
+}
+
+/// `shared` takes a `LazyLock` of either kind (a breaker built from
+/// configuration at first use).
+#[tokio::test(start_paused = true)]
+async fn shared_lazy_breakers() {
+    assert_eq!(lazily_keyed("a").await, Err(Error::Down));
+    assert_eq!(lazily_keyed("a").await, Err(open("test-keyed-lazy[a]")));
+    assert_eq!(lazily_shared().await, Err(Error::Down));
+    assert_eq!(lazily_shared().await, Err(open("test-lazy-one")));
+}
+
+/// Four threads making, using, removing and evicting keys at once: the
+/// count stays the set's size and never passes `max_keys`.
+#[test]
+fn concurrent_keys_stay_within_max_keys() {
+    let keyed = KeyedBreaker::builder()
+        .name("threads")
+        .max_keys(8)
+        .idle(Duration::from_secs(1))
+        .build();
+    std::thread::scope(|scope| {
+        for thread in 0..4u64 {
+            let keyed = &keyed;
+            scope.spawn(move || {
+                for i in 0..5_000u64 {
+                    let key = (i * 7 + thread) % 20;
+                    if let Ok(breaker) = keyed.breaker(&key) {
+                        breaker.acquire().unwrap().success();
+                    }
+                    match i % 50 {
+                        0 => {
+                            keyed.remove(&key);
+                        }
+                        25 => {
+                            keyed.evict_idle();
+                        }
+                        _ => {}
+                    }
+                    assert!(keyed.len() <= 8, "{} keys", keyed.len());
+                }
+            });
+        }
+    });
+    assert_eq!(keyed.len(), keyed.breakers().len());
+    assert!(keyed.len() <= 8);
+}
+
+/// Eight keys failing at once on eight threads, `max_open = 0.25`: never
+/// more than two open.
+#[test]
+fn concurrent_failures_respect_max_open() {
+    let keyed = KeyedBreaker::builder()
+        .name("threads-open")
+        .failures(1)
+        .max_open(0.25)
+        .build();
+    for key in 0..8u32 {
+        keyed.breaker(&key).unwrap();
+    }
+    std::thread::scope(|scope| {
+        for key in 0..8u32 {
+            let keyed = &keyed;
+            scope.spawn(move || {
+                for _ in 0..100 {
+                    if let Ok(permit) = keyed.breaker(&key).unwrap().acquire() {
+                        permit.failure();
+                    }
+                }
+            });
+        }
+    });
+    let open = keyed
+        .breakers()
+        .iter()
+        .filter(|b| b.state() == CircuitState::Open)
+        .count();
+    assert_eq!(open, 2);
 }

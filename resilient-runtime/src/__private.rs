@@ -277,6 +277,13 @@ impl SharedBreaker for CircuitBreaker {
     }
 }
 
+impl<F: FnOnce() -> CircuitBreaker> SharedBreaker for std::sync::LazyLock<CircuitBreaker, F> {
+    #[inline]
+    fn breaker(&'static self) -> &'static CircuitBreaker {
+        self
+    }
+}
+
 /// The breaker of `shared = PATH`.
 #[inline]
 pub fn shared<B: SharedBreaker + ?Sized>(breaker: &'static B) -> &'static CircuitBreaker {
@@ -328,6 +335,13 @@ impl<K: AsKeyed + ?Sized> AsKeyed for std::sync::Arc<K> {
     }
 }
 
+impl<F: FnOnce() -> KeyedBreaker> AsKeyed for std::sync::LazyLock<KeyedBreaker, F> {
+    #[inline]
+    fn as_keyed(&self) -> &KeyedBreaker {
+        self
+    }
+}
+
 #[diagnostic::do_not_recommend]
 impl<K: AsKeyed + ?Sized> AsKeyed for Box<K> {
     #[inline]
@@ -359,15 +373,15 @@ pub fn admit_key<K: BreakerKey + ?Sized>(
     }
 }
 
-/// [`ask_breaker`] for the breaker of `key`, if it has one.
-pub fn ask_key<K: BreakerKey + ?Sized>(
+/// [`ask_breaker`] for the key's breaker a keyed breaker layer used in
+/// the last attempt, if it found one.
+pub fn ask_key(
     failure: Failure,
-    keyed: &KeyedBreaker,
-    key: &K,
+    used: &Option<std::sync::Arc<CircuitBreaker>>,
     pending: &mut Option<CircuitOpen>,
 ) -> Failure {
-    match keyed.get(key) {
-        Some(breaker) => ask_breaker(failure, &breaker, pending),
+    match used {
+        Some(breaker) => ask_breaker(failure, breaker, pending),
         None => failure,
     }
 }

@@ -35,6 +35,11 @@ async fn slow_at_run_time() -> Result<u32, ApiError> {
     Ok(1)
 }
 
+#[circuit_breaker(failure_rate = 0.5, window = 100, window = "30s")]
+async fn two_windows() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
 fn limit() -> std::time::Duration {
     std::time::Duration::from_secs(1)
 }

@@ -260,12 +260,20 @@ fn needs_failure_rate(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Er
     }
 }
 
-/// `window = "30s"`: whole seconds, 1 to 300, a literal.
+/// `window = "30s"`: whole seconds, 1 to 300, a literal; and only one
+/// `window`, of either kind.
 fn time_window(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
     let Some(window) = &args.time_window else {
         return;
     };
     let _ = unsettled;
+    if let Some(calls) = &args.window {
+        errors.at(
+            window.key,
+            "duplicate argument `window`: give a number of calls (`window = 100`) or a duration (`window = \"30s\"`), not both",
+        );
+        let _ = calls;
+    }
     match window.value.literal() {
         Some(d) if d.subsec_nanos() != 0 || d.as_secs() == 0 => errors.at(
             window.value.span(),

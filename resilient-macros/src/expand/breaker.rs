@@ -154,7 +154,7 @@ fn key_lookup(
     keyed_var: &syn::Ident,
 ) -> Option<TokenStream> {
     let key = &args.key.as_ref()?.value;
-    let held = ident("key_breaker", depth);
+    let slot = key_slot(depth);
     let rejection = Tag::Rejected.slot();
     let rejected = Tag::Rejected.pattern();
     // Reported at the user's expression when it is not a keyed breaker.
@@ -168,11 +168,26 @@ fn key_lookup(
         ::resilient::__private::admit_key(#keyed, &(#key), &mut #rejection)
     };
     Some(quote! {
-        let ::core::option::Option::Some(#held) = #lookup else {
+        #slot = #lookup;
+        let ::core::option::Option::Some(#breaker_var) = ::core::option::Option::as_deref(&#slot) else {
             break #admitted #rejected(__resilient::Parked);
         };
-        let #breaker_var: &__resilient::CircuitBreaker = &#held;
     })
+}
+
+/// Where keyed breaker layer `depth` keeps the key's breaker of the
+/// attempt in flight (or the last one).
+fn key_slot(depth: usize) -> syn::Ident {
+    ident("key_breaker", depth)
+}
+
+/// The declaration of [`key_slot`], at the top of the stack.
+pub(crate) fn declare_key_slot(depth: usize) -> TokenStream {
+    let slot = key_slot(depth);
+    quote! {
+        let mut #slot: ::core::option::Option<::std::sync::Arc<__resilient::CircuitBreaker>> =
+            ::core::option::Option::None;
+    }
 }
 
 /// The binding of breaker layer `depth`'s breaker (or keyed breaker, with
@@ -240,6 +255,15 @@ fn named_span(expr: &syn::Expr) -> Span {
 /// runtime function and what it is asked about (a breaker, or a keyed
 /// breaker and the key).
 pub(crate) fn ask(args: &BreakerArgs, depth: usize) -> Ask {
+    if args.key.is_some() {
+        // The breaker the attempt used, kept by the layer: the key is not
+        // evaluated again.
+        let slot = key_slot(depth);
+        return Ask {
+            function: quote!(ask_key),
+            target: quote!(&#slot),
+        };
+    }
     let target = if let Some(shared) = &args.shared {
         let path = &shared.value;
         quote_spanned!(path.span()=> &#path)
@@ -247,29 +271,16 @@ pub(crate) fn ask(args: &BreakerArgs, depth: usize) -> Ask {
         // An instance the caller owns, by value or behind an `Arc` or a
         // reference; evaluated where it is used.
         let expr = &breaker.value;
-        if args.key.is_some() {
-            quote_spanned!(expr.span()=> &#expr)
-        } else {
-            quote_spanned! {expr.span()=>
-                ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(&#expr)
-            }
+        quote_spanned! {expr.span()=>
+            ::core::borrow::Borrow::<::resilient::__private::CircuitBreaker>::borrow(&#expr)
         }
     } else {
         let (own, _) = statics(depth);
         quote!(&#own)
     };
-    match &args.key {
-        Some(key) => {
-            let key = &key.value;
-            Ask {
-                function: quote!(ask_key),
-                target: quote!(::resilient::__private::keyed(#target), &(#key)),
-            }
-        }
-        None => Ask {
-            function: quote!(ask_breaker),
-            target,
-        },
+    Ask {
+        function: quote!(ask_breaker),
+        target,
     }
 }
 

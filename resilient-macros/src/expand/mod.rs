@@ -72,6 +72,18 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         .into_iter()
         .filter(|tag| layers.iter().any(|l| l.produces() == Some(*tag)))
         .map(Tag::declare_slot);
+    // A keyed breaker keeps the key's breaker where a retry above can ask
+    // it, without evaluating the key again.
+    let key_slots: Vec<_> = layers
+        .iter()
+        .enumerate()
+        .filter_map(|(depth, layer)| match layer {
+            LayerArgs::Breaker(args) if args.key.is_some() => {
+                Some(breaker::declare_key_slot(depth))
+            }
+            _ => None,
+        })
+        .collect();
 
     // The innermost layer splices the user's statements into its own
     // block, inside the user's braces: nesting the user's block would make
@@ -123,7 +135,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     quote!({
         #[allow(unused_imports)]
         use ::resilient::__private as __resilient;
-        #(#statics)* #(#rebind)* #(#slots)* #generated
+        #(#statics)* #(#rebind)* #(#slots)* #(#key_slots)* #generated
     })
 }
 

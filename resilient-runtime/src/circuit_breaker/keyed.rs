@@ -9,7 +9,7 @@
 use core::future::IntoFuture;
 use core::hash::{Hash, Hasher};
 use core::time::Duration;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use super::key::{BreakerKey, KeyBuf};
@@ -57,6 +57,12 @@ const EPOCHS: usize = 16;
 ///
 /// Each key's breaker is named `name[key]`: in [`CircuitOpen`], in events
 /// and in the [`registry`](crate::registry).
+///
+/// Memory: `max_keys` bounds the number of breakers, not the length of
+/// their keys, which are kept as text (twice: the key and the name); a key
+/// made from a request (a host, a tenant id) is best checked for length
+/// first. A breaker with a time window allocates its buckets (12 bytes a
+/// second) on its first outcome.
 ///
 /// ```
 /// use std::time::Duration;
@@ -115,7 +121,31 @@ pub(super) struct Keys {
     /// paths; each call stamps its entry with it, which orders entries by
     /// last use and tells idle ones, without a clock read per call.
     epoch: AtomicU32,
+    /// Bumped whenever the share of open keys may have changed (a key
+    /// opened or closed, a key came or went): a key that `max_open` held
+    /// closed asks again only after it moved.
+    version: AtomicU64,
     admin: Mutex<Admin>,
+}
+
+/// A key's breaker's tie to its keyed breaker.
+pub(super) struct Link {
+    keys: Weak<Keys>,
+    /// `Keys::version` when `max_open` last held this key closed.
+    refused_at: AtomicU64,
+}
+
+impl Link {
+    pub(super) fn keys(&self) -> Option<Arc<Keys>> {
+        self.keys.upgrade()
+    }
+
+    /// A key opened or closed.
+    pub(super) fn note_change(&self) {
+        if let Some(keys) = self.keys.upgrade() {
+            keys.version.fetch_add(1, Ordering::Release);
+        }
+    }
 }
 
 /// What the lock guards.
@@ -134,6 +164,9 @@ struct Entry {
     breaker: Arc<CircuitBreaker>,
     /// The epoch of the last call.
     used: AtomicU32,
+    /// Whether it was used again after the call that made it: a key seen
+    /// once (a flood of made-up keys) goes before one in use.
+    reused: AtomicBool,
 }
 
 impl Entry {
@@ -298,6 +331,9 @@ impl KeyedBreaker {
         let mut admin = lock(&keys.admin);
         let removed = keys.set.remove(&Probe(key), &keys.set.guard());
         admin.live -= u32::from(removed);
+        if removed {
+            keys.version.fetch_add(1, Ordering::Release);
+        }
         removed
     }
 
@@ -358,6 +394,7 @@ impl KeyedBreaker {
                 limits: self.limits,
                 set: papaya::HashSet::with_hasher(foldhash::fast::RandomState::default()),
                 epoch: AtomicU32::new(0),
+                version: AtomicU64::new(0),
                 admin: Mutex::new(Admin {
                     starts: [clock::now(); EPOCHS],
                     live: 0,
@@ -386,6 +423,9 @@ impl Keys {
         let epoch = self.epoch.load(Ordering::Relaxed);
         if entry.used.load(Ordering::Relaxed) != epoch {
             entry.used.store(epoch, Ordering::Relaxed);
+        }
+        if !entry.reused.load(Ordering::Relaxed) {
+            entry.reused.store(true, Ordering::Relaxed);
         }
         Some(Arc::clone(&entry.breaker))
     }
@@ -425,9 +465,11 @@ impl Keys {
             key: key.into(),
             breaker: Arc::clone(&breaker),
             used: AtomicU32::new(self.epoch.load(Ordering::Relaxed)),
+            reused: AtomicBool::new(false),
         };
         if self.set.insert(entry, &self.set.guard()) {
             admin.live += 1;
+            self.version.fetch_add(1, Ordering::Release);
         }
         Ok(breaker)
     }
@@ -460,17 +502,22 @@ impl Keys {
         now.saturating_sub(admin.starts[slot(next)]) >= self.limits.idle_nanos
     }
 
-    /// Evicts idle breakers, and, if `room` is needed, the least recently
-    /// used of the rest (a sixteenth of `max_keys` at a time, so a stream
-    /// of new keys pays for a scan once per many keys). Never an open
-    /// breaker before its reset ends, nor a forced-open or disabled one.
-    /// Returns how many went and, for a rejection, the shortest wait among
-    /// the open breakers.
+    /// Evicts idle breakers, and, if `room` is needed, a sixteenth of
+    /// `max_keys` of the rest (so a stream of new keys pays for a scan
+    /// once per many keys), in this order: closed before half-open (or
+    /// open past its reset); among those, keys never used again after the
+    /// call that made them first (a flood of made-up keys goes before the
+    /// keys in use, whatever their hash order), then keys with no failure
+    /// counted, then the least recently used. Never an open breaker
+    /// before its reset ends, nor a forced-open or disabled one. Returns
+    /// how many went and, for a rejection, the wait until room may come:
+    /// the shortest among the open breakers, or `reset` if only
+    /// operators' breakers are kept.
     fn sweep(&self, admin: &mut Admin, now: i64, room: bool) -> (usize, i64) {
         let guard = self.set.guard();
         let epoch = self.epoch.load(Ordering::Relaxed);
         let mut idle = Vec::new();
-        // (rank, age): closed before half-open, then older first.
+        // (rank, age): lower rank first, then older first.
         let mut others = Vec::new();
         let mut wait = i64::MAX;
         for entry in self.set.iter(&guard) {
@@ -479,7 +526,6 @@ impl Keys {
             if word.forced_open() || word.disabled() {
                 continue;
             }
-            let closed = word.phase() == Phase::Closed;
             if word.phase() == Phase::Open {
                 let left = breaker.open_until().saturating_sub(now);
                 if left > 0 {
@@ -491,7 +537,11 @@ impl Keys {
             if self.is_idle(admin, used, now) {
                 idle.push(Probe(entry.key()));
             } else if room {
-                others.push((!closed, epoch.wrapping_sub(used), Probe(entry.key())));
+                let closed = word.phase() == Phase::Closed;
+                let rank = (u8::from(!closed) << 2)
+                    | (u8::from(entry.reused.load(Ordering::Relaxed)) << 1)
+                    | u8::from(closed && word.count() > 0);
+                others.push((rank, epoch.wrapping_sub(used), Probe(entry.key())));
             }
         }
         let mut evicted = 0;
@@ -499,7 +549,6 @@ impl Keys {
             evicted += usize::from(self.set.remove(probe, &guard));
         }
         if room && evicted == 0 {
-            // Closed first, then the longest unused.
             others.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
             let batch = (self.limits.max_keys as usize).div_ceil(16);
             for (_, _, probe) in others.iter().take(batch) {
@@ -509,6 +558,9 @@ impl Keys {
         admin.live = admin
             .live
             .saturating_sub(u32::try_from(evicted).unwrap_or(u32::MAX));
+        if evicted > 0 {
+            self.version.fetch_add(1, Ordering::Release);
+        }
         #[cfg(feature = "tracing")]
         if evicted > 0 {
             tracing::debug!(
@@ -519,20 +571,36 @@ impl Keys {
                 "keyed circuit breaker made room"
             );
         }
-        (evicted, if wait == i64::MAX { 0 } else { wait })
+        let wait = if wait == i64::MAX {
+            self.settings.reset_nanos
+        } else {
+            wait
+        };
+        (evicted, wait)
     }
 
-    /// Whether `max_open` limits this set at all.
-    pub(super) fn caps_open(&self) -> bool {
-        self.limits.max_open < 1.0
-    }
-
-    /// Whether `opening`, one of this set's breakers, may open now under
-    /// `max_open`: the lock it returns is held until the breaker has
-    /// opened, so two keys opening at once are counted one after the
-    /// other. `None`: it stays closed.
-    pub(super) fn may_open(&self, opening: &CircuitBreaker) -> Option<MutexGuard<'_, Admin>> {
+    /// The keyed breaker's lock, held while one of its breakers opens
+    /// (`opening`, tied by `link`), so an eviction never takes a key that
+    /// is opening, and two keys opening at once are counted in turn for
+    /// `max_open`. `None`: `max_open` holds this key closed (counted
+    /// afresh only when a key has opened, closed, come or gone since it
+    /// last did).
+    pub(super) fn gate(
+        &self,
+        opening: &CircuitBreaker,
+        link: &Link,
+        from_closed: bool,
+    ) -> Option<MutexGuard<'_, Admin>> {
+        let capped = from_closed && self.limits.max_open < 1.0;
+        if capped && link.refused_at.load(Ordering::Acquire) == self.version.load(Ordering::Acquire)
+        {
+            return None;
+        }
         let admin = lock(&self.admin);
+        if !capped {
+            return Some(admin);
+        }
+        let version = self.version.load(Ordering::Acquire);
         let guard = self.set.guard();
         let open = self
             .set
@@ -553,6 +621,7 @@ impl Keys {
         if open < allowed {
             return Some(admin);
         }
+        link.refused_at.store(version, Ordering::Release);
         #[cfg(feature = "tracing")]
         tracing::debug!(
             target: "resilient::circuit_breaker",
@@ -658,9 +727,10 @@ impl KeyedBreakerBuilder {
         self
     }
 
-    /// How long a key goes without calls before its breaker is forgotten
-    /// (when new keys arrive, or by [`KeyedBreaker::evict_idle`]), unless
-    /// it is open: 1 s to 365 days, 10 minutes by default.
+    /// How long a key goes without calls before its breaker may be
+    /// forgotten (when new keys arrive, or by
+    /// [`KeyedBreaker::evict_idle`], which says how much later), unless it
+    /// is open: 1 s to 365 days, 10 minutes by default.
     pub const fn idle(mut self, idle: Duration) -> Self {
         self.idle = idle;
         self
@@ -748,9 +818,13 @@ impl KeyedBreakerBuilder {
 }
 
 impl CircuitBreaker {
-    /// Joins a keyed breaker's set, for its `max_open` check.
+    /// Joins a keyed breaker's set.
     fn in_group(mut self, keys: Weak<Keys>) -> Self {
-        self.keyed = Some(keys);
+        self.keyed = Some(Link {
+            keys,
+            // No refusal yet: no version matches.
+            refused_at: AtomicU64::new(u64::MAX),
+        });
         self
     }
 }
@@ -794,6 +868,7 @@ mod tests {
             key: "a.b".into(),
             breaker: Arc::new(CircuitBreaker::builder().build()),
             used: AtomicU32::new(0),
+            reused: AtomicBool::new(false),
         };
         assert_eq!(entry.key(), "a.b");
         assert_eq!(state.hash_one(&entry), state.hash_one(Probe("a.b")));

@@ -98,8 +98,10 @@ pub struct CircuitBreaker {
     /// State changes so far, written under `lock`: numbers them for the
     /// state-change hook.
     changes: AtomicU64,
-    /// The keyed breaker this one is a key of, for its `max_open` check.
-    keyed: Option<std::sync::Weak<keyed::Keys>>,
+    /// The keyed breaker this one is a key of: its lock is held while a
+    /// key opens (for `max_open`, and so an eviction never takes a key
+    /// that is opening).
+    keyed: Option<keyed::Link>,
 }
 
 impl CircuitBreaker {
@@ -648,20 +650,17 @@ impl CircuitBreaker {
     fn trip(&self, guard: MutexGuard<'_, Window>, admitted: Word) {
         let mut window = guard;
         let mut word = Word(self.word.load(Ordering::Acquire));
-        // A key of a keyed breaker opens only within `max_open`; the
-        // keyed breaker's lock is held until it has.
-        let keys = match &self.keyed {
-            Some(keys) if word.phase() == Phase::Closed => {
-                keys.upgrade().filter(|keys| keys.caps_open())
+        // A key of a keyed breaker opens under the keyed breaker's lock,
+        // and from closed only within `max_open`.
+        let keys = self.keyed.as_ref().and_then(keyed::Link::keys);
+        let gate = match (&keys, &self.keyed) {
+            (Some(keys), Some(link)) => {
+                match keys.gate(self, link, word.phase() == Phase::Closed) {
+                    Some(gate) => Some(gate),
+                    None => return,
+                }
             }
             _ => None,
-        };
-        let gate = match &keys {
-            Some(keys) => match keys.may_open(self) {
-                Some(gate) => Some(gate),
-                None => return,
-            },
-            None => None,
         };
         loop {
             if word.generation() != admitted.generation() || word.phase() == Phase::Open {
@@ -693,6 +692,11 @@ impl CircuitBreaker {
     /// Numbers a state change; called under the lock, so the numbers follow
     /// the order of the changes.
     fn change(&self, from: CircuitState, to: CircuitState) -> Change {
+        if (from == CircuitState::Closed) != (to == CircuitState::Closed)
+            && let Some(link) = &self.keyed
+        {
+            link.note_change();
+        }
         Change {
             from,
             to,

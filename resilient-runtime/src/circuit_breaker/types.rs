@@ -260,10 +260,12 @@ pub enum OpenReason {
     /// The breaker was [forced open](crate::CircuitBreaker::force_open).
     Forced,
     /// A [`KeyedBreaker`](crate::KeyedBreaker) met a new key while every
-    /// one of its `max_keys` breakers was open: it neither evicts an open
-    /// breaker nor grows past `max_keys`, so the new key waits
-    /// ([`retry_after`](CircuitOpen::retry_after)) until the first of them
-    /// reaches its reset.
+    /// one of its `max_keys` breakers was open (or forced open or
+    /// disabled by an operator): it neither evicts those nor grows past
+    /// `max_keys`, so the new key waits
+    /// ([`retry_after`](CircuitOpen::retry_after): until the first open
+    /// one reaches its reset, or the `reset` setting if only operators'
+    /// breakers are kept).
     NoRoomForKey,
 }
 
@@ -365,7 +367,7 @@ impl fmt::Display for CircuitOpen {
             OpenReason::NoRoomForKey => {
                 return write!(
                     f,
-                    "circuit breaker `{}` has no room for a new key: every key it tracks is open; a key is admitted again in {:?}",
+                    "circuit breaker `{}` has no room for a new key: every key it keeps is open or held by an operator; try again in {:?}",
                     self.name,
                     self.retry_after()
                 );
