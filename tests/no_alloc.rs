@@ -108,6 +108,22 @@ fn breaker_success_allocates_nothing_in_either_mode() {
     }
 }
 
+/// A time window allocates its buckets on its first outcome, once; slow
+/// calls read the clock and allocate nothing.
+#[test]
+fn time_window_and_slow_call_success_allocates_nothing_after_the_first() {
+    let breaker = CircuitBreaker::builder()
+        .failure_rate(0.5)
+        .time_window(Duration::from_secs(30))
+        .slow(Duration::from_secs(1))
+        .build();
+    let (first, _) = allocations(|| breaker.call(async { Ok::<_, Rejected>(1) }));
+    assert_eq!(first, 1, "the buckets");
+    let (n, out) = allocations(|| breaker.call(async { Ok::<_, Rejected>(1) }));
+    assert!(out.is_ok());
+    assert_eq!(n, 0);
+}
+
 #[test]
 fn breaker_rejection_allocates_nothing() {
     let breaker = CircuitBreaker::builder().failures(1).build();
