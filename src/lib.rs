@@ -46,12 +46,13 @@
 #![warn(missing_docs)]
 
 pub use resilient_runtime::{
-    Attempt, Backoff, BreakerKey, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder,
-    CircuitOpen, CircuitState, ConfigError, Decision, Elapsed, Failure, Jitter, KeyBuf,
-    KeyedBreaker, KeyedBreakerBuilder, MAX_KEYS, MAX_WINDOW, OnCancel, OnStateChange, OpenReason,
-    Permit, Retry, RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint, RetryPolicy,
-    RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, Withdrawal, registry, retry,
-    retry_after, retry_with_hints, testing, timeout,
+    Attempt, Backoff, BreakerKey, BreakerName, Bulkhead, BulkheadBuilder, BulkheadFull,
+    BulkheadPermit, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState,
+    ConfigError, Decision, Elapsed, Failure, Jitter, KeyBuf, KeyedBreaker, KeyedBreakerBuilder,
+    MAX_KEYS, MAX_WINDOW, OnCancel, OnStateChange, OpenReason, Permit, Retry, RetryBudget,
+    RetryBudgetBuilder, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState,
+    StateChange, StopReason, Timeout, Withdrawal, registry, retry, retry_after, retry_with_hints,
+    testing, timeout,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].

@@ -20,6 +20,8 @@
 //!   [`CircuitOpen`] as its rejection and [`registry`] listing every
 //!   breaker for health routes and tests; [`KeyedBreaker`] for one breaker
 //!   per host, tenant or region.
+//! - [`Bulkhead`]: at most N calls at once, with [`BulkheadFull`] for the
+//!   calls turned away.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,6 +30,7 @@
 
 mod backoff;
 mod budget;
+mod bulkhead;
 mod circuit_breaker;
 mod clock;
 mod error;
@@ -52,6 +55,7 @@ pub use clock::{advance_model_clock, reset_model_clock};
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::{RetryBudget, RetryBudgetBuilder, Withdrawal};
+pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadFull, BulkheadPermit, MAX_CONCURRENT};
 pub use circuit_breaker::{
     BreakerKey, BreakerName, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen,
     CircuitState, KeyBuf, KeyedBreaker, KeyedBreakerBuilder, MAX_KEYS, MAX_WINDOW, OnCancel,
