@@ -211,22 +211,20 @@ impl CircuitBreakerBuilder {
     /// use std::time::Duration;
     /// use resilient::{CircuitBreaker, CircuitState};
     ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
     /// let breaker = CircuitBreaker::builder()
     ///     .failure_rate(1.0) // failures alone open it only if all fail
     ///     .window(2)
     ///     .slow(Duration::from_millis(100))
     ///     .slow_rate(0.5)
     ///     .build();
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// # let breaker = CircuitBreaker::builder().failure_rate(1.0).window(2).slow(Duration::from_millis(100)).slow_rate(0.5).build();
     /// let permit = breaker.acquire().unwrap();
     /// tokio::time::sleep(Duration::from_millis(150)).await;
     /// permit.success(); // slow, though it succeeded
     /// breaker.acquire().unwrap().success();
     /// assert_eq!(breaker.state(), CircuitState::Open); // one of two slow
     /// # }
-    /// # let _ = breaker;
     /// ```
     pub const fn slow(mut self, slow: Duration) -> Self {
         self.slow = Some(slow);
