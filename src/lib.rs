@@ -328,6 +328,60 @@ pub use resilient_macros::retry;
 /// calls again within `max_retry_after`, the retry waits for it).
 pub use resilient_macros::circuit_breaker;
 
+/// At most N calls at once: the attribute form of [`Bulkhead`].
+///
+/// A call beyond `max` waits in turn up to `wait` (none by default) and is
+/// then turned away with `E::from(BulkheadFull)`, without running, so one
+/// slow dependency cannot take every task of the service with it.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilient::{BulkheadFull, bulkhead};
+///
+/// #[derive(Debug)]
+/// enum ApiError { Full(BulkheadFull) }
+/// impl From<BulkheadFull> for ApiError {
+///     fn from(full: BulkheadFull) -> Self { ApiError::Full(full) }
+/// }
+///
+/// #[bulkhead(max = 1, name = "doc-report")]
+/// async fn report() -> Result<(), ApiError> {
+///     tokio::time::sleep(Duration::from_secs(1)).await;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let (first, second) = tokio::join!(report(), report());
+/// assert!(first.is_ok());
+/// let Err(ApiError::Full(full)) = second else { panic!() };
+/// assert_eq!(full.to_string(), "bulkhead `doc-report` is full: 1 call running");
+/// # }
+/// ```
+///
+/// # Arguments
+///
+/// | key | meaning | default |
+/// |---|---|---|
+/// | `max = N` | calls running at once (1 to 1 000 000) | `25` |
+/// | `wait = D` | how long a call beyond them waits for room, in turn | `"0s"` |
+/// | `shared = PATH` | a `static` [`Bulkhead`] of yours, shared by several functions | |
+/// | `bulkhead = EXPR` | a bulkhead the caller owns (`self.bulkhead`), evaluated at each call | |
+/// | `name = "…"` | the name in [`BulkheadFull`] | `module::function@line` |
+/// | `on_full = F` | `fn(BulkheadFull) -> E`, for error types that cannot implement `From<BulkheadFull>` | |
+///
+/// Without `shared` or `bulkhead`, the function gets its own bulkhead: one
+/// process-wide `static`. The function's error type implements
+/// `From<BulkheadFull>` (or the attribute has `on_full`); without either,
+/// the compile error points at `E`.
+///
+/// In a stack: under `#[circuit_breaker]`, a full bulkhead is not the
+/// dependency's failure and is not recorded; under `#[retry]`, it is
+/// retried after the backoff like a transient error, and costs a retry
+/// budget nothing. A waiting call whose caller goes away leaves the queue
+/// at once, and a call's place is given back however it ends.
+pub use resilient_macros::bulkhead;
+
 /// Cuts a call off after a time limit: `#[timeout("2s")]`.
 ///
 /// The function returns `E::from(Elapsed)` when the time is up (or, with

@@ -245,3 +245,34 @@ fn a_known_key_allocates_nothing() {
     let (n, out) = allocations(|| keyed_by_integer(7));
     assert_eq!((n, out.ok()), (0, Some(7)));
 }
+
+impl From<resilient::BulkheadFull> for StackError {
+    fn from(_: resilient::BulkheadFull) -> Self {
+        Self
+    }
+}
+
+#[resilient::retry(attempts = 3)]
+#[resilient::bulkhead(max = 10, wait = "1s")]
+async fn behind_a_bulkhead(n: u32) -> Result<u32, StackError> {
+    Ok(n)
+}
+
+static FULL_ONE: resilient::Bulkhead = resilient::Bulkhead::builder().max(1).build();
+
+#[resilient::bulkhead(shared = FULL_ONE)]
+async fn through_a_full_bulkhead() -> Result<u32, StackError> {
+    Ok(1)
+}
+
+#[test]
+fn a_bulkhead_place_and_a_full_bulkhead_allocate_nothing() {
+    let _ = allocations(|| behind_a_bulkhead(0));
+    let (n, out) = allocations(|| behind_a_bulkhead(3));
+    assert_eq!((n, out.ok()), (0, Some(3)));
+
+    let _held = FULL_ONE.try_enter().unwrap();
+    let (n, out) = allocations(through_a_full_bulkhead);
+    assert!(out.is_err(), "the bulkhead is full");
+    assert_eq!(n, 0);
+}

@@ -14,5 +14,6 @@ fn ui() {
     cases.compile_fail("tests/ui/circuit_breaker-*.rs");
     cases.compile_fail("tests/ui/timeout-*.rs");
     cases.compile_fail("tests/ui/fallback-*.rs");
+    cases.compile_fail("tests/ui/bulkhead-*.rs");
     cases.pass("tests/ui/pass-*.rs");
 }

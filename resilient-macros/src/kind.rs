@@ -7,6 +7,7 @@ use proc_macro2::TokenStream;
 use syn::{Ident, ItemFn};
 
 use crate::args::breaker::BreakerArgs;
+use crate::args::bulkhead::BulkheadArgs;
 use crate::args::fallback::FallbackArgs;
 use crate::args::retry::RetryArgs;
 use crate::args::timeout::TimeoutArgs;
@@ -19,15 +20,17 @@ pub(crate) enum Kind {
     CircuitBreaker,
     Timeout,
     Fallback,
+    Bulkhead,
 }
 
 impl Kind {
     /// Every kind: `from_ident` looks here, so a new kind goes in too.
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::Retry,
         Self::CircuitBreaker,
         Self::Timeout,
         Self::Fallback,
+        Self::Bulkhead,
     ];
 
     /// The attribute's name, as users write it and as `__stack!` carries it.
@@ -37,6 +40,7 @@ impl Kind {
             Self::CircuitBreaker => "circuit_breaker",
             Self::Timeout => "timeout",
             Self::Fallback => "fallback",
+            Self::Bulkhead => "bulkhead",
         }
     }
 
@@ -69,6 +73,10 @@ impl Kind {
                 let (args, errors) = FallbackArgs::parse(tokens);
                 (args.map(LayerArgs::Fallback), errors)
             }
+            Self::Bulkhead => {
+                let (args, errors) = parse_settings::<BulkheadArgs>(tokens);
+                (Some(LayerArgs::Bulkhead(args)), errors)
+            }
         }
     }
 
@@ -93,6 +101,7 @@ pub(crate) enum LayerArgs {
     Breaker(BreakerArgs),
     Timeout(TimeoutArgs),
     Fallback(FallbackArgs),
+    Bulkhead(BulkheadArgs),
 }
 
 impl LayerArgs {
@@ -101,7 +110,7 @@ impl LayerArgs {
     pub(crate) fn check_function(&self, function: &ItemFn) -> syn::Result<()> {
         match self {
             Self::Retry(args) => args.check_arguments(function),
-            Self::Breaker(_) | Self::Timeout(_) | Self::Fallback(_) => Ok(()),
+            Self::Breaker(_) | Self::Timeout(_) | Self::Fallback(_) | Self::Bulkhead(_) => Ok(()),
         }
     }
 }
@@ -117,7 +126,7 @@ mod tests {
             let ident = Ident::new(kind.name(), proc_macro2::Span::call_site());
             assert_eq!(Kind::from_ident(&ident).ok(), Some(kind));
         }
-        let unknown = Ident::new("bulkhead", proc_macro2::Span::call_site());
+        let unknown = Ident::new("hedge", proc_macro2::Span::call_site());
         assert!(Kind::from_ident(&unknown).is_err(), "no fall-through");
     }
 }

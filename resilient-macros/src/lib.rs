@@ -50,6 +50,12 @@ pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(kind::Kind::Fallback, args.into(), item.into()).into()
 }
 
+/// At most N calls at once; see `resilient::bulkhead`.
+#[proc_macro_attribute]
+pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(kind::Kind::Bulkhead, args.into(), item.into()).into()
+}
+
 /// Generates a whole stack of resilient layers at once; written by the
 /// attributes, not by hand.
 #[doc(hidden)]

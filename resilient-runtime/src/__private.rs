@@ -13,9 +13,9 @@ pub use tokio::time::Instant;
 
 pub use crate::sleep::{Pause, pause};
 pub use crate::{
-    Backoff, BreakerKey, BreakerName, CircuitBreaker, CircuitOpen, Decision, Elapsed, Failure,
-    Jitter, KeyedBreaker, OnCancel, RetryBudget, RetryHint, RetryPolicy, RetryPolicyBuilder,
-    RetryState, StopReason, timeout,
+    Backoff, BreakerKey, BreakerName, Bulkhead, BulkheadFull, BulkheadPermit, CircuitBreaker,
+    CircuitOpen, Decision, Elapsed, Failure, Jitter, KeyedBreaker, OnCancel, RetryBudget,
+    RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason, timeout,
 };
 
 /// What the attributes need of the function's return type: a `Result`.
@@ -49,23 +49,26 @@ impl<T, E> RetryResult for Result<T, E> {
 /// A tag no layer below can produce is `Infallible`, so matching it costs
 /// nothing and needs no conversion.
 #[derive(Debug)]
-pub enum Outcome<R, J = Infallible, T = Infallible> {
+pub enum Outcome<R, J = Infallible, T = Infallible, F = Infallible> {
     /// The body ran (or a layer produced a value).
     Done(R),
     /// A circuit breaker refused the call without running it.
     Rejected(J),
     /// A `#[timeout]` cut the call off.
     TimedOut(T),
+    /// A full `#[bulkhead]` turned the call away.
+    Full(F),
 }
 
-impl<R, J, T> Outcome<R, J, T> {
+impl<R, J, T, F> Outcome<R, J, T, F> {
     /// The same outcome in a layer that may carry more tags.
     #[inline]
-    pub fn widen<J2: From<J>, T2: From<T>>(self) -> Outcome<R, J2, T2> {
+    pub fn widen<J2: From<J>, T2: From<T>, F2: From<F>>(self) -> Outcome<R, J2, T2, F2> {
         match self {
             Self::Done(r) => Outcome::Done(r),
             Self::Rejected(j) => Outcome::Rejected(J2::from(j)),
             Self::TimedOut(t) => Outcome::TimedOut(T2::from(t)),
+            Self::Full(f) => Outcome::Full(F2::from(f)),
         }
     }
 }
@@ -140,6 +143,137 @@ pub fn peek_open(slot: &Option<CircuitOpen>) -> &CircuitOpen {
     static UNKNOWN: CircuitOpen = UNKNOWN_OPEN;
     debug_assert!(slot.is_some(), "a rejection is parked before it is tagged");
     slot.as_ref().unwrap_or(&UNKNOWN)
+}
+
+/// The parked full bulkhead, taken out of its slot.
+#[inline]
+pub fn unpark_full(slot: &mut Option<BulkheadFull>) -> BulkheadFull {
+    debug_assert!(
+        slot.is_some(),
+        "a full bulkhead is parked before it is tagged"
+    );
+    slot.take().unwrap_or(crate::bulkhead::UNKNOWN_FULL)
+}
+
+/// The parked full bulkhead, left in its slot.
+#[inline]
+pub fn peek_full(slot: &Option<BulkheadFull>) -> &BulkheadFull {
+    static UNKNOWN: BulkheadFull = crate::bulkhead::UNKNOWN_FULL;
+    debug_assert!(
+        slot.is_some(),
+        "a full bulkhead is parked before it is tagged"
+    );
+    slot.as_ref().unwrap_or(&UNKNOWN)
+}
+
+/// A place in the bulkhead if one is free now: one compare-and-swap.
+#[inline]
+pub fn try_enter(bulkhead: &Bulkhead) -> Option<BulkheadPermit<'_>> {
+    bulkhead.try_enter().ok()
+}
+
+/// A place in the bulkhead after `try_enter` found none: waits in turn,
+/// up to its `wait`. One copy for every function.
+pub fn wait_enter(
+    bulkhead: &Bulkhead,
+) -> impl Future<Output = Result<BulkheadPermit<'_>, BulkheadFull>> + Send + '_ {
+    bulkhead.wait_for_room()
+}
+
+/// What `#[bulkhead(shared = ..)]` and `#[bulkhead(bulkhead = ..)]`
+/// accept: a `Bulkhead`, or a reference, `Arc`, `Box` or `LazyLock` of
+/// one.
+#[diagnostic::on_unimplemented(
+    message = "`#[bulkhead]` needs a `Bulkhead`, and this is `{Self}`",
+    label = "not a `Bulkhead`",
+    note = "declare one with `static SEARCH: Bulkhead = Bulkhead::builder().max(10).build();` and write `shared = SEARCH`, or give an expression such as `bulkhead = self.bulkhead` (a `Bulkhead`, or a reference, `Arc` or `Box` of one)"
+)]
+pub trait AsBulkhead {
+    /// The bulkhead.
+    fn as_bulkhead(&self) -> &Bulkhead;
+}
+
+impl AsBulkhead for Bulkhead {
+    #[inline]
+    fn as_bulkhead(&self) -> &Bulkhead {
+        self
+    }
+}
+
+impl<F: FnOnce() -> Bulkhead> AsBulkhead for std::sync::LazyLock<Bulkhead, F> {
+    #[inline]
+    fn as_bulkhead(&self) -> &Bulkhead {
+        self
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsBulkhead + ?Sized> AsBulkhead for &B {
+    #[inline]
+    fn as_bulkhead(&self) -> &Bulkhead {
+        (**self).as_bulkhead()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsBulkhead + ?Sized> AsBulkhead for std::sync::Arc<B> {
+    #[inline]
+    fn as_bulkhead(&self) -> &Bulkhead {
+        (**self).as_bulkhead()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsBulkhead + ?Sized> AsBulkhead for Box<B> {
+    #[inline]
+    fn as_bulkhead(&self) -> &Bulkhead {
+        (**self).as_bulkhead()
+    }
+}
+
+/// The bulkhead of `shared = ..` or `bulkhead = ..`.
+#[inline]
+pub fn as_bulkhead<B: AsBulkhead + ?Sized>(bulkhead: &B) -> &Bulkhead {
+    bulkhead.as_bulkhead()
+}
+
+/// How an error type carries a full bulkhead: `From<BulkheadFull>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry a full bulkhead: implement `From<resilient::BulkheadFull>` for it",
+    label = "this error type needs `impl From<resilient::BulkheadFull>`",
+    note = "a call a full bulkhead turns away returns `Err(E::from(BulkheadFull))` without running; with thiserror, add a `#[from] BulkheadFull` variant, or give the attribute `on_full = path` (a `fn(BulkheadFull) -> E`)"
+)]
+pub trait FromBulkheadFull {
+    /// The conversion.
+    fn from_bulkhead_full(full: BulkheadFull) -> Self;
+}
+
+impl<E: From<BulkheadFull>> FromBulkheadFull for E {
+    #[inline]
+    fn from_bulkhead_full(full: BulkheadFull) -> Self {
+        E::from(full)
+    }
+}
+
+/// The function's result for a full bulkhead, through
+/// `From<BulkheadFull>`.
+#[inline]
+pub fn bulkhead_full<R>(full: BulkheadFull) -> R
+where
+    R: RetryResult,
+    R::Error: FromBulkheadFull,
+{
+    R::from_error(<R::Error as FromBulkheadFull>::from_bulkhead_full(full))
+}
+
+/// The function's result for a full bulkhead, through an `on_full`
+/// function.
+#[inline]
+pub fn bulkhead_full_with<R: RetryResult>(
+    full: BulkheadFull,
+    on_full: impl FnOnce(BulkheadFull) -> R::Error,
+) -> R {
+    R::from_error(on_full(full))
 }
 
 /// The parked timeout.

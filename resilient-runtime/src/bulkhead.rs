@@ -249,6 +249,14 @@ impl fmt::Debug for BulkheadFull {
 
 impl std::error::Error for BulkheadFull {}
 
+/// A placeholder for a slot of generated code found empty, which the
+/// stack never does: a defined value rather than a panic.
+pub(crate) const UNKNOWN_FULL: BulkheadFull = BulkheadFull {
+    name: BreakerName::new("unknown"),
+    max: 0,
+    waited: Duration::ZERO,
+};
+
 /// For generated code: a layer that cannot be full carries `Infallible`.
 impl From<core::convert::Infallible> for BulkheadFull {
     fn from(never: core::convert::Infallible) -> Self {

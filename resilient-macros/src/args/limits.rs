@@ -29,6 +29,9 @@ pub(crate) const MAX_WINDOW: u32 = 1024;
 /// `MAX_TIME_WINDOW_SECS`; the agreement test checks the edges).
 pub(crate) const MAX_TIME_WINDOW_SECS: u32 = 300;
 
+/// The largest bulkhead `max` (`resilient::MAX_CONCURRENT`).
+pub(crate) const MAX_CONCURRENT: u32 = 1_000_000;
+
 /// The largest `max_keys` (`resilient::MAX_KEYS`).
 pub(crate) const MAX_KEYS: u32 = 1 << 20;
 
@@ -105,6 +108,7 @@ mod agree {
         assert_eq!(MAX_DURATION, RetryPolicy::MAX_DURATION);
         assert_eq!(MAX_WINDOW, resilient_runtime::MAX_WINDOW);
         assert_eq!(MAX_KEYS, resilient_runtime::MAX_KEYS);
+        assert_eq!(MAX_CONCURRENT, resilient_runtime::MAX_CONCURRENT);
         assert_eq!(
             RetryPolicy::new().backoff(),
             Backoff::exponential(DEFAULT_INITIAL, DEFAULT_FACTOR, DEFAULT_MAX)

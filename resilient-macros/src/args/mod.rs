@@ -8,6 +8,7 @@
 
 pub(crate) mod backoff;
 pub(crate) mod breaker;
+pub(crate) mod bulkhead;
 pub(crate) mod duration;
 pub(crate) mod fallback;
 pub(crate) mod limits;

@@ -16,6 +16,7 @@
 //! is a module of its own.
 
 mod breaker;
+mod bulkhead;
 mod fallback;
 pub(crate) mod protocol;
 mod retry;
@@ -64,6 +65,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         .enumerate()
         .filter_map(|(depth, layer)| match layer {
             LayerArgs::Breaker(args) => breaker::breaker_static(stack, args, depth, several),
+            LayerArgs::Bulkhead(args) => bulkhead::bulkhead_static(stack, args, depth),
             LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Fallback(_) => None,
         })
         .collect();
@@ -104,6 +106,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
             LayerArgs::Fallback(args) => {
                 fallback::expand(stack, layers, args, depth, &inner, below.tags)
             }
+            LayerArgs::Bulkhead(args) => bulkhead::expand(stack, args, depth, &inner, below.tags),
         };
         // What the next layer out receives.
         match layer {
@@ -115,7 +118,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
                     breakers: Vec::new(),
                 };
             }
-            LayerArgs::Retry(_) | LayerArgs::Timeout(_) => {}
+            LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Bulkhead(_) => {}
         }
         if let Some(tag) = layer.produces() {
             below.tags = below.tags.with(tag);

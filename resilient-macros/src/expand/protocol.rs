@@ -30,17 +30,20 @@ pub(crate) enum Tag {
     Rejected,
     /// A timeout cut the call off (`Elapsed`).
     TimedOut,
+    /// A full bulkhead turned the call away (`BulkheadFull`).
+    Full,
 }
 
 impl Tag {
     /// Every tag, in the order of `Outcome`'s type parameters.
-    pub(crate) const ALL: [Self; 2] = [Self::Rejected, Self::TimedOut];
+    pub(crate) const ALL: [Self; 3] = [Self::Rejected, Self::TimedOut, Self::Full];
 
     /// Its variant of `__private::Outcome`.
     fn variant(self) -> syn::Ident {
         match self {
             Self::Rejected => format_ident!("Rejected"),
             Self::TimedOut => format_ident!("TimedOut"),
+            Self::Full => format_ident!("Full"),
         }
     }
 
@@ -56,6 +59,7 @@ impl Tag {
         let name = match self {
             Self::Rejected => "__resilient_rejection",
             Self::TimedOut => "__resilient_elapsed",
+            Self::Full => "__resilient_full",
         };
         syn::Ident::new(name, Span::mixed_site())
     }
@@ -65,6 +69,7 @@ impl Tag {
         match self {
             Self::Rejected => quote!(__resilient::CircuitOpen),
             Self::TimedOut => quote!(__resilient::Elapsed),
+            Self::Full => quote!(__resilient::BulkheadFull),
         }
     }
 
@@ -82,6 +87,7 @@ impl Tag {
         match self {
             Self::Rejected => quote!(__resilient::unpark_open(&mut #slot)),
             Self::TimedOut => quote!(__resilient::peek_elapsed(&#slot)),
+            Self::Full => quote!(__resilient::unpark_full(&mut #slot)),
         }
     }
 
@@ -93,17 +99,24 @@ impl Tag {
                 __resilient::peek_open(&#slot)
             )),
             Self::TimedOut => quote!(__resilient::peek_elapsed(&#slot)),
+            Self::Full => quote!(::core::clone::Clone::clone(
+                __resilient::peek_full(&#slot)
+            )),
         }
     }
 
     /// For a retry above: the wait this tag announces, if it is a
-    /// rejection with a known wait (a retry sleeps at least that long and
-    /// gives up at once past its caps). A tag without one is a transient
-    /// failure like an error, which `when` sees as the user's `E`.
+    /// rejection that never reached the service (a retry sleeps at least
+    /// that long, gives up at once past its caps, and a retry budget
+    /// neither earns nor spends for it). A full bulkhead announces none:
+    /// the retry backs off as after any transient error. A tag that is not
+    /// a rejection is a transient failure like an error, which `when` sees
+    /// as the user's `E`.
     pub(crate) fn retry_wait(self) -> Option<TokenStream> {
         let slot = self.slot();
         match self {
             Self::Rejected => Some(quote!(__resilient::peek_open(&#slot).retry_after())),
+            Self::Full => Some(quote!(__resilient::Duration::ZERO)),
             Self::TimedOut => None,
         }
     }
@@ -113,7 +126,7 @@ impl Tag {
     /// breaker further below).
     pub(crate) fn is_dependency_failure(self) -> bool {
         match self {
-            Self::Rejected => false,
+            Self::Rejected | Self::Full => false,
             Self::TimedOut => true,
         }
     }
@@ -124,6 +137,7 @@ impl Tag {
         match self {
             Self::Rejected => ("rejected", "rejected_with"),
             Self::TimedOut => ("timed_out", "timed_out_with"),
+            Self::Full => ("bulkhead_full", "bulkhead_full_with"),
         }
     }
 
@@ -159,6 +173,7 @@ impl LayerArgs {
         match self {
             Self::Breaker(_) => Some(Tag::Rejected),
             Self::Timeout(_) => Some(Tag::TimedOut),
+            Self::Bulkhead(_) => Some(Tag::Full),
             Self::Retry(_) | Self::Fallback(_) => None,
         }
     }
@@ -169,6 +184,7 @@ impl LayerArgs {
         match (self, tag) {
             (Self::Breaker(args), Tag::Rejected) => args.on_open.as_ref().map(|k| &*k.value),
             (Self::Timeout(args), Tag::TimedOut) => args.on_timeout.as_deref(),
+            (Self::Bulkhead(args), Tag::Full) => args.on_full.as_ref().map(|k| &*k.value),
             _ => None,
         }
     }
@@ -205,8 +221,13 @@ impl Tags {
     /// `Outcome<R, ..>`, with `Infallible` for a tag that cannot occur and
     /// `Parked` for one that can: its payload waits in its slot.
     pub(crate) fn outcome(self, erased: &syn::Type) -> TokenStream {
-        let params = Tag::ALL.map(|tag| {
-            if self.has(tag) {
+        // Trailing `Infallible`s are `Outcome`'s defaults: left out.
+        let used = Tag::ALL
+            .iter()
+            .rposition(|tag| self.has(*tag))
+            .map_or(0, |last| last + 1);
+        let params = Tag::ALL[..used].iter().map(|tag| {
+            if self.has(*tag) {
                 quote!(__resilient::Parked)
             } else {
                 quote!(::core::convert::Infallible)

@@ -369,3 +369,19 @@ fn retry_around_a_keyed_breaker() {
         }
     ));
 }
+
+#[test]
+fn bulkhead_under_a_retry_over_a_breaker() {
+    insta::assert_snapshot!(expand_kinds(
+        &[
+            (Kind::Retry, quote!(attempts = 3)),
+            (Kind::CircuitBreaker, quote!(failures = 5)),
+            (Kind::Bulkhead, quote!(max = 10, wait = "100ms")),
+        ],
+        quote! {
+            async fn fetch(id: u64) -> Result<Data, ApiError> {
+                get(id).await
+            }
+        }
+    ));
+}
