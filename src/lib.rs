@@ -39,7 +39,8 @@
 //!
 //! - `tracing`: an event for every retry (attempt, delay, hint) and for why
 //!   retrying stopped, under the target `resilient::retry`, and for every
-//!   breaker state change, under `resilient::circuit_breaker`.
+//!   breaker state change, under `resilient::circuit_breaker`; a debug event
+//!   for every call a full bulkhead turns away, under `resilient::bulkhead`.
 //! - `http`: `retry_after::from_headers` reads `Retry-After` from an
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
 

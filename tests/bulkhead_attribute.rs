@@ -334,3 +334,31 @@ fn settings_from_configuration_are_checked() {
     let err = Bulkhead::builder().max(0).try_build().unwrap_err();
     assert_eq!(err.key(), "max");
 }
+
+#[async_trait::async_trait]
+trait Source {
+    async fn fetch(&self) -> Result<u32, Error>;
+}
+
+struct Slow;
+
+#[async_trait::async_trait]
+impl Source for Slow {
+    #[retry(attempts = 2, backoff = fixed("1s"), jitter = none)]
+    #[bulkhead(max = 1, name = "test-async-trait")]
+    async fn fetch(&self) -> Result<u32, Error> {
+        sleep(Duration::from_millis(1500)).await;
+        Ok(7)
+    }
+}
+
+/// Under `#[async_trait]`: the second call is turned away, retried after
+/// 1 s while the first still holds the place (1.5 s), turned away again,
+/// and has no attempt left.
+#[tokio::test(start_paused = true)]
+async fn an_async_trait_method_behind_a_bulkhead() {
+    let slow = Slow;
+    let (a, b) = tokio::join!(slow.fetch(), slow.fetch());
+    assert_eq!(a, Ok(7));
+    assert_eq!(b, Err(FULL));
+}

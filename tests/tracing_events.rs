@@ -155,6 +155,23 @@ async fn keyed_breaker_events_name_the_key() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_full_bulkhead_is_a_debug_event() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let bulkhead = resilient::Bulkhead::builder()
+        .name("narrow")
+        .max(1)
+        .wait(Duration::from_millis(5))
+        .build();
+    let _held = bulkhead.try_enter().unwrap();
+    assert!(bulkhead.enter().await.is_err());
+    assert_eq!(
+        collector.lines(),
+        ["DEBUG resilient::bulkhead: message=bulkhead full: call turned away bulkhead=narrow max=1 waited=5ms"]
+    );
+}
+
 /// A breaker registered on first use under a name another breaker holds is
 /// listed beside it, with a warning.
 #[tokio::test(start_paused = true)]

@@ -155,7 +155,18 @@ impl Bulkhead {
         fut.await
     }
 
+    #[cold]
     pub(crate) fn full(&self, waited: Duration) -> BulkheadFull {
+        // Debug, not warn: an overloaded service turns many calls away,
+        // and each is a line.
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            target: "resilient::bulkhead",
+            bulkhead = %self.name,
+            max = self.max,
+            waited = ?waited,
+            "bulkhead full: call turned away"
+        );
         BulkheadFull {
             name: self.name.clone(),
             max: self.max,
