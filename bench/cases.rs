@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use resilient::{
-    CircuitBreaker, CircuitOpen, KeyedBreaker, RetryBudget, circuit_breaker, fallback, retry,
-    timeout,
+    Bulkhead, BulkheadFull, CircuitBreaker, CircuitOpen, KeyedBreaker, RetryBudget, bulkhead,
+    circuit_breaker, fallback, retry, timeout,
 };
 
 #[derive(Debug)]
@@ -17,6 +17,12 @@ pub struct Error;
 
 impl From<CircuitOpen> for Error {
     fn from(_: CircuitOpen) -> Self {
+        Error
+    }
+}
+
+impl From<BulkheadFull> for Error {
+    fn from(_: BulkheadFull) -> Self {
         Error
     }
 }
@@ -119,6 +125,14 @@ pub async fn keyed_call(i: u64) -> Result<u64, Error> {
     with_keyed_breaker(HOST_NAMES[(i % 4) as usize], i).await
 }
 
+/// A bulkhead with room: a place taken and given back per call.
+pub static ROOMY: Bulkhead = Bulkhead::builder().name("bench-bulkhead").max(64).build();
+
+#[bulkhead(shared = ROOMY)]
+pub async fn with_bulkhead(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
 /// The same trivial body, written so the compiler may inline it (as it does
 /// most small bodies in real code), with a plain function beside it: what
 /// a wrapper costs when the body's own cost does not hide it.
@@ -167,4 +181,14 @@ pub async fn plain_keyed_breaker(host: &str, x: u64) -> Result<u64, Error> {
 /// [`plain_keyed_breaker`] on call `i`'s host.
 pub async fn plain_keyed_call(i: u64) -> Result<u64, Error> {
     plain_keyed_breaker(HOST_NAMES[(i % 4) as usize], i).await
+}
+
+pub static INLINE_ROOMY: Bulkhead = Bulkhead::builder()
+    .name("bench-inline-bulkhead")
+    .max(64)
+    .build();
+
+#[bulkhead(shared = INLINE_ROOMY)]
+pub async fn plain_bulkhead(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
 }

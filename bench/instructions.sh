@@ -17,8 +17,9 @@ count() { # case, calls
 }
 if [ "$#" -eq 0 ]; then
     set -- "direct" "retry" "retry+budget" "stack" "stack+timeout" "breaker" "breaker, failure rate" \
-        "keyed breaker" "open rejection" "plain, inlinable" "retry, inlinable" \
-        "retry+budget, inlinable" "breaker, inlinable" "keyed breaker, inlinable" "stack, inlinable"
+        "keyed breaker" "bulkhead" "open rejection" "plain, inlinable" "retry, inlinable" \
+        "retry+budget, inlinable" "breaker, inlinable" "keyed breaker, inlinable" \
+        "bulkhead, inlinable" "stack, inlinable"
 fi
 printf '%-24s %s\n' case "instructions per call"
 for case in "$@"; do

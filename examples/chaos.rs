@@ -79,6 +79,7 @@ async fn scenario(
         retry: Settings::demo().retry,
         budget,
         attempt_timeout: Duration::from_millis(200),
+        handlers: Settings::demo().handlers,
         breaker_failures: 5,
         // Above `max_retry_after` (2 s): requests answer at once while the
         // breaker is open instead of waiting for it.

@@ -54,6 +54,7 @@ fn settings(name: &'static str) -> Settings {
         retry: retry_policy(),
         budget: resilient::RetryBudget::builder(),
         attempt_timeout: Duration::from_millis(150),
+        handlers: Settings::demo().handlers,
         breaker_failures: 3,
         breaker_reset: RESET,
         on_state_change: None,
@@ -285,4 +286,67 @@ async fn one_host_down_opens_only_its_breaker() {
     }
     assert_eq!(down.hits(), hits.1, "the open host gets no requests");
     assert_eq!(up.hits(), hits.0 + 10, "the other host serves them all");
+}
+
+/// The API's handlers are behind a bulkhead: with room for one request,
+/// a second one while upstream is slow is answered at once, `503` with
+/// `Retry-After` on the strict route, default data on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_api_answers_at_once() {
+    let (upstream, host) = start_upstream().await;
+    upstream.set_latency(Duration::from_millis(400));
+    let api = start_api(
+        vec![host],
+        Settings {
+            handlers: resilient::Bulkhead::builder().name("e2e-handlers").max(1),
+            attempt_timeout: Duration::from_secs(2),
+            ..settings("e2e-busy")
+        },
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let slow = {
+        let (client, api) = (client.clone(), api.clone());
+        tokio::spawn(async move {
+            client
+                .get(format!("{api}/api/strict"))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    let busy = client
+        .get(format!("{api}/api/strict"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    let body: serde_json::Value = busy.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "bulkhead `e2e-handlers` is full: 1 call running"
+    );
+    let data: Data = client
+        .get(format!("{api}/api/data"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(data.message, DEFAULT);
+    assert!(
+        start.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(slow.await.unwrap().status(), 200);
+    assert_eq!(
+        upstream.hits(),
+        1,
+        "the turned-away requests never reached upstream"
+    );
 }

@@ -168,7 +168,9 @@ async fn a_full_bulkhead_is_a_debug_event() {
     assert!(bulkhead.enter().await.is_err());
     assert_eq!(
         collector.lines(),
-        ["DEBUG resilient::bulkhead: message=bulkhead full: call turned away bulkhead=narrow max=1 waited=5ms"]
+        [
+            "DEBUG resilient::bulkhead: message=bulkhead full: call turned away bulkhead=narrow max=1 waited=5ms"
+        ]
     );
 }
 

@@ -224,6 +224,9 @@ fn inlinable_body(c: &mut Criterion) {
     group.bench_function("#[circuit_breaker(key = host)] closed", |b| {
         b.iter_custom(|n| run(&rt, n, plain_keyed_call))
     });
+    group.bench_function("#[bulkhead] with room", |b| {
+        b.iter_custom(|n| run(&rt, n, plain_bulkhead))
+    });
     group.bench_function("#[circuit_breaker] closed", |b| {
         b.iter_custom(|n| run(&rt, n, plain_breaker))
     });
@@ -453,6 +456,25 @@ fn direct_sync(x: u64) -> Result<u64, Error> {
 
 use std::future::IntoFuture as _;
 
+/// A bulkhead with room, beside tower's concurrency limit (the peer with
+/// the same job) over the same body.
+fn bulkhead_room(c: &mut Criterion) {
+    let rt = runtime();
+    let tower_limit = tower::limit::ConcurrencyLimitLayer::new(64).layer(tower::service_fn(direct));
+    let mut group = c.benchmark_group("bulkhead with room");
+    group.bench_function("direct", |b| b.iter_custom(|n| run(&rt, n, direct)));
+    group.bench_function("resilient #[bulkhead]", |b| {
+        b.iter_custom(|n| run(&rt, n, with_bulkhead))
+    });
+    group.bench_function("resilient Bulkhead::call", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| ROOMY.call(direct(i))))
+    });
+    group.bench_function("tower ConcurrencyLimit", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| tower_limit.clone().oneshot(i)))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -463,6 +485,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = inlinable_body, retry_success, stacks, breaker_closed, breaker_open, contended
+    targets = inlinable_body, retry_success, stacks, breaker_closed, breaker_open, bulkhead_room, contended
 }
 criterion_main!(benches);

@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use resilient::{
-    Backoff, CircuitOpen, CircuitState, Elapsed, Jitter, KeyedBreaker, RetryBudget,
-    RetryBudgetBuilder, RetryHint, RetryPolicy, circuit_breaker, fallback, registry, retry,
-    retry_after, timeout,
+    Backoff, Bulkhead, BulkheadBuilder, BulkheadFull, CircuitOpen, CircuitState, Elapsed, Jitter,
+    KeyedBreaker, RetryBudget, RetryBudgetBuilder, RetryHint, RetryPolicy, bulkhead,
+    circuit_breaker, fallback, registry, retry, retry_after, timeout,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -256,6 +256,8 @@ pub(crate) enum UpstreamError {
     Open(CircuitOpen),
     /// The attempt took longer than its timeout: a hung upstream.
     TimedOut(Elapsed),
+    /// Too many requests in flight already: turned away by our bulkhead.
+    Busy(BulkheadFull),
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -265,6 +267,7 @@ impl std::fmt::Display for UpstreamError {
             Self::Transport(reason) => write!(f, "upstream unreachable: {reason}"),
             Self::Open(open) => write!(f, "{open}"),
             Self::TimedOut(elapsed) => write!(f, "upstream: {elapsed}"),
+            Self::Busy(full) => write!(f, "{full}"),
         }
     }
 }
@@ -282,6 +285,12 @@ impl From<Elapsed> for UpstreamError {
     }
 }
 
+impl From<BulkheadFull> for UpstreamError {
+    fn from(full: BulkheadFull) -> Self {
+        Self::Busy(full)
+    }
+}
+
 /// What `#[retry]` should know: a `429`/`503` may say when to come back,
 /// and a `4xx` other than `429` will not get better by retrying.
 impl RetryHint for UpstreamError {
@@ -295,7 +304,7 @@ impl RetryHint for UpstreamError {
     fn is_transient(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status >= 500 || *status == 429,
-            Self::Transport(_) | Self::TimedOut(_) => true,
+            Self::Transport(_) | Self::TimedOut(_) | Self::Busy(_) => true,
             Self::Open(_) => false,
         }
     }
@@ -307,6 +316,7 @@ fn upstream_failed(err: &UpstreamError) -> bool {
     match err {
         UpstreamError::Status { status, .. } => *status >= 500,
         UpstreamError::Transport(_) | UpstreamError::TimedOut(_) | UpstreamError::Open(_) => true,
+        UpstreamError::Busy(_) => false,
     }
 }
 
@@ -324,6 +334,10 @@ pub(crate) struct Settings {
     /// that much more load.
     pub(crate) budget: RetryBudgetBuilder,
     pub(crate) attempt_timeout: Duration,
+    /// How many requests the API serves at once, and how long one beyond
+    /// them waits: the rest are answered at once (default data or `503`)
+    /// instead of piling up behind a slow upstream.
+    pub(crate) handlers: BulkheadBuilder,
     pub(crate) breaker_failures: u32,
     pub(crate) breaker_reset: Duration,
     /// Called on every breaker state change (the chaos run counts them).
@@ -351,6 +365,10 @@ impl Settings {
             // whatever the traffic, counted over 10 s.
             budget: RetryBudget::builder(),
             attempt_timeout: Duration::from_secs(2),
+            handlers: Bulkhead::builder()
+                .name("api handlers")
+                .max(64)
+                .wait(Duration::from_millis(100)),
             breaker_failures: 5,
             breaker_reset: Duration::from_secs(30),
             on_state_change: None,
@@ -368,6 +386,7 @@ pub(crate) struct Api {
     hosts: Vec<String>,
     next: AtomicUsize,
     breakers: Arc<KeyedBreaker>,
+    handlers: Bulkhead,
     retry: RetryPolicy,
     budget: RetryBudget,
     attempt_timeout: Duration,
@@ -396,6 +415,10 @@ impl Api {
             hosts,
             next: AtomicUsize::new(0),
             breakers,
+            handlers: settings
+                .handlers
+                .try_build()
+                .expect("valid bulkhead settings"),
             retry: settings.retry,
             budget: settings.budget.try_build().expect("valid budget settings"),
             attempt_timeout: settings.attempt_timeout,
@@ -421,11 +444,13 @@ impl Api {
             .map_or(CircuitState::Closed, |breaker| breaker.state())
     }
 
-    /// `GET /api/data`: never fails. Retries transient errors with
-    /// exponential backoff and jitter, within the API's retry budget; each
-    /// attempt goes through `host`'s breaker and is cut off after
-    /// `attempt_timeout`; if it all fails, default data.
+    /// `GET /api/data`: never fails. At most `handlers` requests at once
+    /// (one beyond them waits a little, then gets default data); retries
+    /// transient errors with exponential backoff and jitter, within the
+    /// API's retry budget; each attempt goes through `host`'s breaker and
+    /// is cut off after `attempt_timeout`; if it all fails, default data.
     #[fallback(with = default_data)]
+    #[bulkhead(bulkhead = self.handlers)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
     #[timeout(self.attempt_timeout)]
@@ -434,8 +459,9 @@ impl Api {
     }
 
     /// `GET /api/strict`: the same without the fallback, so the caller
-    /// sees `503` while the breaker is open and `429` when upstream asks
-    /// for a longer pause than we are willing to wait.
+    /// sees `503` while the breaker is open or the API is busy, and `429`
+    /// when upstream asks for a longer pause than we are willing to wait.
+    #[bulkhead(bulkhead = self.handlers)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
     #[timeout(self.attempt_timeout)]
@@ -529,6 +555,14 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
                 with_retry_after(StatusCode::TOO_MANY_REQUESTS, secs, body),
             )
         }
+        Err(UpstreamError::Busy(full)) => {
+            // Too many requests in flight: come back in a moment.
+            let body = serde_json::json!({ "error": full.to_string(), "retry_after_secs": 1 });
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                with_retry_after(StatusCode::SERVICE_UNAVAILABLE, 1, body),
+            )
+        }
         Err(err) => {
             // Upstream kept failing through every attempt: unavailable.
             let body = serde_json::json!({ "error": err.to_string() });
@@ -559,6 +593,7 @@ async fn health(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {
         "status": "ok",
         "breakers": breakers,
         "retry_budget": { "available": api.budget.available() },
+        "handlers": { "running": api.handlers.running(), "max": api.handlers.max() },
     }))
 }
 

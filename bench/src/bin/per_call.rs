@@ -14,7 +14,7 @@ mod cases;
 use cases::*;
 
 /// Every case, by the name `instructions.sh` passes.
-const CASES: [&str; 15] = [
+const CASES: [&str; 17] = [
     "direct",
     "retry",
     "retry+budget",
@@ -23,12 +23,14 @@ const CASES: [&str; 15] = [
     "breaker",
     "breaker, failure rate",
     "keyed breaker",
+    "bulkhead",
     "open rejection",
     "plain, inlinable",
     "retry, inlinable",
     "retry+budget, inlinable",
     "breaker, inlinable",
     "keyed breaker, inlinable",
+    "bulkhead, inlinable",
     "stack, inlinable",
 ];
 
@@ -71,12 +73,14 @@ fn main() -> ExitCode {
         "breaker" => with_breaker,
         "breaker, failure rate" => with_rate_breaker,
         "keyed breaker" => keyed_call,
+        "bulkhead" => with_bulkhead,
         "open rejection" => through_open_breaker,
         "plain, inlinable" => plain,
         "retry, inlinable" => plain_retry,
         "retry+budget, inlinable" => plain_retry_budget,
         "breaker, inlinable" => plain_breaker,
         "keyed breaker, inlinable" => plain_keyed_call,
+        "bulkhead, inlinable" => plain_bulkhead,
         "stack, inlinable" => plain_stack,
     );
     ExitCode::SUCCESS
