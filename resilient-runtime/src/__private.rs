@@ -169,7 +169,7 @@ pub fn peek_full(slot: &Option<BulkheadFull>) -> &BulkheadFull {
 /// A place in the bulkhead if one is free now: one compare-and-swap.
 #[inline]
 pub fn try_enter(bulkhead: &Bulkhead) -> Option<BulkheadPermit<'_>> {
-    bulkhead.try_enter().ok()
+    bulkhead.try_place()
 }
 
 /// A place in the bulkhead after `try_enter` found none: waits in turn,

@@ -108,10 +108,16 @@ impl Bulkhead {
     /// [`BulkheadFull`] when `max` calls are running.
     #[inline]
     pub fn try_enter(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
-        match self.permits.try_acquire() {
-            Ok(permit) => Ok(BulkheadPermit { _permit: permit }),
-            Err(_) => Err(self.full(Duration::ZERO)),
-        }
+        self.try_place().ok_or_else(|| self.full(Duration::ZERO))
+    }
+
+    /// A place if one is free now, without building a rejection.
+    #[inline]
+    pub(crate) fn try_place(&self) -> Option<BulkheadPermit<'_>> {
+        self.permits
+            .try_acquire()
+            .ok()
+            .map(|permit| BulkheadPermit { _permit: permit })
     }
 
     /// A place for one call, waiting for one up to `wait`, in turn.
@@ -120,10 +126,10 @@ impl Bulkhead {
     ///
     /// [`BulkheadFull`] when no place came free within `wait`.
     pub async fn enter(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
-        if let Ok(permit) = self.permits.try_acquire() {
-            return Ok(BulkheadPermit { _permit: permit });
+        match self.try_place() {
+            Some(permit) => Ok(permit),
+            None => self.wait_for_room().await,
         }
-        self.wait_for_room().await
     }
 
     /// [`enter`](Self::enter) after its first try failed: out of line,
@@ -151,7 +157,10 @@ impl Bulkhead {
         F: IntoFuture<Output = Result<T, E>>,
         E: From<BulkheadFull>,
     {
-        let _permit = self.enter().await.map_err(E::from)?;
+        let _permit = match self.try_place() {
+            Some(permit) => permit,
+            None => self.wait_for_room().await.map_err(E::from)?,
+        };
         fut.await
     }
 
