@@ -367,7 +367,7 @@ pub use resilient_macros::circuit_breaker;
 /// | `max = N` | calls running at once (1 to 1 000 000) | `25` |
 /// | `wait = D` | how long a call beyond them waits for room, in turn | `"0s"` |
 /// | `shared = PATH` | a `static` [`Bulkhead`] of yours, shared by several functions | |
-/// | `bulkhead = EXPR` | a bulkhead the caller owns (`self.bulkhead`), evaluated at each call | |
+/// | `bulkhead = EXPR` | a bulkhead the caller owns (`self.bulkhead`; in a `&mut self` method whose body uses `self` mutably, `self.bulkhead.clone()` of an `Arc`), evaluated at each call | |
 /// | `name = "…"` | the name in [`BulkheadFull`] | `module::function@line` |
 /// | `on_full = F` | `fn(BulkheadFull) -> E`, for error types that cannot implement `From<BulkheadFull>` | |
 ///
@@ -378,9 +378,15 @@ pub use resilient_macros::circuit_breaker;
 ///
 /// In a stack: under `#[circuit_breaker]`, a full bulkhead is not the
 /// dependency's failure and is not recorded; under `#[retry]`, it is
-/// retried after the backoff like a transient error, and costs a retry
-/// budget nothing. A waiting call whose caller goes away leaves the queue
-/// at once, and a call's place is given back however it ends.
+/// retried after the backoff like a transient error (`when` sees it as
+/// `E::from(BulkheadFull)`), and costs a retry budget nothing. A waiting
+/// call whose caller goes away leaves the queue at once, and a call's
+/// place is given back however it ends. With `wait` above zero, the
+/// layers above count the waiting as part of the call (a timeout, a
+/// breaker's `slow`): put the bulkhead above them.
+///
+/// Several functions (or several layers of one stack) get a bulkhead
+/// each, named after the function (and the layer when there are several).
 pub use resilient_macros::bulkhead;
 
 /// Cuts a call off after a time limit: `#[timeout("2s")]`.

@@ -290,6 +290,56 @@ async fn a_retry_backs_off_from_a_full_bulkhead() {
     release.await.unwrap();
 }
 
+static NO_RETRY_WHEN_FULL: Bulkhead = Bulkhead::builder().name("test-when").max(1).build();
+static WHEN_TRIES: AtomicU32 = AtomicU32::new(0);
+
+fn not_when_full(error: &Error) -> bool {
+    WHEN_TRIES.fetch_add(1, Ordering::SeqCst);
+    !matches!(error, Error::Full { .. })
+}
+
+#[retry(attempts = 3, backoff = fixed("100ms"), jitter = none, when = not_when_full)]
+#[bulkhead(shared = NO_RETRY_WHEN_FULL)]
+async fn classified() -> Result<(), Error> {
+    Ok(())
+}
+
+/// A retry's `when` sees a full bulkhead as the function's error, and may
+/// say it is not worth retrying.
+#[tokio::test(start_paused = true)]
+async fn when_decides_about_a_full_bulkhead() {
+    let _held = NO_RETRY_WHEN_FULL.try_enter().unwrap();
+    let start = Instant::now();
+    assert_eq!(classified().await, Err(FULL));
+    assert_eq!(WHEN_TRIES.load(Ordering::SeqCst), 1);
+    assert_eq!(start.elapsed(), Duration::ZERO, "not retried");
+}
+
+/// A place freed while a call waits goes to that call: a newcomer's
+/// `try_enter` at that moment does not overtake it.
+#[tokio::test(start_paused = true)]
+async fn a_newcomer_does_not_overtake_a_waiter() {
+    let bulkhead = Arc::new(
+        Bulkhead::builder()
+            .max(1)
+            .wait(Duration::from_secs(10))
+            .build(),
+    );
+    let held = bulkhead.try_enter().unwrap();
+    let waiter = {
+        let bulkhead = Arc::clone(&bulkhead);
+        tokio::spawn(async move {
+            let _place = bulkhead.enter().await.unwrap();
+            sleep(Duration::from_secs(1)).await;
+        })
+    };
+    tokio::task::yield_now().await; // the waiter queues
+    drop(held);
+    assert!(bulkhead.try_enter().is_err(), "the place is the waiter's");
+    waiter.await.unwrap();
+    assert!(bulkhead.try_enter().is_ok());
+}
+
 struct Service {
     bulkhead: Arc<Bulkhead>,
 }
@@ -358,7 +408,15 @@ impl Source for Slow {
 #[tokio::test(start_paused = true)]
 async fn an_async_trait_method_behind_a_bulkhead() {
     let slow = Slow;
-    let (a, b) = tokio::join!(slow.fetch(), slow.fetch());
+    let start = Instant::now();
+    let (a, b) = tokio::join!(slow.fetch(), async {
+        let b = slow.fetch().await;
+        (b, start.elapsed())
+    });
     assert_eq!(a, Ok(7));
-    assert_eq!(b, Err(FULL));
+    assert_eq!(
+        b,
+        (Err(FULL), Duration::from_secs(1)),
+        "retried once, after 1 s"
+    );
 }

@@ -187,6 +187,20 @@ impl Failure {
         }
     }
 
+    /// The attempt never reached the service (a full bulkhead turned it
+    /// away): retried or not as `self` says, but a
+    /// [`RetryBudget`](crate::RetryBudget) neither earns nor spends for it,
+    /// as for [`rejected`](Self::rejected).
+    ///
+    /// ```
+    /// use resilient::Failure;
+    /// assert_ne!(Failure::transient().not_reached(), Failure::transient());
+    /// ```
+    pub const fn not_reached(mut self) -> Self {
+        self.rejected = true;
+        self
+    }
+
     /// The layer below (a circuit breaker) will not admit a call for
     /// `wait`: the retry sleeps at least that long, or stops with
     /// [`StopReason::UnavailableTooLong`] if `wait` exceeds the policy's

@@ -118,6 +118,7 @@ pub(crate) fn bulkhead_static(
     stack: &StackInput,
     args: &BulkheadArgs,
     depth: usize,
+    several: bool,
 ) -> Option<TokenStream> {
     if args.shared.is_some() || args.bulkhead.is_some() {
         return None;
@@ -127,10 +128,15 @@ pub(crate) fn bulkhead_static(
         let name = &name.value;
         quote!(#name)
     } else {
-        // `module::function@line`, as a breaker's.
+        // `module::function@line`, as a breaker's, and `#depth` when the
+        // stack has several.
         let fn_name = &stack.fn_name;
         let line = quote_spanned!(fn_name.span()=> , "@", ::core::line!());
-        quote!(::core::concat!(::core::module_path!(), "::", #fn_name #line))
+        let layer = several.then(|| {
+            let depth = depth.to_string();
+            quote!(, "#", #depth)
+        });
+        quote!(::core::concat!(::core::module_path!(), "::", #fn_name #line #layer))
     };
     let mut calls = vec![quote!(.name(#name))];
     if let Some(max) = &args.max {

@@ -60,12 +60,19 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         .filter(|l| matches!(l, LayerArgs::Breaker(_)))
         .count()
         > 1;
+    let several_bulkheads = layers
+        .iter()
+        .filter(|l| matches!(l, LayerArgs::Bulkhead(_)))
+        .count()
+        > 1;
     let statics: Vec<_> = layers
         .iter()
         .enumerate()
         .filter_map(|(depth, layer)| match layer {
             LayerArgs::Breaker(args) => breaker::breaker_static(stack, args, depth, several),
-            LayerArgs::Bulkhead(args) => bulkhead::bulkhead_static(stack, args, depth),
+            LayerArgs::Bulkhead(args) => {
+                bulkhead::bulkhead_static(stack, args, depth, several_bulkheads)
+            }
             LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Fallback(_) => None,
         })
         .collect();

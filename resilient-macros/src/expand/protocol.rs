@@ -106,18 +106,24 @@ impl Tag {
     }
 
     /// For a retry above: the wait this tag announces, if it is a
-    /// rejection that never reached the service (a retry sleeps at least
-    /// that long, gives up at once past its caps, and a retry budget
-    /// neither earns nor spends for it). A full bulkhead announces none:
-    /// the retry backs off as after any transient error. A tag that is not
-    /// a rejection is a transient failure like an error, which `when` sees
-    /// as the user's `E`.
+    /// rejection with a known wait (a retry sleeps at least that long and
+    /// gives up at once past its caps). A tag without one is a transient
+    /// failure like an error, which `when` sees as the user's `E`.
     pub(crate) fn retry_wait(self) -> Option<TokenStream> {
         let slot = self.slot();
         match self {
             Self::Rejected => Some(quote!(__resilient::peek_open(&#slot).retry_after())),
-            Self::Full => Some(quote!(__resilient::Duration::ZERO)),
-            Self::TimedOut => None,
+            Self::TimedOut | Self::Full => None,
+        }
+    }
+
+    /// For a retry above: whether the attempt reached the service (a
+    /// retry budget counts only those). A full bulkhead turned it away
+    /// before.
+    pub(crate) fn reached_service(self) -> bool {
+        match self {
+            Self::Rejected | Self::Full => false,
+            Self::TimedOut => true,
         }
     }
 

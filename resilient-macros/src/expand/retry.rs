@@ -305,6 +305,11 @@ impl Retry<'_> {
         } else {
             quote!(__resilient::Failure::transient())
         };
+        let failure = if tag.reached_service() {
+            failure
+        } else {
+            quote!((#failure).not_reached())
+        };
         if self.below.breakers.is_empty() {
             quote!(#pattern(_) => #failure,)
         } else {
