@@ -40,7 +40,9 @@
 //! - `tracing`: an event for every retry (attempt, delay, hint) and for why
 //!   retrying stopped, under the target `resilient::retry`, and for every
 //!   breaker state change, under `resilient::circuit_breaker`; a debug event
-//!   for every call a full bulkhead turns away, under `resilient::bulkhead`.
+//!   for every call a full bulkhead turns away, under `resilient::bulkhead`;
+//!   for every call a rate limiter turns away and every pause, under
+//!   `resilient::rate_limit`.
 //! - `http`: `retry_after::from_headers` reads `Retry-After` from an
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
 
@@ -50,10 +52,10 @@ pub use resilient_runtime::{
     Attempt, Backoff, BreakerKey, BreakerName, Bulkhead, BulkheadBuilder, BulkheadFull,
     BulkheadPermit, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState,
     ConfigError, Decision, Elapsed, Failure, Jitter, KeyBuf, KeyedBreaker, KeyedBreakerBuilder,
-    MAX_KEYS, MAX_WINDOW, OnCancel, OnStateChange, OpenReason, Permit, Retry, RetryBudget,
-    RetryBudgetBuilder, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState,
-    StateChange, StopReason, Timeout, Withdrawal, registry, retry, retry_after, retry_with_hints,
-    testing, timeout,
+    MAX_KEYS, MAX_WINDOW, OnCancel, OnStateChange, OpenReason, Permit, RateLimited, RateLimiter,
+    RateLimiterBuilder, Retry, RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint,
+    RetryPolicy, RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, Withdrawal,
+    registry, retry, retry_after, retry_with_hints, testing, timeout,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].
@@ -388,6 +390,69 @@ pub use resilient_macros::circuit_breaker;
 /// Several functions (or several layers of one stack) get a bulkhead
 /// each, named after the function (and the layer when there are several).
 pub use resilient_macros::bulkhead;
+
+/// At most N calls per period: the attribute form of [`RateLimiter`].
+///
+/// GCRA, on one atomic, no background task. A call over the limit waits
+/// for its slot if it comes within `wait` (none by default), or returns
+/// `E::from(RateLimited)` at once, without running, with
+/// [`RateLimited::retry_after`] saying when the next slot is. And when a
+/// call below fails with an error whose [`RetryHint::retry_after`] is set
+/// (a `429`'s `Retry-After`), the limiter pauses until then (up to
+/// `max_pause`), so every caller backs off together instead of each
+/// finding the `429` for itself.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilient::{RateLimited, RetryHint, rate_limit};
+///
+/// #[derive(Debug)]
+/// enum ApiError { Throttled(Duration), Limited(RateLimited) }
+/// impl From<RateLimited> for ApiError {
+///     fn from(limited: RateLimited) -> Self { ApiError::Limited(limited) }
+/// }
+/// impl RetryHint for ApiError {
+///     fn retry_after(&self) -> Option<Duration> {
+///         match self { ApiError::Throttled(d) => Some(*d), ApiError::Limited(_) => None }
+///     }
+/// }
+///
+/// #[rate_limit(rate = 10, per = "1s", name = "doc-search")]
+/// async fn search(throttled: bool) -> Result<(), ApiError> {
+///     if throttled { Err(ApiError::Throttled(Duration::from_secs(30))) } else { Ok(()) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// search(false).await.unwrap();
+/// let _ = search(true).await; // the service said: come back in 30 s
+/// let Err(ApiError::Limited(limited)) = search(false).await else { panic!() };
+/// assert!(limited.is_paused());
+/// assert_eq!(limited.retry_after(), Duration::from_secs(30));
+/// # }
+/// ```
+///
+/// # Arguments
+///
+/// | key | meaning | default |
+/// |---|---|---|
+/// | `rate = N` | calls per `per` (required unless `shared` or `limiter`) | |
+/// | `per = D` | the period | `"1s"` |
+/// | `burst = B` | calls that may run back to back after a quiet spell | `rate` |
+/// | `wait = D` | how long a call over the limit waits for its slot | `"0s"` |
+/// | `max_pause = D` | the longest pause a `Retry-After` from below may impose | `"60s"` |
+/// | `shared = PATH` | a `static` [`RateLimiter`] of yours, shared by several functions | |
+/// | `limiter = EXPR` | a limiter the caller owns (`self.limiter`), evaluated at each call | |
+/// | `name = "…"` | the name in [`RateLimited`] | `module::function@line` |
+/// | `on_limited = F` | `fn(RateLimited) -> E`, for error types that cannot implement `From<RateLimited>` | |
+///
+/// In a stack: under `#[circuit_breaker]`, a rejection is not the
+/// dependency's failure; under `#[retry]`, the retry sleeps until the next
+/// slot (at least its backoff), or stops at once with the rejection if
+/// that is further than its `max_retry_after`, and a retry budget neither
+/// earns nor spends for it. Put the limiter below the retry so that each
+/// attempt takes a slot.
+pub use resilient_macros::rate_limit;
 
 /// Cuts a call off after a time limit: `#[timeout("2s")]`.
 ///

@@ -276,3 +276,37 @@ fn a_bulkhead_place_and_a_full_bulkhead_allocate_nothing() {
     assert!(out.is_err(), "the bulkhead is full");
     assert_eq!(n, 0);
 }
+
+impl From<resilient::RateLimited> for StackError {
+    fn from(_: resilient::RateLimited) -> Self {
+        Self
+    }
+}
+
+#[resilient::retry(attempts = 3)]
+#[resilient::rate_limit(rate = 1000000, per = "1s")]
+async fn under_a_rate_limit(n: u32) -> Result<u32, StackError> {
+    Ok(n)
+}
+
+static SPENT: resilient::RateLimiter = resilient::RateLimiter::builder()
+    .rate(1)
+    .per(Duration::from_secs(3600))
+    .build();
+
+#[resilient::rate_limit(shared = SPENT)]
+async fn over_the_rate() -> Result<u32, StackError> {
+    Ok(1)
+}
+
+#[test]
+fn a_rate_limited_call_and_a_rejection_allocate_nothing() {
+    let _ = allocations(|| under_a_rate_limit(0));
+    let (n, out) = allocations(|| under_a_rate_limit(3));
+    assert_eq!((n, out.ok()), (0, Some(3)));
+
+    let _ = allocations(over_the_rate);
+    let (n, out) = allocations(over_the_rate);
+    assert!(out.is_err(), "over the rate");
+    assert_eq!(n, 0);
+}

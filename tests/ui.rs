@@ -15,5 +15,6 @@ fn ui() {
     cases.compile_fail("tests/ui/timeout-*.rs");
     cases.compile_fail("tests/ui/fallback-*.rs");
     cases.compile_fail("tests/ui/bulkhead-*.rs");
+    cases.compile_fail("tests/ui/rate_limit-*.rs");
     cases.pass("tests/ui/pass-*.rs");
 }

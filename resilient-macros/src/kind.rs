@@ -9,6 +9,7 @@ use syn::{Ident, ItemFn};
 use crate::args::breaker::BreakerArgs;
 use crate::args::bulkhead::BulkheadArgs;
 use crate::args::fallback::FallbackArgs;
+use crate::args::rate_limit::RateLimitArgs;
 use crate::args::retry::RetryArgs;
 use crate::args::timeout::TimeoutArgs;
 use crate::args::{Errors, parse_settings};
@@ -21,16 +22,18 @@ pub(crate) enum Kind {
     Timeout,
     Fallback,
     Bulkhead,
+    RateLimit,
 }
 
 impl Kind {
     /// Every kind: `from_ident` looks here, so a new kind goes in too.
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Retry,
         Self::CircuitBreaker,
         Self::Timeout,
         Self::Fallback,
         Self::Bulkhead,
+        Self::RateLimit,
     ];
 
     /// The attribute's name, as users write it and as `__stack!` carries it.
@@ -41,6 +44,7 @@ impl Kind {
             Self::Timeout => "timeout",
             Self::Fallback => "fallback",
             Self::Bulkhead => "bulkhead",
+            Self::RateLimit => "rate_limit",
         }
     }
 
@@ -77,6 +81,10 @@ impl Kind {
                 let (args, errors) = parse_settings::<BulkheadArgs>(tokens);
                 (Some(LayerArgs::Bulkhead(args)), errors)
             }
+            Self::RateLimit => {
+                let (args, errors) = parse_settings::<RateLimitArgs>(tokens);
+                (Some(LayerArgs::RateLimit(args)), errors)
+            }
         }
     }
 
@@ -102,6 +110,7 @@ pub(crate) enum LayerArgs {
     Timeout(TimeoutArgs),
     Fallback(FallbackArgs),
     Bulkhead(BulkheadArgs),
+    RateLimit(RateLimitArgs),
 }
 
 impl LayerArgs {
@@ -110,7 +119,11 @@ impl LayerArgs {
     pub(crate) fn check_function(&self, function: &ItemFn) -> syn::Result<()> {
         match self {
             Self::Retry(args) => args.check_arguments(function),
-            Self::Breaker(_) | Self::Timeout(_) | Self::Fallback(_) | Self::Bulkhead(_) => Ok(()),
+            Self::Breaker(_)
+            | Self::Timeout(_)
+            | Self::Fallback(_)
+            | Self::Bulkhead(_)
+            | Self::RateLimit(_) => Ok(()),
         }
     }
 }

@@ -56,6 +56,12 @@ pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(kind::Kind::Bulkhead, args.into(), item.into()).into()
 }
 
+/// At most N calls per period; see `resilient::rate_limit`.
+#[proc_macro_attribute]
+pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(kind::Kind::RateLimit, args.into(), item.into()).into()
+}
+
 /// Generates a whole stack of resilient layers at once; written by the
 /// attributes, not by hand.
 #[doc(hidden)]

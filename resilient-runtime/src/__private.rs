@@ -14,8 +14,9 @@ pub use tokio::time::Instant;
 pub use crate::sleep::{Pause, pause};
 pub use crate::{
     Backoff, BreakerKey, BreakerName, Bulkhead, BulkheadFull, BulkheadPermit, CircuitBreaker,
-    CircuitOpen, Decision, Elapsed, Failure, Jitter, KeyedBreaker, OnCancel, RetryBudget,
-    RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason, timeout,
+    CircuitOpen, Decision, Elapsed, Failure, Jitter, KeyedBreaker, OnCancel, RateLimited,
+    RateLimiter, RetryBudget, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
+    timeout,
 };
 
 /// What the attributes need of the function's return type: a `Result`.
@@ -49,7 +50,7 @@ impl<T, E> RetryResult for Result<T, E> {
 /// A tag no layer below can produce is `Infallible`, so matching it costs
 /// nothing and needs no conversion.
 #[derive(Debug)]
-pub enum Outcome<R, J = Infallible, T = Infallible, F = Infallible> {
+pub enum Outcome<R, J = Infallible, T = Infallible, F = Infallible, L = Infallible> {
     /// The body ran (or a layer produced a value).
     Done(R),
     /// A circuit breaker refused the call without running it.
@@ -58,17 +59,22 @@ pub enum Outcome<R, J = Infallible, T = Infallible, F = Infallible> {
     TimedOut(T),
     /// A full `#[bulkhead]` turned the call away.
     Full(F),
+    /// A `#[rate_limit]` turned the call away.
+    Limited(L),
 }
 
-impl<R, J, T, F> Outcome<R, J, T, F> {
+impl<R, J, T, F, L> Outcome<R, J, T, F, L> {
     /// The same outcome in a layer that may carry more tags.
     #[inline]
-    pub fn widen<J2: From<J>, T2: From<T>, F2: From<F>>(self) -> Outcome<R, J2, T2, F2> {
+    pub fn widen<J2: From<J>, T2: From<T>, F2: From<F>, L2: From<L>>(
+        self,
+    ) -> Outcome<R, J2, T2, F2, L2> {
         match self {
             Self::Done(r) => Outcome::Done(r),
             Self::Rejected(j) => Outcome::Rejected(J2::from(j)),
             Self::TimedOut(t) => Outcome::TimedOut(T2::from(t)),
             Self::Full(f) => Outcome::Full(F2::from(f)),
+            Self::Limited(l) => Outcome::Limited(L2::from(l)),
         }
     }
 }
@@ -274,6 +280,143 @@ pub fn bulkhead_full_with<R: RetryResult>(
     on_full: impl FnOnce(BulkheadFull) -> R::Error,
 ) -> R {
     R::from_error(on_full(full))
+}
+
+/// The parked rate-limit rejection, taken out of its slot.
+#[inline]
+pub fn unpark_limited(slot: &mut Option<RateLimited>) -> RateLimited {
+    debug_assert!(
+        slot.is_some(),
+        "a rate-limit rejection is parked before it is tagged"
+    );
+    slot.take().unwrap_or(crate::rate_limit::UNKNOWN_LIMITED)
+}
+
+/// The parked rate-limit rejection, left in its slot.
+#[inline]
+pub fn peek_limited(slot: &Option<RateLimited>) -> &RateLimited {
+    static UNKNOWN: RateLimited = crate::rate_limit::UNKNOWN_LIMITED;
+    debug_assert!(
+        slot.is_some(),
+        "a rate-limit rejection is parked before it is tagged"
+    );
+    slot.as_ref().unwrap_or(&UNKNOWN)
+}
+
+/// A rate limiter's verdict on a call now: go (`Ok(None)`), go after this
+/// wait (its slot reserved), or the rejection.
+#[inline]
+pub fn rate_admit(limiter: &RateLimiter) -> Result<Option<Duration>, RateLimited> {
+    limiter.admit_now()
+}
+
+/// Sleeps until a reserved slot.
+pub fn slot_wait(wait: Duration) -> tokio::time::Sleep {
+    tokio::time::sleep(wait)
+}
+
+/// After the call: a `Retry-After` from below pauses the limiter.
+#[inline]
+pub fn pause_limiter(limiter: &RateLimiter, retry_after: Option<Duration>) {
+    if let Some(pause) = retry_after {
+        limiter.pause_for(pause);
+    }
+}
+
+/// What `#[rate_limit(shared = ..)]` and `#[rate_limit(limiter = ..)]`
+/// accept: a `RateLimiter`, or a reference, `Arc`, `Box` or `LazyLock` of
+/// one.
+#[diagnostic::on_unimplemented(
+    message = "`#[rate_limit]` needs a `RateLimiter`, and this is `{Self}`",
+    label = "not a `RateLimiter`",
+    note = "declare one with `static SEARCH: RateLimiter = RateLimiter::builder().rate(10).build();` and write `shared = SEARCH`, or give an expression such as `limiter = self.limiter` (a `RateLimiter`, or a reference, `Arc` or `Box` of one)"
+)]
+pub trait AsRateLimiter {
+    /// The limiter.
+    fn as_rate_limiter(&self) -> &RateLimiter;
+}
+
+impl AsRateLimiter for RateLimiter {
+    #[inline]
+    fn as_rate_limiter(&self) -> &RateLimiter {
+        self
+    }
+}
+
+impl<F: FnOnce() -> RateLimiter> AsRateLimiter for std::sync::LazyLock<RateLimiter, F> {
+    #[inline]
+    fn as_rate_limiter(&self) -> &RateLimiter {
+        self
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsRateLimiter + ?Sized> AsRateLimiter for &B {
+    #[inline]
+    fn as_rate_limiter(&self) -> &RateLimiter {
+        (**self).as_rate_limiter()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsRateLimiter + ?Sized> AsRateLimiter for std::sync::Arc<B> {
+    #[inline]
+    fn as_rate_limiter(&self) -> &RateLimiter {
+        (**self).as_rate_limiter()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsRateLimiter + ?Sized> AsRateLimiter for Box<B> {
+    #[inline]
+    fn as_rate_limiter(&self) -> &RateLimiter {
+        (**self).as_rate_limiter()
+    }
+}
+
+/// The limiter of `shared = ..`.
+#[inline]
+pub fn as_rate_limiter<B: AsRateLimiter + ?Sized>(limiter: &B) -> &RateLimiter {
+    limiter.as_rate_limiter()
+}
+
+/// How an error type carries a rate-limit rejection: `From<RateLimited>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry a rate-limit rejection: implement `From<resilient::RateLimited>` for it",
+    label = "this error type needs `impl From<resilient::RateLimited>`",
+    note = "a call over the rate limit returns `Err(E::from(RateLimited))` without running; with thiserror, add a `#[from] RateLimited` variant, or give the attribute `on_limited = path` (a `fn(RateLimited) -> E`)"
+)]
+pub trait FromRateLimited {
+    /// The conversion.
+    fn from_rate_limited(limited: RateLimited) -> Self;
+}
+
+impl<E: From<RateLimited>> FromRateLimited for E {
+    #[inline]
+    fn from_rate_limited(limited: RateLimited) -> Self {
+        E::from(limited)
+    }
+}
+
+/// The function's result for a rate-limit rejection, through
+/// `From<RateLimited>`.
+#[inline]
+pub fn rate_limited<R>(limited: RateLimited) -> R
+where
+    R: RetryResult,
+    R::Error: FromRateLimited,
+{
+    R::from_error(<R::Error as FromRateLimited>::from_rate_limited(limited))
+}
+
+/// The function's result for a rate-limit rejection, through an
+/// `on_limited` function.
+#[inline]
+pub fn rate_limited_with<R: RetryResult>(
+    limited: RateLimited,
+    on_limited: impl FnOnce(RateLimited) -> R::Error,
+) -> R {
+    R::from_error(on_limited(limited))
 }
 
 /// The parked timeout.

@@ -22,6 +22,9 @@
 //!   per host, tenant or region.
 //! - [`Bulkhead`]: at most N calls at once, with [`BulkheadFull`] for the
 //!   calls turned away.
+//! - [`RateLimiter`]: at most N calls per period (GCRA), paused by a
+//!   service's `Retry-After`, with [`RateLimited`] for the calls turned
+//!   away.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -35,6 +38,7 @@ mod circuit_breaker;
 mod clock;
 mod error;
 mod policy;
+mod rate_limit;
 mod retry;
 mod retry_future;
 mod rng;
@@ -63,6 +67,7 @@ pub use circuit_breaker::{
 };
 pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
+pub use rate_limit::{RateLimited, RateLimiter, RateLimiterBuilder};
 pub use retry::{Attempt, Decision, Failure, RetryHint, RetryState, StopReason};
 pub use retry_future::{Retry, RetryFuture, retry, retry_with_hints};
 pub use timeout::{Elapsed, Timeout, timeout};

@@ -12,6 +12,7 @@ pub(crate) mod bulkhead;
 pub(crate) mod duration;
 pub(crate) mod fallback;
 pub(crate) mod limits;
+pub(crate) mod rate_limit;
 pub(crate) mod retry;
 pub(crate) mod timeout;
 

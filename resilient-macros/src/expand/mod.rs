@@ -19,6 +19,7 @@ mod breaker;
 mod bulkhead;
 mod fallback;
 pub(crate) mod protocol;
+mod rate_limit;
 mod retry;
 #[cfg(test)]
 mod snapshots;
@@ -65,6 +66,11 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         .filter(|l| matches!(l, LayerArgs::Bulkhead(_)))
         .count()
         > 1;
+    let several_limiters = layers
+        .iter()
+        .filter(|l| matches!(l, LayerArgs::RateLimit(_)))
+        .count()
+        > 1;
     let statics: Vec<_> = layers
         .iter()
         .enumerate()
@@ -72,6 +78,9 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
             LayerArgs::Breaker(args) => breaker::breaker_static(stack, args, depth, several),
             LayerArgs::Bulkhead(args) => {
                 bulkhead::bulkhead_static(stack, args, depth, several_bulkheads)
+            }
+            LayerArgs::RateLimit(args) => {
+                rate_limit::rate_limit_static(stack, args, depth, several_limiters)
             }
             LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Fallback(_) => None,
         })
@@ -114,6 +123,9 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
                 fallback::expand(stack, layers, args, depth, &inner, below.tags)
             }
             LayerArgs::Bulkhead(args) => bulkhead::expand(stack, args, depth, &inner, below.tags),
+            LayerArgs::RateLimit(args) => {
+                rate_limit::expand(stack, args, depth, &inner, below.tags)
+            }
         };
         // What the next layer out receives.
         match layer {
@@ -125,7 +137,10 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
                     breakers: Vec::new(),
                 };
             }
-            LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Bulkhead(_) => {}
+            LayerArgs::Retry(_)
+            | LayerArgs::Timeout(_)
+            | LayerArgs::Bulkhead(_)
+            | LayerArgs::RateLimit(_) => {}
         }
         if let Some(tag) = layer.produces() {
             below.tags = below.tags.with(tag);

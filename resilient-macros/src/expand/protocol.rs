@@ -32,11 +32,13 @@ pub(crate) enum Tag {
     TimedOut,
     /// A full bulkhead turned the call away (`BulkheadFull`).
     Full,
+    /// A rate limiter turned the call away (`RateLimited`).
+    Limited,
 }
 
 impl Tag {
     /// Every tag, in the order of `Outcome`'s type parameters.
-    pub(crate) const ALL: [Self; 3] = [Self::Rejected, Self::TimedOut, Self::Full];
+    pub(crate) const ALL: [Self; 4] = [Self::Rejected, Self::TimedOut, Self::Full, Self::Limited];
 
     /// Its variant of `__private::Outcome`.
     fn variant(self) -> syn::Ident {
@@ -44,6 +46,7 @@ impl Tag {
             Self::Rejected => format_ident!("Rejected"),
             Self::TimedOut => format_ident!("TimedOut"),
             Self::Full => format_ident!("Full"),
+            Self::Limited => format_ident!("Limited"),
         }
     }
 
@@ -60,6 +63,7 @@ impl Tag {
             Self::Rejected => "__resilient_rejection",
             Self::TimedOut => "__resilient_elapsed",
             Self::Full => "__resilient_full",
+            Self::Limited => "__resilient_limited",
         };
         syn::Ident::new(name, Span::mixed_site())
     }
@@ -70,6 +74,7 @@ impl Tag {
             Self::Rejected => quote!(__resilient::CircuitOpen),
             Self::TimedOut => quote!(__resilient::Elapsed),
             Self::Full => quote!(__resilient::BulkheadFull),
+            Self::Limited => quote!(__resilient::RateLimited),
         }
     }
 
@@ -88,6 +93,7 @@ impl Tag {
             Self::Rejected => quote!(__resilient::unpark_open(&mut #slot)),
             Self::TimedOut => quote!(__resilient::peek_elapsed(&#slot)),
             Self::Full => quote!(__resilient::unpark_full(&mut #slot)),
+            Self::Limited => quote!(__resilient::unpark_limited(&mut #slot)),
         }
     }
 
@@ -102,6 +108,9 @@ impl Tag {
             Self::Full => quote!(::core::clone::Clone::clone(
                 __resilient::peek_full(&#slot)
             )),
+            Self::Limited => quote!(::core::clone::Clone::clone(
+                __resilient::peek_limited(&#slot)
+            )),
         }
     }
 
@@ -113,6 +122,7 @@ impl Tag {
         let slot = self.slot();
         match self {
             Self::Rejected => Some(quote!(__resilient::peek_open(&#slot).retry_after())),
+            Self::Limited => Some(quote!(__resilient::peek_limited(&#slot).retry_after())),
             Self::TimedOut | Self::Full => None,
         }
     }
@@ -122,7 +132,7 @@ impl Tag {
     /// before.
     pub(crate) fn reached_service(self) -> bool {
         match self {
-            Self::Rejected | Self::Full => false,
+            Self::Rejected | Self::Full | Self::Limited => false,
             Self::TimedOut => true,
         }
     }
@@ -132,7 +142,7 @@ impl Tag {
     /// breaker further below).
     pub(crate) fn is_dependency_failure(self) -> bool {
         match self {
-            Self::Rejected | Self::Full => false,
+            Self::Rejected | Self::Full | Self::Limited => false,
             Self::TimedOut => true,
         }
     }
@@ -144,6 +154,7 @@ impl Tag {
             Self::Rejected => ("rejected", "rejected_with"),
             Self::TimedOut => ("timed_out", "timed_out_with"),
             Self::Full => ("bulkhead_full", "bulkhead_full_with"),
+            Self::Limited => ("rate_limited", "rate_limited_with"),
         }
     }
 
@@ -180,6 +191,7 @@ impl LayerArgs {
             Self::Breaker(_) => Some(Tag::Rejected),
             Self::Timeout(_) => Some(Tag::TimedOut),
             Self::Bulkhead(_) => Some(Tag::Full),
+            Self::RateLimit(_) => Some(Tag::Limited),
             Self::Retry(_) | Self::Fallback(_) => None,
         }
     }
@@ -191,6 +203,7 @@ impl LayerArgs {
             (Self::Breaker(args), Tag::Rejected) => args.on_open.as_ref().map(|k| &*k.value),
             (Self::Timeout(args), Tag::TimedOut) => args.on_timeout.as_deref(),
             (Self::Bulkhead(args), Tag::Full) => args.on_full.as_ref().map(|k| &*k.value),
+            (Self::RateLimit(args), Tag::Limited) => args.on_limited.as_ref().map(|k| &*k.value),
             _ => None,
         }
     }

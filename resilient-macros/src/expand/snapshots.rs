@@ -385,3 +385,21 @@ fn bulkhead_under_a_retry_over_a_breaker() {
         }
     ));
 }
+
+#[test]
+fn rate_limit_under_a_retry() {
+    insta::assert_snapshot!(expand_kinds(
+        &[
+            (Kind::Retry, quote!(attempts = 3)),
+            (
+                Kind::RateLimit,
+                quote!(rate = 10, per = "1s", burst = 2, wait = "50ms")
+            ),
+        ],
+        quote! {
+            async fn fetch(id: u64) -> Result<Data, ApiError> {
+                get(id).await
+            }
+        }
+    ));
+}

@@ -1,0 +1,182 @@
+//! Typed arguments of `#[rate_limit(..)]`, each value with its span, and
+//! their checks.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
+use syn::{Expr, LitStr, Path};
+
+use super::{
+    DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, parse_duration,
+    set, whole_number,
+};
+
+#[derive(Clone, Default)]
+pub(crate) struct RateLimitArgs {
+    pub(crate) rate: Option<Keyed<(u32, Span)>>,
+    pub(crate) per: Option<Keyed<DurationArg>>,
+    pub(crate) burst: Option<Keyed<(u32, Span)>>,
+    pub(crate) wait: Option<Keyed<DurationArg>>,
+    pub(crate) max_pause: Option<Keyed<DurationArg>>,
+    pub(crate) shared: Option<Keyed<Path>>,
+    pub(crate) limiter: Option<Keyed<Box<Expr>>>,
+    pub(crate) name: Option<Keyed<LitStr>>,
+    pub(crate) on_limited: Option<Keyed<Box<Expr>>>,
+}
+
+impl Settings for RateLimitArgs {
+    const KEYS: &'static [&'static str] = &[
+        "rate",
+        "per",
+        "burst",
+        "wait",
+        "max_pause",
+        "shared",
+        "limiter",
+        "name",
+        "on_limited",
+    ];
+
+    fn key(
+        &mut self,
+        name: &str,
+        meta: &ParseNestedMeta<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
+        let key = meta.path.span();
+        match name {
+            "rate" | "burst" => {
+                if let Some(n) = whole_number(meta.value()?, name, u32::MAX, errors)? {
+                    let slot = if name == "rate" {
+                        &mut self.rate
+                    } else {
+                        &mut self.burst
+                    };
+                    set(slot, key, name, n, errors);
+                }
+            }
+            "per" | "wait" | "max_pause" => {
+                if let Some(d) = parse_duration(meta.value()?, errors)? {
+                    let slot = match name {
+                        "per" => &mut self.per,
+                        "wait" => &mut self.wait,
+                        _ => &mut self.max_pause,
+                    };
+                    set(slot, key, name, d, errors);
+                }
+            }
+            "shared" => {
+                let path = meta.value()?.parse::<Path>()?;
+                set(&mut self.shared, key, name, path, errors);
+            }
+            "limiter" => {
+                let expr = Box::new(meta.value()?.parse::<Expr>()?);
+                set(&mut self.limiter, key, name, expr, errors);
+            }
+            "name" => {
+                let input = meta.value()?;
+                if input.peek(LitStr) {
+                    let literal = input.parse::<LitStr>()?;
+                    set(&mut self.name, key, name, literal, errors);
+                } else {
+                    let value: Expr = input.parse()?;
+                    errors.at(
+                        value.span(),
+                        "`name` takes a string literal, such as `name = \"search\"`",
+                    );
+                }
+            }
+            "on_limited" => {
+                let expected = "a `fn(RateLimited) -> E`";
+                if let Some(hook) = hook_expr(meta.value()?, "on_limited", expected, errors)? {
+                    set(&mut self.on_limited, key, name, hook, errors);
+                }
+            }
+            // Not a key: reported by `parse_settings`.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn validate(&self, unsettled: &Unsettled, errors: &mut Errors) {
+        if let (Some(_), Some(limiter)) = (&self.shared, &self.limiter) {
+            errors.at(
+                limiter.key,
+                "`limiter` cannot be combined with `shared`: choose the `static` (`shared`) or an instance (`limiter`)",
+            );
+        }
+        let owner = self
+            .shared
+            .as_ref()
+            .map(|_| "shared")
+            .or_else(|| self.limiter.as_ref().map(|_| "limiter"));
+        if let Some(owner) = owner {
+            let settings = [
+                ("rate", key_of(self.rate.as_ref())),
+                ("per", key_of(self.per.as_ref())),
+                ("burst", key_of(self.burst.as_ref())),
+                ("wait", key_of(self.wait.as_ref())),
+                ("max_pause", key_of(self.max_pause.as_ref())),
+                ("name", key_of(self.name.as_ref())),
+            ];
+            conflicts(&settings, errors, |key| {
+                format!(
+                    "`{key}` cannot be combined with `{owner}`: that limiter was built with its own settings"
+                )
+            });
+            return;
+        }
+        let built_here = unsettled.settled("shared") && unsettled.settled("limiter");
+        if self.rate.is_none() && built_here && unsettled.settled("rate") {
+            errors.at(
+                Span::call_site(),
+                "`#[rate_limit]` needs `rate = N` (calls per `per`, 1 s by default), or a limiter of yours with `shared = ..` or `limiter = ..`",
+            );
+        }
+        for (key, value) in [("rate", &self.rate), ("burst", &self.burst)] {
+            if let Some(Keyed {
+                value: (0, span), ..
+            }) = value
+            {
+                errors.at(*span, format!("`{key}` must be at least 1"));
+            }
+        }
+        if let Some(per) = &self.per
+            && per
+                .value
+                .literal()
+                .is_some_and(|d| d < core::time::Duration::from_micros(1))
+        {
+            errors.at(per.value.span(), "`per` must be at least 1us");
+        }
+        if let (Some(rate), Some(per)) = (&self.rate, &self.per)
+            && let Some(per) = per.value.literal()
+            && rate.value.0 > 0
+            && per.as_nanos() / u128::from(rate.value.0) == 0
+            && per.as_nanos() > 0
+        {
+            errors.at(
+                rate.value.1,
+                "`rate` is too high for `per`: more than one call per nanosecond",
+            );
+        }
+        if built_here {
+            for (key, value) in [
+                ("per", &self.per),
+                ("wait", &self.wait),
+                ("max_pause", &self.max_pause),
+            ] {
+                if let Some(value) = value
+                    && value.value.literal().is_none()
+                {
+                    errors.at(
+                        value.value.span(),
+                        format!(
+                            "this function's rate limiter is a `static`, built once: `{key}` must be a literal such as \"1s\"; for a value known at run time, build a `RateLimiter` and pass it with `limiter = ..`"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+// Every argument mistake of `#[rate_limit]` is an error at its token.
+use resilient::{RateLimited, RateLimiter, rate_limit};
+
+#[derive(Debug)]
+struct ApiError;
+
+impl From<RateLimited> for ApiError {
+    fn from(_: RateLimited) -> Self {
+        ApiError
+    }
+}
+
+static SEARCH: RateLimiter = RateLimiter::builder().build();
+
+#[rate_limit(per = "1s")]
+async fn no_rate() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+#[rate_limit(rate = 0, burst = 0, per = "100ns")]
+async fn zeros() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+#[rate_limit(rate = 4000000000, per = "1us")]
+async fn too_fast() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+#[rate_limit(shared = SEARCH, limiter = SEARCH, rate = 3, wait = "1s")]
+async fn built_elsewhere() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+#[rate_limit(rate = 5, wait = limit(), max_pase = "1s")]
+async fn run_time_wait_and_a_typo() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+fn limit() -> std::time::Duration {
+    std::time::Duration::from_secs(1)
+}
+
+fn main() {}
