@@ -181,6 +181,25 @@ async fn a_full_bulkhead_is_a_debug_event() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_pause_and_a_rejection_are_events() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let limiter = resilient::RateLimiter::builder()
+        .name("partner")
+        .rate(10)
+        .build();
+    limiter.pause_for(Duration::from_secs(2));
+    assert!(limiter.try_acquire().is_err());
+    assert_eq!(
+        collector.lines(),
+        [
+            "INFO resilient::rate_limit: message=rate limit paused by the service's Retry-After limiter=partner pause=2s",
+            "DEBUG resilient::rate_limit: message=rate limit reached: call turned away limiter=partner retry_after=2s paused=true",
+        ]
+    );
+}
+
 /// A breaker registered on first use under a name another breaker holds is
 /// listed beside it, with a warning.
 #[tokio::test(start_paused = true)]
