@@ -80,13 +80,14 @@ async fn scenario(
         budget,
         attempt_timeout: Duration::from_millis(200),
         handlers: Settings::demo().handlers,
+        upstream_rate: Settings::demo().upstream_rate,
         breaker_failures: 5,
         // Above `max_retry_after` (2 s): requests answer at once while the
         // breaker is open instead of waiting for it.
         breaker_reset: Duration::from_millis(2500),
         on_state_change: Some(count_transition),
     };
-    let api = Api::new(vec![upstream_addr.to_string()], settings);
+    let api = Api::new(vec![upstream_addr.to_string()], &settings);
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_addr = api_listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -55,6 +55,7 @@ fn settings(name: &'static str) -> Settings {
         budget: resilient::RetryBudget::builder(),
         attempt_timeout: Duration::from_millis(150),
         handlers: Settings::demo().handlers,
+        upstream_rate: Settings::demo().upstream_rate,
         breaker_failures: 3,
         breaker_reset: RESET,
         on_state_change: None,
@@ -62,7 +63,7 @@ fn settings(name: &'static str) -> Settings {
 }
 
 /// The API in front of `hosts`; its address.
-async fn start_api(hosts: Vec<String>, settings: Settings) -> String {
+async fn start_api(hosts: Vec<String>, settings: &Settings) -> String {
     let api = Api::new(hosts, settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -74,7 +75,7 @@ async fn start(name: &'static str) -> Servers {
     let (upstream, host) = start_upstream().await;
     Servers {
         upstream,
-        api: start_api(vec![host], settings(name)).await,
+        api: start_api(vec![host], &settings(name)).await,
         client: reqwest::Client::new(),
     }
 }
@@ -207,7 +208,28 @@ async fn a_long_retry_after_is_passed_on() {
     assert_eq!(response.headers()["retry-after"], "60");
     assert_eq!(s.upstream.hits(), 1, "above the cap: no retry");
 
-    // The HTTP-date form too.
+    // That 429 paused the API's rate limiter for upstream: the next
+    // request is answered 429 at once, without calling upstream.
+    let response = s.get("/api/strict").await;
+    assert_eq!(response.status(), 429);
+    let secs: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((59..=60).contains(&secs), "{secs}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("paused by the service's Retry-After"),
+        "{body}"
+    );
+    assert_eq!(s.upstream.hits(), 1, "upstream not called while paused");
+
+    // The HTTP-date form too, on a fresh API.
+    let s = start("e2e-429-date").await;
     s.upstream.set_rate_limit(Some(RateLimit {
         seconds: 60,
         date: true,
@@ -221,7 +243,7 @@ async fn a_long_retry_after_is_passed_on() {
         .unwrap();
     assert!((58..=60).contains(&secs), "{secs}");
     assert_eq!(
-        s.breaker_state("e2e-429").await,
+        s.breaker_state("e2e-429-date").await,
         "closed",
         "a 429 is not an upstream failure"
     );
@@ -254,7 +276,7 @@ async fn one_host_down_opens_only_its_breaker() {
     // however slow the machine.
     let api = start_api(
         vec![up_host.clone(), down_host.clone()],
-        Settings {
+        &Settings {
             breaker_reset: Duration::from_secs(60),
             ..settings("e2e-hosts")
         },
@@ -297,7 +319,7 @@ async fn a_busy_api_answers_at_once() {
     upstream.set_latency(Duration::from_millis(400));
     let api = start_api(
         vec![host],
-        Settings {
+        &Settings {
             handlers: resilient::Bulkhead::builder().name("e2e-handlers").max(1),
             attempt_timeout: Duration::from_secs(2),
             ..settings("e2e-busy")

@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use resilient::{
     Backoff, Bulkhead, BulkheadBuilder, BulkheadFull, CircuitOpen, CircuitState, Elapsed, Jitter,
-    KeyedBreaker, RetryBudget, RetryBudgetBuilder, RetryHint, RetryPolicy, bulkhead,
-    circuit_breaker, fallback, registry, retry, retry_after, timeout,
+    KeyedBreaker, RateLimited, RateLimiter, RateLimiterBuilder, RetryBudget, RetryBudgetBuilder,
+    RetryHint, RetryPolicy, bulkhead, circuit_breaker, fallback, rate_limit, registry, retry,
+    retry_after, timeout,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -258,6 +259,9 @@ pub(crate) enum UpstreamError {
     TimedOut(Elapsed),
     /// Too many requests in flight already: turned away by our bulkhead.
     Busy(BulkheadFull),
+    /// Over our limit for upstream, or upstream's `429` still in force:
+    /// turned away by our rate limiter without calling it.
+    Limited(RateLimited),
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -268,6 +272,7 @@ impl std::fmt::Display for UpstreamError {
             Self::Open(open) => write!(f, "{open}"),
             Self::TimedOut(elapsed) => write!(f, "upstream: {elapsed}"),
             Self::Busy(full) => write!(f, "{full}"),
+            Self::Limited(limited) => write!(f, "{limited}"),
         }
     }
 }
@@ -291,6 +296,12 @@ impl From<BulkheadFull> for UpstreamError {
     }
 }
 
+impl From<RateLimited> for UpstreamError {
+    fn from(limited: RateLimited) -> Self {
+        Self::Limited(limited)
+    }
+}
+
 /// What `#[retry]` should know: a `429`/`503` may say when to come back,
 /// and a `4xx` other than `429` will not get better by retrying.
 impl RetryHint for UpstreamError {
@@ -304,7 +315,7 @@ impl RetryHint for UpstreamError {
     fn is_transient(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status >= 500 || *status == 429,
-            Self::Transport(_) | Self::TimedOut(_) | Self::Busy(_) => true,
+            Self::Transport(_) | Self::TimedOut(_) | Self::Busy(_) | Self::Limited(_) => true,
             Self::Open(_) => false,
         }
     }
@@ -316,7 +327,7 @@ fn upstream_failed(err: &UpstreamError) -> bool {
     match err {
         UpstreamError::Status { status, .. } => *status >= 500,
         UpstreamError::Transport(_) | UpstreamError::TimedOut(_) | UpstreamError::Open(_) => true,
-        UpstreamError::Busy(_) => false,
+        UpstreamError::Busy(_) | UpstreamError::Limited(_) => false,
     }
 }
 
@@ -338,6 +349,9 @@ pub(crate) struct Settings {
     /// them waits: the rest are answered at once (default data or `503`)
     /// instead of piling up behind a slow upstream.
     pub(crate) handlers: BulkheadBuilder,
+    /// How fast the API may call upstream, all hosts together; an
+    /// upstream `429` with `Retry-After` pauses it for every request.
+    pub(crate) upstream_rate: RateLimiterBuilder,
     pub(crate) breaker_failures: u32,
     pub(crate) breaker_reset: Duration,
     /// Called on every breaker state change (the chaos run counts them).
@@ -369,6 +383,11 @@ impl Settings {
                 .name("api handlers")
                 .max(64)
                 .wait(Duration::from_millis(100)),
+            upstream_rate: RateLimiter::builder()
+                .name("upstream calls")
+                .rate(500)
+                .per(Duration::from_secs(1))
+                .burst(100),
             breaker_failures: 5,
             breaker_reset: Duration::from_secs(30),
             on_state_change: None,
@@ -387,6 +406,7 @@ pub(crate) struct Api {
     next: AtomicUsize,
     breakers: Arc<KeyedBreaker>,
     handlers: Bulkhead,
+    upstream_rate: RateLimiter,
     retry: RetryPolicy,
     budget: RetryBudget,
     attempt_timeout: Duration,
@@ -397,7 +417,7 @@ impl Api {
     ///
     /// If `hosts` is empty, or `settings` hold an invalid breaker or
     /// budget configuration.
-    pub(crate) fn new(hosts: Vec<String>, settings: Settings) -> Arc<Self> {
+    pub(crate) fn new(hosts: Vec<String>, settings: &Settings) -> Arc<Self> {
         assert!(!hosts.is_empty(), "at least one upstream host");
         let mut builder = KeyedBreaker::builder()
             .name(settings.name)
@@ -419,6 +439,10 @@ impl Api {
                 .handlers
                 .try_build()
                 .expect("valid bulkhead settings"),
+            upstream_rate: settings
+                .upstream_rate
+                .try_build()
+                .expect("valid rate limit settings"),
             retry: settings.retry,
             budget: settings.budget.try_build().expect("valid budget settings"),
             attempt_timeout: settings.attempt_timeout,
@@ -453,6 +477,7 @@ impl Api {
     #[bulkhead(bulkhead = self.handlers)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
+    #[rate_limit(limiter = self.upstream_rate)]
     #[timeout(self.attempt_timeout)]
     async fn data(&self, host: &str, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
         self.fetch(host).await
@@ -464,6 +489,7 @@ impl Api {
     #[bulkhead(bulkhead = self.handlers)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
+    #[rate_limit(limiter = self.upstream_rate)]
     #[timeout(self.attempt_timeout)]
     async fn strict(&self, host: &str, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
         self.fetch(host).await
@@ -528,6 +554,7 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
     let start = Instant::now();
     let attempts = AtomicU32::new(1);
     let host = api.pick_host();
+    let mut note = "";
     let (status, response) = match api.strict(host, &attempts).await {
         Ok(data) => (StatusCode::OK, Json(data).into_response()),
         Err(UpstreamError::Open(open)) => {
@@ -555,6 +582,23 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
                 with_retry_after(StatusCode::TOO_MANY_REQUESTS, secs, body),
             )
         }
+        Err(UpstreamError::Limited(limited)) => {
+            // Upstream's 429 still in force (or our own limit): pass it on
+            // without calling upstream.
+            note = if limited.is_paused() {
+                " (upstream's Retry-After holds every caller: not called)"
+            } else {
+                " (over our rate for upstream: not called)"
+            };
+            let wait = limited.retry_after();
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let body =
+                serde_json::json!({ "error": limited.to_string(), "retry_after_secs": secs });
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                with_retry_after(StatusCode::TOO_MANY_REQUESTS, secs, body),
+            )
+        }
         Err(UpstreamError::Busy(full)) => {
             // Too many requests in flight: come back in a moment.
             let body = serde_json::json!({ "error": full.to_string(), "retry_after_secs": 1 });
@@ -572,7 +616,8 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
             )
         }
     };
-    log_request("/api/strict", &api, host, &attempts, status.as_str(), start);
+    let outcome = format!("{}{note}", status.as_str());
+    log_request("/api/strict", &api, host, &attempts, &outcome, start);
     response
 }
 

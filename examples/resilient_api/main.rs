@@ -136,7 +136,7 @@ async fn main() {
 
     // The API in front of them, one breaker per host.
     let hosts = upstreams.iter().map(|(addr, _)| addr.to_string()).collect();
-    let api = Api::new(hosts, Settings::demo());
+    let api = Api::new(hosts, &Settings::demo());
     let api_listener = bind(flags.api_port).await;
     let api_addr = api_listener.local_addr().expect("bound");
 
