@@ -52,10 +52,11 @@ pub use resilient_runtime::{
     Attempt, Backoff, BreakerKey, BreakerName, Bulkhead, BulkheadBuilder, BulkheadFull,
     BulkheadPermit, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState,
     ConfigError, Decision, Elapsed, Failure, Jitter, KeyBuf, KeyedBreaker, KeyedBreakerBuilder,
-    MAX_KEYS, MAX_WINDOW, OnCancel, OnStateChange, OpenReason, Permit, RateLimited, RateLimiter,
-    RateLimiterBuilder, Retry, RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint,
-    RetryPolicy, RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, Withdrawal,
-    registry, retry, retry_after, retry_with_hints, testing, timeout,
+    KeyedRateLimiter, KeyedRateLimiterBuilder, LimiterSlot, MAX_KEYS, MAX_WINDOW, OnCancel,
+    OnStateChange, OpenReason, Permit, RateLimited, RateLimiter, RateLimiterBuilder, Retry,
+    RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder,
+    RetryState, StateChange, StopReason, Timeout, Withdrawal, registry, retry, retry_after,
+    retry_with_hints, testing, timeout,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].
@@ -445,6 +446,9 @@ pub use resilient_macros::bulkhead;
 /// | `limiter = EXPR` | a limiter the caller owns (`self.limiter`), evaluated at each call | |
 /// | `name = "…"` | the name in [`RateLimited`] | `module::function@line` |
 /// | `on_limited = F` | `fn(RateLimited) -> E`, for error types that cannot implement `From<RateLimited>` | |
+/// | `key = EXPR` | one limit per value of a `&str`, `String` or integer expression over the arguments (a tenant, a client): a [`KeyedRateLimiter`], each key's rejections named `name[key]`, a key's `429` pausing that key only; with `shared` or `limiter`, that names a `KeyedRateLimiter` | |
+/// | `max_keys = N` | with `key`: limiters kept at most | `1024` |
+/// | `idle = D` | with `key`: a key unused this long goes first when room is needed | `"10m"` |
 ///
 /// In a stack: under `#[circuit_breaker]`, a rejection is not the
 /// dependency's failure; under `#[retry]`, the retry sleeps until the next

@@ -375,3 +375,67 @@ async fn waiting_by_hand_and_leaving_a_slot_unused() {
     assert_eq!(start.elapsed(), ms(1990));
     sleep(ms(0)).await;
 }
+
+static TENANT_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[rate_limit(key = tenant, rate = 1, per = "1s", name = "test-per-tenant")]
+async fn per_tenant(tenant: u32, throttle: bool) -> Result<(), Error> {
+    TENANT_CALLS.fetch_add(1, Ordering::SeqCst);
+    if throttle {
+        Err(Error::Throttled(Duration::from_secs(30)))
+    } else {
+        Ok(())
+    }
+}
+
+/// One limit per key: a tenant's calls do not use another's, and a
+/// tenant's `429` pauses that tenant only.
+#[tokio::test(start_paused = true)]
+async fn one_limit_per_key_and_a_pause_per_key() {
+    assert_eq!(per_tenant(1, false).await, Ok(()));
+    let Err(Error::Limited { after, paused }) = per_tenant(1, false).await else {
+        panic!("tenant 1 is over its rate")
+    };
+    assert_eq!((after, paused), (Duration::from_secs(1), false));
+    assert_eq!(per_tenant(2, false).await, Ok(()), "tenant 2 has its own");
+
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        per_tenant(2, true).await,
+        Err(Error::Throttled(Duration::from_secs(30)))
+    );
+    advance(Duration::from_secs(1)).await;
+    let Err(Error::Limited { after, paused }) = per_tenant(2, false).await else {
+        panic!("tenant 2 is paused")
+    };
+    assert!(paused);
+    assert_eq!(after, Duration::from_secs(29));
+    assert_eq!(per_tenant(1, false).await, Ok(()), "tenant 1 is not paused");
+}
+
+#[test]
+fn a_keyed_limiter_keeps_at_most_max_keys() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let keyed = resilient::KeyedRateLimiter::builder()
+            .name("many")
+            .rate(1)
+            .per(Duration::from_secs(3600))
+            .max_keys(64)
+            .build();
+        // A throttled key in use.
+        keyed.try_acquire("hot").unwrap();
+        for i in 0..10_000u32 {
+            let _ = keyed.try_acquire(&i);
+            if i % 100 == 0 {
+                // The hot key is used now and then; it stays throttled.
+                assert!(keyed.try_acquire("hot").is_err(), "at {i}");
+            }
+            assert!(keyed.len() <= 64);
+        }
+    });
+}

@@ -14,9 +14,9 @@ pub use tokio::time::Instant;
 pub use crate::sleep::{Pause, pause};
 pub use crate::{
     Backoff, BreakerKey, BreakerName, Bulkhead, BulkheadFull, BulkheadPermit, CircuitBreaker,
-    CircuitOpen, Decision, Elapsed, Failure, Jitter, KeyedBreaker, OnCancel, RateLimited,
-    RateLimiter, RetryBudget, RetryHint, RetryPolicy, RetryPolicyBuilder, RetryState, StopReason,
-    timeout,
+    CircuitOpen, Decision, Elapsed, Failure, Jitter, KeyedBreaker, KeyedRateLimiter, LimiterSlot,
+    OnCancel, RateLimited, RateLimiter, RetryBudget, RetryHint, RetryPolicy, RetryPolicyBuilder,
+    RetryState, StopReason, timeout,
 };
 
 /// What the attributes need of the function's return type: a `Result`.
@@ -321,6 +321,88 @@ pub fn pause_limiter(limiter: &RateLimiter, retry_after: Option<Duration>) {
     if let Some(pause) = retry_after {
         limiter.pause_for(pause);
     }
+}
+
+/// The limiter state of `key` (made on its first call).
+#[inline]
+pub fn rate_slot<K: BreakerKey + ?Sized>(limiter: &KeyedRateLimiter, key: &K) -> LimiterSlot {
+    limiter.slot(key)
+}
+
+/// [`rate_admit`] for one key's slot.
+#[inline]
+pub fn rate_admit_slot(
+    limiter: &KeyedRateLimiter,
+    slot: &LimiterSlot,
+) -> Result<Option<Duration>, RateLimited> {
+    limiter.admit_slot(slot)
+}
+
+/// [`pause_limiter`] for one key's slot.
+#[inline]
+pub fn pause_slot(limiter: &KeyedRateLimiter, slot: &LimiterSlot, retry_after: Option<Duration>) {
+    if let Some(pause) = retry_after {
+        limiter.pause_slot(slot, pause);
+    }
+}
+
+/// What `#[rate_limit(key = .., shared = ..)]` and
+/// `#[rate_limit(key = .., limiter = ..)]` accept: a `KeyedRateLimiter`,
+/// or a reference, `Arc`, `Box` or `LazyLock` of one.
+#[diagnostic::on_unimplemented(
+    message = "with `key = ..`, `#[rate_limit]` needs a `KeyedRateLimiter`, and this is `{Self}`",
+    label = "not a `KeyedRateLimiter`",
+    note = "a `RateLimiter` is one limit for every call; for one limit per key, declare `static PER_TENANT: KeyedRateLimiter = KeyedRateLimiter::builder().rate(10).build();` and write `shared = PER_TENANT`, or drop `key = ..`"
+)]
+pub trait AsKeyedRateLimiter {
+    /// The keyed limiter.
+    fn as_keyed_rate_limiter(&self) -> &KeyedRateLimiter;
+}
+
+impl AsKeyedRateLimiter for KeyedRateLimiter {
+    #[inline]
+    fn as_keyed_rate_limiter(&self) -> &KeyedRateLimiter {
+        self
+    }
+}
+
+impl<F: FnOnce() -> KeyedRateLimiter> AsKeyedRateLimiter
+    for std::sync::LazyLock<KeyedRateLimiter, F>
+{
+    #[inline]
+    fn as_keyed_rate_limiter(&self) -> &KeyedRateLimiter {
+        self
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsKeyedRateLimiter + ?Sized> AsKeyedRateLimiter for &B {
+    #[inline]
+    fn as_keyed_rate_limiter(&self) -> &KeyedRateLimiter {
+        (**self).as_keyed_rate_limiter()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsKeyedRateLimiter + ?Sized> AsKeyedRateLimiter for std::sync::Arc<B> {
+    #[inline]
+    fn as_keyed_rate_limiter(&self) -> &KeyedRateLimiter {
+        (**self).as_keyed_rate_limiter()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<B: AsKeyedRateLimiter + ?Sized> AsKeyedRateLimiter for Box<B> {
+    #[inline]
+    fn as_keyed_rate_limiter(&self) -> &KeyedRateLimiter {
+        (**self).as_keyed_rate_limiter()
+    }
+}
+
+/// The keyed limiter of `shared = ..` with `key`.
+#[inline]
+pub fn as_keyed_rate_limiter<B: AsKeyedRateLimiter + ?Sized>(limiter: &B) -> &KeyedRateLimiter {
+    limiter.as_keyed_rate_limiter()
 }
 
 /// What `#[rate_limit(shared = ..)]` and `#[rate_limit(limiter = ..)]`

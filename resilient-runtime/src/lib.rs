@@ -67,7 +67,10 @@ pub use circuit_breaker::{
 };
 pub use error::ConfigError;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
-pub use rate_limit::{RateLimited, RateLimiter, RateLimiterBuilder};
+pub use rate_limit::{
+    KeyedRateLimiter, KeyedRateLimiterBuilder, LimiterSlot, RateLimited, RateLimiter,
+    RateLimiterBuilder,
+};
 pub use retry::{Attempt, Decision, Failure, RetryHint, RetryState, StopReason};
 pub use retry_future::{Retry, RetryFuture, retry, retry_with_hints};
 pub use timeout::{Elapsed, Timeout, timeout};

@@ -37,6 +37,17 @@ async fn run_time_wait_and_a_typo() -> Result<u32, ApiError> {
     Ok(1)
 }
 
+#[rate_limit(rate = 2, max_keys = 10, idle = "1m")]
+async fn keyed_settings_without_key() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+#[rate_limit(key = tenant, rate = 2, max_keys = 0, idle = "10ms")]
+async fn bad_keyed_values(tenant: u32) -> Result<u32, ApiError> {
+    let _ = tenant;
+    Ok(1)
+}
+
 fn limit() -> std::time::Duration {
     std::time::Duration::from_secs(1)
 }

@@ -7,8 +7,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, LitStr, Path};
 
 use super::{
-    DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, parse_duration,
-    set, whole_number,
+    DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, limits,
+    parse_duration, set, whole_number,
 };
 
 #[derive(Clone, Default)]
@@ -22,6 +22,10 @@ pub(crate) struct RateLimitArgs {
     pub(crate) limiter: Option<Keyed<Box<Expr>>>,
     pub(crate) name: Option<Keyed<LitStr>>,
     pub(crate) on_limited: Option<Keyed<Box<Expr>>>,
+    /// One limiter per value of this expression (a `KeyedRateLimiter`).
+    pub(crate) key: Option<Keyed<Box<Expr>>>,
+    pub(crate) max_keys: Option<Keyed<(u32, Span)>>,
+    pub(crate) idle: Option<Keyed<DurationArg>>,
 }
 
 impl Settings for RateLimitArgs {
@@ -35,6 +39,9 @@ impl Settings for RateLimitArgs {
         "limiter",
         "name",
         "on_limited",
+        "key",
+        "max_keys",
+        "idle",
     ];
 
     fn key(
@@ -55,15 +62,25 @@ impl Settings for RateLimitArgs {
                     set(slot, key, name, n, errors);
                 }
             }
-            "per" | "wait" | "max_pause" => {
+            "per" | "wait" | "max_pause" | "idle" => {
                 if let Some(d) = parse_duration(meta.value()?, errors)? {
                     let slot = match name {
                         "per" => &mut self.per,
                         "wait" => &mut self.wait,
+                        "idle" => &mut self.idle,
                         _ => &mut self.max_pause,
                     };
                     set(slot, key, name, d, errors);
                 }
+            }
+            "max_keys" => {
+                if let Some(n) = whole_number(meta.value()?, name, limits::MAX_KEYS, errors)? {
+                    set(&mut self.max_keys, key, name, n, errors);
+                }
+            }
+            "key" => {
+                let expr = Box::new(meta.value()?.parse::<Expr>()?);
+                set(&mut self.key, key, name, expr, errors);
             }
             "shared" => {
                 let path = meta.value()?.parse::<Path>()?;
@@ -118,6 +135,8 @@ impl Settings for RateLimitArgs {
                 ("wait", key_of(self.wait.as_ref())),
                 ("max_pause", key_of(self.max_pause.as_ref())),
                 ("name", key_of(self.name.as_ref())),
+                ("max_keys", key_of(self.max_keys.as_ref())),
+                ("idle", key_of(self.idle.as_ref())),
             ];
             conflicts(&settings, errors, |key| {
                 format!(
@@ -126,6 +145,7 @@ impl Settings for RateLimitArgs {
             });
             return;
         }
+        self.keyed_checks(unsettled, errors);
         let built_here = unsettled.settled("shared") && unsettled.settled("limiter");
         if self.rate.is_none() && built_here && unsettled.settled("rate") {
             errors.at(
@@ -165,6 +185,7 @@ impl Settings for RateLimitArgs {
                 ("per", &self.per),
                 ("wait", &self.wait),
                 ("max_pause", &self.max_pause),
+                ("idle", &self.idle),
             ] {
                 if let Some(value) = value
                     && value.value.literal().is_none()
@@ -177,6 +198,44 @@ impl Settings for RateLimitArgs {
                     );
                 }
             }
+        }
+    }
+}
+
+impl RateLimitArgs {
+    /// `max_keys` and `idle` need `key`, and take the values
+    /// `KeyedRateLimiterBuilder::build` takes.
+    fn keyed_checks(&self, unsettled: &Unsettled, errors: &mut Errors) {
+        if self.key.is_none() && unsettled.settled("key") {
+            for (name, key) in [
+                ("max_keys", key_of(self.max_keys.as_ref())),
+                ("idle", key_of(self.idle.as_ref())),
+            ] {
+                if let Some(key) = key {
+                    errors.at(
+                        key,
+                        format!("`{name}` only applies with `key`: it limits the limiters kept, one per key"),
+                    );
+                }
+            }
+        }
+        if let Some(Keyed {
+            value: (n, span), ..
+        }) = &self.max_keys
+            && (*n == 0 || *n > limits::MAX_KEYS)
+        {
+            errors.at(
+                *span,
+                format!("`max_keys` must be from 1 to {}", limits::MAX_KEYS),
+            );
+        }
+        if let Some(idle) = &self.idle
+            && idle
+                .value
+                .literal()
+                .is_some_and(|d| d < core::time::Duration::from_secs(1))
+        {
+            errors.at(idle.value.span(), "`idle` must be at least 1s");
         }
     }
 }

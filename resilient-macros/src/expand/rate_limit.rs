@@ -46,6 +46,24 @@ pub(crate) fn expand(
     let slot = Tag::Limited.slot();
     let tagged = Tag::Limited.pattern();
     let binding = binding(args, depth, &limiter);
+    // With `key`: the key's limiter state, held for the call (its pause).
+    let key_slot = ident("limiter_slot", depth);
+    let (lookup, admit, (pause_fn, pause_args)) = if let Some(key) = &args.key {
+        let key = &key.value;
+        (
+            Some(quote_spanned! {key.span()=>
+                let #key_slot = ::resilient::__private::rate_slot(#limiter, &(#key));
+            }),
+            quote!(__resilient::rate_admit_slot(#limiter, &#key_slot)),
+            (quote!(pause_slot), quote!(#limiter, &#key_slot)),
+        )
+    } else {
+        (
+            None,
+            quote!(__resilient::rate_admit(#limiter)),
+            (quote!(pause_limiter), quote!(#limiter)),
+        )
+    };
     let attempt = run_attempt(stack, inner, &TokenStream::new());
     // The trait is named on the return type: a function that does not
     // return a `Result` gets one error there.
@@ -56,8 +74,8 @@ pub(crate) fn expand(
         if let ::core::option::Option::Some(#error) = #error_of {
             #[allow(unused_imports)]
             use __resilient::{ViaDefault as _, ViaRetryHint as _};
-            __resilient::pause_limiter(
-                #limiter,
+            __resilient::#pause_fn(
+                #pause_args,
                 (&__resilient::HintWrap(#error)).__resilient_retry_after(),
             );
         }
@@ -88,8 +106,9 @@ pub(crate) fn expand(
     quote! {
         {
             #binding
+            #lookup
             let #out: #out_type = #label: {
-                match __resilient::rate_admit(#limiter) {
+                match #admit {
                     ::core::result::Result::Ok(::core::option::Option::None) => {}
                     ::core::result::Result::Ok(::core::option::Option::Some(#wait)) => {
                         __resilient::slot_wait(#wait).await;
@@ -118,22 +137,35 @@ fn own_static(depth: usize) -> syn::Ident {
 /// or the caller's (through a trait object, so a value of another type is
 /// one error at the expression).
 fn binding(args: &RateLimitArgs, depth: usize, var: &syn::Ident) -> TokenStream {
+    let (ty, via, method) = if args.key.is_some() {
+        (
+            quote!(KeyedRateLimiter),
+            quote!(AsKeyedRateLimiter),
+            quote!(as_keyed_rate_limiter),
+        )
+    } else {
+        (
+            quote!(RateLimiter),
+            quote!(AsRateLimiter),
+            quote!(as_rate_limiter),
+        )
+    };
     if let Some(expr) = &args.limiter {
         let expr = &expr.value;
         let holder = ident("limiter_holder", depth);
         return quote_spanned! {expr.span()=>
-            let #holder: &dyn ::resilient::__private::AsRateLimiter = &#expr;
-            let #var: &::resilient::__private::RateLimiter = #holder.as_rate_limiter();
+            let #holder: &dyn ::resilient::__private::#via = &#expr;
+            let #var: &::resilient::__private::#ty = #holder.#method();
         };
     }
     if let Some(shared) = &args.shared {
         let path = &shared.value;
         return quote_spanned! {path.span()=>
-            let #var: &'static ::resilient::__private::RateLimiter = ::resilient::__private::as_rate_limiter(&#path);
+            let #var: &'static ::resilient::__private::#ty = ::resilient::__private::#method(&#path);
         };
     }
     let own = own_static(depth);
-    quote!(let #var: &'static __resilient::RateLimiter = &#own;)
+    quote!(let #var: &'static __resilient::#ty = &#own;)
 }
 
 /// The `static` of a per-function limiter, built from literal settings.
@@ -178,7 +210,20 @@ pub(crate) fn rate_limit_static(
             calls.push(quote!(.#method(#d)));
         }
     }
+    if args.key.is_none() {
+        return Some(quote! {
+            static #own: __resilient::RateLimiter = __resilient::RateLimiter::builder() #(#calls)* .build();
+        });
+    }
+    if let Some(max_keys) = &args.max_keys {
+        let n = Literal::u32_unsuffixed(max_keys.value.0);
+        calls.push(quote!(.max_keys(#n)));
+    }
+    if let Some(idle) = &args.idle {
+        let d = duration(&idle.value);
+        calls.push(quote!(.idle(#d)));
+    }
     Some(quote! {
-        static #own: __resilient::RateLimiter = __resilient::RateLimiter::builder() #(#calls)* .build();
+        static #own: __resilient::KeyedRateLimiter = __resilient::KeyedRateLimiter::builder() #(#calls)* .build();
     })
 }

@@ -11,6 +11,10 @@ use crate::clock;
 use crate::error::{ConfigError, setting_error};
 use crate::sync::{AtomicI64, Ordering};
 
+mod keyed;
+
+pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder, LimiterSlot};
+
 /// `setting_error!` for a rate limiter's settings.
 macro_rules! rate_limit_error {
     ($($key_and_problem:tt)+) => {
@@ -64,6 +68,12 @@ macro_rules! rate_limit_error {
 pub struct RateLimiter {
     name: BreakerName,
     settings: Settings,
+    gcra: Gcra,
+}
+
+/// One limiter's state: GCRA on one word, and the end of a pause.
+#[derive(Debug)]
+pub(crate) struct Gcra {
     /// The theoretical arrival time of the next call, in [`clock`]
     /// nanoseconds: a call at `now` is admitted if `now >= tat - tolerance`,
     /// and moves it to `max(tat, now) + interval`.
@@ -74,7 +84,7 @@ pub struct RateLimiter {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Settings {
+pub(crate) struct Settings {
     /// Nanoseconds between two calls at the steady rate.
     interval: i64,
     /// How far ahead of the steady rate calls may run: `(burst - 1)`
@@ -187,35 +197,22 @@ impl RateLimiter {
     /// # }
     /// ```
     pub fn pause_for(&self, pause: Duration) {
-        let pause = clock::nanos(pause).min(self.settings.max_pause_nanos);
-        if pause <= 0 {
-            return;
+        if let Some(pause) = self.gcra.pause(&self.settings, clock::now(), pause) {
+            #[cfg(feature = "tracing")]
+            tracing::info!(
+                target: "resilient::rate_limit",
+                limiter = %self.name,
+                pause = ?pause,
+                "rate limit paused by the service's Retry-After"
+            );
+            #[cfg(not(feature = "tracing"))]
+            let _ = pause;
         }
-        let until = clock::now().saturating_add(pause);
-        // A call is admitted at `tat - tolerance`: hold that at `until`.
-        let held = until.saturating_add(self.settings.tolerance);
-        self.paused_until.fetch_max(until, Ordering::AcqRel);
-        let _ = self
-            .tat
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
-                (tat < held).then_some(held)
-            });
-        #[cfg(feature = "tracing")]
-        tracing::info!(
-            target: "resilient::rate_limit",
-            limiter = %self.name,
-            pause = ?clock::duration(pause),
-            "rate limit paused by the service's Retry-After"
-        );
     }
 
     /// How long until a call would be admitted (zero: now).
     pub fn admits_in(&self) -> Duration {
-        let tat = self.tat.load(Ordering::Acquire);
-        clock::duration(
-            tat.saturating_sub(self.settings.tolerance)
-                .saturating_sub(clock::now()),
-        )
+        self.gcra.admits_in(&self.settings, clock::now())
     }
 
     /// For generated code: [`admit`](Self::admit) now, as a wait or the
@@ -232,11 +229,69 @@ impl RateLimiter {
     /// GCRA: admits a call at `now`, or reserves its slot if it comes
     /// within `wait` nanoseconds.
     pub(crate) fn admit(&self, now: i64, wait: i64) -> Admission {
+        self.gcra.admit(&self.settings, now, wait)
+    }
+
+    pub(crate) fn limited(&self, wait: i64, paused: bool) -> RateLimited {
+        limited(&self.name, wait, paused)
+    }
+
+    /// The settings: `rate` calls per `per`, bursts of `burst`.
+    pub fn rate(&self) -> (u32, Duration, u32) {
+        (self.settings.rate, self.settings.per, self.settings.burst)
+    }
+
+    /// How long a call waits for its slot at most.
+    pub fn wait(&self) -> Duration {
+        self.settings.wait
+    }
+}
+
+/// The rejection by the limiter `name`, logged.
+pub(crate) fn limited(name: &BreakerName, wait: i64, paused: bool) -> RateLimited {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "resilient::rate_limit",
+        limiter = %name,
+        retry_after = ?clock::duration(wait),
+        paused,
+        "rate limit reached: call turned away"
+    );
+    let wait = clock::duration(wait);
+    RateLimited {
+        name: name.clone(),
+        wait_secs: wait.as_secs(),
+        wait_nanos: wait.subsec_nanos(),
+        paused,
+    }
+}
+
+impl Gcra {
+    #[cfg(not(resilient_loom))]
+    pub(crate) const fn new() -> Self {
+        Self {
+            // Far in the past: the first calls have the whole burst.
+            tat: AtomicI64::new(i64::MIN / 2),
+            paused_until: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    #[cfg(resilient_loom)]
+    pub(crate) fn new() -> Self {
+        Self {
+            tat: AtomicI64::new(i64::MIN / 2),
+            paused_until: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Admits a call at `now`, or reserves its slot if it comes within
+    /// `wait` nanoseconds.
+    pub(crate) fn admit(&self, settings: &Settings, now: i64, wait: i64) -> Admission {
         let Settings {
             interval,
             tolerance,
             ..
-        } = self.settings;
+        } = *settings;
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
             let allowed_at = tat.saturating_sub(tolerance);
@@ -260,31 +315,35 @@ impl RateLimiter {
         }
     }
 
-    pub(crate) fn limited(&self, wait: i64, paused: bool) -> RateLimited {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(
-            target: "resilient::rate_limit",
-            limiter = %self.name,
-            retry_after = ?clock::duration(wait),
-            paused,
-            "rate limit reached: call turned away"
-        );
-        RateLimited {
-            name: self.name.clone(),
-            wait_secs: clock::duration(wait).as_secs(),
-            wait_nanos: clock::duration(wait).subsec_nanos(),
-            paused,
+    /// Holds calls off for `pause` from `now`, capped at `max_pause`;
+    /// the pause in force, if any.
+    pub(crate) fn pause(&self, settings: &Settings, now: i64, pause: Duration) -> Option<Duration> {
+        let pause = clock::nanos(pause).min(settings.max_pause_nanos);
+        if pause <= 0 {
+            return None;
         }
+        let until = now.saturating_add(pause);
+        // A call is admitted at `tat - tolerance`: hold that at `until`.
+        let held = until.saturating_add(settings.tolerance);
+        self.paused_until.fetch_max(until, Ordering::AcqRel);
+        let _ = self
+            .tat
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                (tat < held).then_some(held)
+            });
+        Some(clock::duration(pause))
     }
 
-    /// The settings: `rate` calls per `per`, bursts of `burst`.
-    pub fn rate(&self) -> (u32, Duration, u32) {
-        (self.settings.rate, self.settings.per, self.settings.burst)
+    /// Nanoseconds until a call would be admitted.
+    pub(crate) fn admits_in(&self, settings: &Settings, now: i64) -> Duration {
+        let tat = self.tat.load(Ordering::Acquire);
+        clock::duration(tat.saturating_sub(settings.tolerance).saturating_sub(now))
     }
 
-    /// How long a call waits for its slot at most.
-    pub fn wait(&self) -> Duration {
-        self.settings.wait
+    /// Whether a call at `now` would find the whole burst: the state
+    /// says nothing a fresh one would not.
+    pub(crate) fn at_rest(&self, now: i64) -> bool {
+        self.tat.load(Ordering::Acquire) <= now && self.paused_until.load(Ordering::Acquire) <= now
     }
 }
 
@@ -414,7 +473,7 @@ pub struct RateLimiterBuilder {
 }
 
 impl RateLimiterBuilder {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             name: "rate_limit",
             rate: 50,
@@ -423,6 +482,11 @@ impl RateLimiterBuilder {
             wait: Duration::ZERO,
             max_pause: Duration::from_secs(60),
         }
+    }
+
+    /// The name set so far.
+    pub(crate) const fn name_of(&self) -> &'static str {
+        self.name
     }
 
     /// The name in [`RateLimited`] and in events.
@@ -515,9 +579,7 @@ impl RateLimiterBuilder {
         RateLimiter {
             name: BreakerName::new(self.name),
             settings,
-            // Far in the past: the first calls have the whole burst.
-            tat: AtomicI64::new(i64::MIN / 2),
-            paused_until: AtomicI64::new(i64::MIN),
+            gcra: Gcra::new(),
         }
     }
 
@@ -526,12 +588,11 @@ impl RateLimiterBuilder {
         RateLimiter {
             name: BreakerName::new(self.name),
             settings,
-            tat: AtomicI64::new(i64::MIN / 2),
-            paused_until: AtomicI64::new(i64::MIN),
+            gcra: Gcra::new(),
         }
     }
 
-    const fn settings(&self) -> Result<Settings, ConfigError> {
+    pub(crate) const fn settings(&self) -> Result<Settings, ConfigError> {
         if self.rate == 0 {
             return Err(rate_limit_error!("rate", "must be at least 1"));
         }
