@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use resilient::{
-    Bulkhead, BulkheadFull, CircuitBreaker, CircuitOpen, KeyedBreaker, RetryBudget, bulkhead,
-    circuit_breaker, fallback, retry, timeout,
+    Bulkhead, BulkheadFull, CircuitBreaker, CircuitOpen, KeyedBreaker, RateLimited, RetryBudget,
+    bulkhead, circuit_breaker, fallback, rate_limit, retry, timeout,
 };
 
 #[derive(Debug)]
@@ -23,6 +23,12 @@ impl From<CircuitOpen> for Error {
 
 impl From<BulkheadFull> for Error {
     fn from(_: BulkheadFull) -> Self {
+        Error
+    }
+}
+
+impl From<RateLimited> for Error {
+    fn from(_: RateLimited) -> Self {
         Error
     }
 }
@@ -130,6 +136,13 @@ pub static ROOMY: Bulkhead = Bulkhead::builder().name("bench-bulkhead").max(64).
 
 #[bulkhead(shared = ROOMY)]
 pub async fn with_bulkhead(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+/// A rate limit far above the loop's pace: a clock read and a
+/// compare-and-swap per call.
+#[rate_limit(rate = 1000000000, per = "1s", name = "bench-rate")]
+pub async fn with_rate_limit(x: u64) -> Result<u64, Error> {
     direct(x).await
 }
 

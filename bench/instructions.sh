@@ -17,7 +17,7 @@ count() { # case, calls
 }
 if [ "$#" -eq 0 ]; then
     set -- "direct" "retry" "retry+budget" "stack" "stack+timeout" "breaker" "breaker, failure rate" \
-        "keyed breaker" "bulkhead" "open rejection" "plain, inlinable" "retry, inlinable" \
+        "keyed breaker" "bulkhead" "rate limit" "open rejection" "plain, inlinable" "retry, inlinable" \
         "retry+budget, inlinable" "breaker, inlinable" "keyed breaker, inlinable" \
         "bulkhead, inlinable" "stack, inlinable"
 fi

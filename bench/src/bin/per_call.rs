@@ -14,7 +14,7 @@ mod cases;
 use cases::*;
 
 /// Every case, by the name `instructions.sh` passes.
-const CASES: [&str; 17] = [
+const CASES: [&str; 18] = [
     "direct",
     "retry",
     "retry+budget",
@@ -24,6 +24,7 @@ const CASES: [&str; 17] = [
     "breaker, failure rate",
     "keyed breaker",
     "bulkhead",
+    "rate limit",
     "open rejection",
     "plain, inlinable",
     "retry, inlinable",
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
         "breaker, failure rate" => with_rate_breaker,
         "keyed breaker" => keyed_call,
         "bulkhead" => with_bulkhead,
+        "rate limit" => with_rate_limit,
         "open rejection" => through_open_breaker,
         "plain, inlinable" => plain,
         "retry, inlinable" => plain_retry,
