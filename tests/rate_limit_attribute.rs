@@ -290,8 +290,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     /// Over any sequence of calls and clock moves, the calls admitted in
-    /// any stretch of time are at most `burst` plus one per interval of
-    /// it; and a call turned away was told the exact wait to its slot.
+    /// any stretch of time are at most `burst` plus the exact rate's share
+    /// of it; and a call turned away waits at most one interval.
     #[test]
     fn no_stretch_admits_more_than_the_burst_and_the_rate(
         rate in 1u32..20,
@@ -312,7 +312,9 @@ proptest! {
                 .per(Duration::from_secs(1))
                 .burst(burst)
                 .build();
-            let interval = 1_000_000_000 / u64::from(rate);
+            // The limiter's interval, rounded up so the rate is never
+            // exceeded; the bound below uses the exact rate.
+            let interval = 1_000_000_000_u64.div_ceil(u64::from(rate));
             let mut now = 0u64; // ms
             let mut admitted: Vec<u64> = Vec::new(); // ns
             for op in ops {
@@ -335,7 +337,8 @@ proptest! {
             for (i, first) in admitted.iter().enumerate() {
                 for (j, last) in admitted.iter().enumerate().skip(i) {
                     let calls = u64::try_from(j - i + 1).unwrap();
-                    let allowed = u64::from(burst) + (last - first) / interval;
+                    let allowed =
+                        u64::from(burst) + (last - first) * u64::from(rate) / 1_000_000_000;
                     prop_assert!(
                         calls <= allowed,
                         "{} calls in {} ns, allowed {}",
@@ -438,4 +441,58 @@ fn a_keyed_limiter_keeps_at_most_max_keys() {
             assert!(keyed.len() <= 64);
         }
     });
+}
+
+static QUEUED_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[rate_limit(rate = 10, burst = 1, wait = "1s", name = "test-queued-pause")]
+async fn queued() -> Result<(), Error> {
+    let n = QUEUED_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+    if n == 1 {
+        Err(Error::Throttled(Duration::from_secs(30)))
+    } else {
+        Ok(())
+    }
+}
+
+/// Callers already waiting for their reserved slots when a `429` pauses
+/// the limiter do not call the service: they are turned away, paused.
+#[tokio::test(start_paused = true)]
+async fn a_pause_stops_callers_already_waiting() {
+    let (first, second, third) = tokio::join!(queued(), queued(), queued());
+    assert_eq!(first, Err(Error::Throttled(Duration::from_secs(30))));
+    for waited in [second, third] {
+        let Err(Error::Limited { paused, .. }) = waited else {
+            panic!("turned away")
+        };
+        assert!(paused);
+    }
+    assert_eq!(
+        QUEUED_CALLS.load(Ordering::SeqCst),
+        1,
+        "only the first was sent"
+    );
+}
+
+/// A paused key is the last to make room: forgetting it would end its
+/// pause.
+#[tokio::test(start_paused = true)]
+async fn a_paused_key_is_kept() {
+    // Every new key stays throttled (one call an hour), as the paused
+    // one: only the pause sets it apart.
+    let keyed = resilient::KeyedRateLimiter::builder()
+        .name("paused-kept")
+        .rate(1)
+        .per(Duration::from_secs(3600))
+        .max_keys(16)
+        .build();
+    keyed.pause_for("paused", Duration::from_secs(60));
+    for i in 0..1000u32 {
+        let _ = keyed.try_acquire(&i);
+        advance(ms(1)).await;
+    }
+    let Err(limited) = keyed.try_acquire("paused") else {
+        panic!("still paused")
+    };
+    assert!(limited.is_paused());
 }

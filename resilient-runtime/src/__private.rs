@@ -315,6 +315,21 @@ pub fn slot_wait(wait: Duration) -> tokio::time::Sleep {
     tokio::time::sleep(wait)
 }
 
+/// After a wait for a reserved slot: refused if a pause came meanwhile.
+#[inline]
+pub fn rate_recheck(limiter: &RateLimiter) -> Result<(), RateLimited> {
+    limiter.recheck()
+}
+
+/// [`rate_recheck`] for one key's slot.
+#[inline]
+pub fn rate_recheck_slot(
+    limiter: &KeyedRateLimiter,
+    slot: &LimiterSlot,
+) -> Result<(), RateLimited> {
+    limiter.recheck_slot(slot)
+}
+
 /// After the call: a `Retry-After` from below pauses the limiter.
 #[inline]
 pub fn pause_limiter(limiter: &RateLimiter, retry_after: Option<Duration>) {

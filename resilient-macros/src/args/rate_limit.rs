@@ -169,11 +169,17 @@ impl Settings for RateLimitArgs {
         {
             errors.at(per.value.span(), "`per` must be at least 1us");
         }
-        if let (Some(rate), Some(per)) = (&self.rate, &self.per)
-            && let Some(per) = per.value.literal()
+        // `per` is 1 s when not given.
+        let per = self
+            .per
+            .as_ref()
+            .map_or(Some(core::time::Duration::from_secs(1)), |per| {
+                per.value.literal()
+            });
+        if let (Some(rate), Some(per)) = (&self.rate, per)
             && rate.value.0 > 0
-            && per.as_nanos() / u128::from(rate.value.0) == 0
             && per.as_nanos() > 0
+            && per.as_nanos() < u128::from(rate.value.0)
         {
             errors.at(
                 rate.value.1,

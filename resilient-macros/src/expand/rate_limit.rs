@@ -48,6 +48,11 @@ pub(crate) fn expand(
     let binding = binding(args, depth, &limiter);
     // With `key`: the key's limiter state, held for the call (its pause).
     let key_slot = ident("limiter_slot", depth);
+    let recheck = if args.key.is_some() {
+        quote!(__resilient::rate_recheck_slot(#limiter, &#key_slot))
+    } else {
+        quote!(__resilient::rate_recheck(#limiter))
+    };
     let (lookup, admit, (pause_fn, pause_args)) = if let Some(key) = &args.key {
         let key = &key.value;
         (
@@ -112,6 +117,10 @@ pub(crate) fn expand(
                     ::core::result::Result::Ok(::core::option::Option::None) => {}
                     ::core::result::Result::Ok(::core::option::Option::Some(#wait)) => {
                         __resilient::slot_wait(#wait).await;
+                        // A pause that came while it waited holds it too.
+                        if let ::core::result::Result::Err(#refusal) = #recheck {
+                            break #label #tagged(__resilient::park(&mut #slot, #refusal));
+                        }
                     }
                     ::core::result::Result::Err(#refusal) => {
                         break #label #tagged(__resilient::park(&mut #slot, #refusal));

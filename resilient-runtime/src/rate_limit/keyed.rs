@@ -23,8 +23,9 @@ use crate::{BreakerName, clock};
 /// At most `max_keys` keys are kept: to make room for a new one, keys at
 /// rest (their whole burst available, not paused) that have been idle go
 /// first, then keys at rest, then keys seen once (a flood of made-up keys
-/// goes before the keys in use), then the least recently used. A key
-/// forgotten while throttled starts again with a whole burst.
+/// goes before the keys in use), then the least recently used, and a
+/// paused key last. A key forgotten while throttled starts again with a
+/// whole burst.
 ///
 /// ```
 /// use std::time::Duration;
@@ -169,7 +170,7 @@ impl KeyedRateLimiter {
             None => Ok(()),
             Some(wait) => {
                 tokio::time::sleep(wait).await;
-                Ok(())
+                self.recheck_slot(&slot)
             }
         }
     }
@@ -216,6 +217,16 @@ impl KeyedRateLimiter {
             Admission::Now => Ok(None),
             Admission::After(wait) => Ok(Some(clock::duration(wait))),
             Admission::Refused { wait, paused } => Err(limited(&slot.0.name, wait, paused)),
+        }
+    }
+
+    /// After a wait for a reserved slot: refused if the key was paused
+    /// meanwhile.
+    #[allow(clippy::unused_self)] // a method, beside `admit_slot` and `pause_slot`
+    pub(crate) fn recheck_slot(&self, slot: &LimiterSlot) -> Result<(), RateLimited> {
+        match slot.0.gcra.recheck(clock::now()) {
+            Some(left) => Err(limited(&slot.0.name, left, true)),
+            None => Ok(()),
         }
     }
 
@@ -284,10 +295,13 @@ impl KeyedRateLimiter {
                 let used = entry.used.load(std::sync::atomic::Ordering::Relaxed);
                 let at_rest = entry.slot.0.gcra.at_rest(now);
                 let idle = now.saturating_sub(used) >= self.idle_nanos;
-                let rank = match (at_rest, idle) {
-                    (true, true) => 0,
-                    (true, false) => 1,
-                    (false, _) => 2,
+                let paused = entry.slot.0.gcra.recheck(now).is_some();
+                // A paused key last: forgetting it would end its pause.
+                let rank = match (at_rest, idle, paused) {
+                    (_, _, true) => 3,
+                    (true, true, false) => 0,
+                    (true, false, false) => 1,
+                    (false, _, false) => 2,
                 };
                 let reused = entry.reused.load(std::sync::atomic::Ordering::Relaxed);
                 (rank, reused, used, Probe(&entry.key))

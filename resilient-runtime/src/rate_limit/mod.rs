@@ -156,9 +156,18 @@ impl RateLimiter {
             Admission::Now => Ok(()),
             Admission::After(wait) => {
                 tokio::time::sleep(clock::duration(wait)).await;
-                Ok(())
+                self.recheck()
             }
             Admission::Refused { wait, paused } => Err(self.limited(wait, paused)),
+        }
+    }
+
+    /// After a wait for a reserved slot: refused if a pause came meanwhile,
+    /// so a waiting caller does not reach a service that said to stop.
+    pub(crate) fn recheck(&self) -> Result<(), RateLimited> {
+        match self.gcra.recheck(clock::now()) {
+            Some(left) => Err(self.limited(left, true)),
+            None => Ok(()),
         }
     }
 
@@ -332,6 +341,13 @@ impl Gcra {
                 (tat < held).then_some(held)
             });
         Some(clock::duration(pause))
+    }
+
+    /// After a wait for a reserved slot: the rejection if a pause came
+    /// meanwhile (the slot was reserved before the service said to stop).
+    pub(crate) fn recheck(&self, now: i64) -> Option<i64> {
+        let until = self.paused_until.load(Ordering::Acquire);
+        (until > now).then(|| until - now)
     }
 
     /// Nanoseconds until a call would be admitted.
@@ -603,8 +619,10 @@ impl RateLimiterBuilder {
         if self.per.as_nanos() > max {
             return Err(rate_limit_error!("per", "must be at most 365 days"));
         }
-        let interval = clock::nanos(self.per) / self.rate as i64;
-        if interval == 0 {
+        // Rounded up, so the limit is never exceeded.
+        let per = clock::nanos(self.per);
+        let interval = (per + self.rate as i64 - 1) / self.rate as i64;
+        if per < self.rate as i64 {
             return Err(rate_limit_error!(
                 "rate",
                 "is too high for `per`: more than one call per nanosecond"
@@ -616,6 +634,14 @@ impl RateLimiterBuilder {
         };
         if burst == 0 {
             return Err(rate_limit_error!("burst", "must be at least 1"));
+        }
+        // The burst's span, `(burst - 1)` intervals, is held in the same
+        // nanoseconds as the clock: at most 365 days.
+        if (burst as i64 - 1) > clock::nanos(crate::RetryPolicy::MAX_DURATION) / interval {
+            return Err(rate_limit_error!(
+                "burst",
+                "spans more than 365 days at this rate: `burst / rate × per` must be at most 365 days"
+            ));
         }
         if self.wait.as_nanos() > max {
             return Err(rate_limit_error!("wait", "must be at most 365 days"));
