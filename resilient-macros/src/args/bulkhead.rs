@@ -2,12 +2,12 @@
 //! their checks.
 
 use proc_macro2::Span;
+use syn::Expr;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{Expr, LitStr, Path};
 
 use super::{
-    DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, limits,
+    DurationArg, Errors, Keyed, Owner, Settings, Unsettled, hook_expr, key_of, limits,
     parse_duration, set, whole_number,
 };
 
@@ -15,9 +15,8 @@ use super::{
 pub(crate) struct BulkheadArgs {
     pub(crate) max: Option<Keyed<(u32, Span)>>,
     pub(crate) wait: Option<Keyed<DurationArg>>,
-    pub(crate) shared: Option<Keyed<Path>>,
-    pub(crate) bulkhead: Option<Keyed<Box<Expr>>>,
-    pub(crate) name: Option<Keyed<LitStr>>,
+    /// `shared`, `bulkhead = EXPR`, `name`.
+    pub(crate) owner: Owner,
     pub(crate) on_full: Option<Keyed<Box<Expr>>>,
 }
 
@@ -30,6 +29,9 @@ impl Settings for BulkheadArgs {
         meta: &ParseNestedMeta<'_>,
         errors: &mut Errors,
     ) -> syn::Result<()> {
+        if self.owner.key(name, "bulkhead", "search", meta, errors)? {
+            return Ok(());
+        }
         let key = meta.path.span();
         match name {
             "max" => {
@@ -41,27 +43,6 @@ impl Settings for BulkheadArgs {
             "wait" => {
                 if let Some(d) = parse_duration(meta.value()?, errors)? {
                     set(&mut self.wait, key, name, d, errors);
-                }
-            }
-            "shared" => {
-                let path = meta.value()?.parse::<Path>()?;
-                set(&mut self.shared, key, name, path, errors);
-            }
-            "bulkhead" => {
-                let expr = Box::new(meta.value()?.parse::<Expr>()?);
-                set(&mut self.bulkhead, key, name, expr, errors);
-            }
-            "name" => {
-                let input = meta.value()?;
-                if input.peek(LitStr) {
-                    let literal = input.parse::<LitStr>()?;
-                    set(&mut self.name, key, name, literal, errors);
-                } else {
-                    let value: Expr = input.parse()?;
-                    errors.at(
-                        value.span(),
-                        "`name` takes a string literal, such as `name = \"search\"`",
-                    );
                 }
             }
             "on_full" => {
@@ -77,29 +58,15 @@ impl Settings for BulkheadArgs {
     }
 
     fn validate(&self, unsettled: &Unsettled, errors: &mut Errors) {
-        if let (Some(_), Some(bulkhead)) = (&self.shared, &self.bulkhead) {
-            errors.at(
-                bulkhead.key,
-                "`bulkhead` cannot be combined with `shared`: choose the `static` (`shared`) or an instance (`bulkhead`)",
-            );
-        }
-        let owner = self
-            .shared
-            .as_ref()
-            .map(|_| "shared")
-            .or_else(|| self.bulkhead.as_ref().map(|_| "bulkhead"));
-        if let Some(owner) = owner {
-            let settings = [
+        self.owner.conflicts(
+            "bulkhead",
+            "bulkhead",
+            &[
                 ("max", key_of(self.max.as_ref())),
                 ("wait", key_of(self.wait.as_ref())),
-                ("name", key_of(self.name.as_ref())),
-            ];
-            conflicts(&settings, errors, |key| {
-                format!(
-                    "`{key}` cannot be combined with `{owner}`: that bulkhead was built with its own settings"
-                )
-            });
-        }
+            ],
+            errors,
+        );
         if let Some(Keyed {
             value: (n, span), ..
         }) = &self.max
@@ -115,8 +82,7 @@ impl Settings for BulkheadArgs {
         }
         if let Some(wait) = &self.wait
             && wait.value.literal().is_none()
-            && self.shared.is_none()
-            && self.bulkhead.is_none()
+            && !self.owner.elsewhere()
             && unsettled.settled("shared")
             && unsettled.settled("bulkhead")
         {

@@ -56,6 +56,93 @@ pub(crate) struct Keyed<T> {
     pub(crate) value: T,
 }
 
+/// The keys of a layer whose state can live outside the function:
+/// `shared = PATH` (a `static` of the user's), an instance key
+/// (`bulkhead = EXPR`, `limiter = EXPR`: one the caller owns), and
+/// `name = "…"` for the function's own.
+#[derive(Clone, Default)]
+pub(crate) struct Owner {
+    pub(crate) shared: Option<Keyed<syn::Path>>,
+    pub(crate) instance: Option<Keyed<Box<Expr>>>,
+    pub(crate) name: Option<Keyed<LitStr>>,
+}
+
+impl Owner {
+    /// Reads `key` if it is one of the three (`instance` is the name of
+    /// the instance key, `example` a name for the `name` error); whether
+    /// it was.
+    pub(crate) fn key(
+        &mut self,
+        key: &str,
+        instance: &str,
+        example: &str,
+        meta: &ParseNestedMeta<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<bool> {
+        let span = meta.path.span();
+        if key == "shared" {
+            let path = meta.value()?.parse::<syn::Path>()?;
+            set(&mut self.shared, span, key, path, errors);
+        } else if key == instance {
+            let expr = Box::new(meta.value()?.parse::<Expr>()?);
+            set(&mut self.instance, span, key, expr, errors);
+        } else if key == "name" {
+            let input = meta.value()?;
+            if input.peek(LitStr) {
+                let literal = input.parse::<LitStr>()?;
+                set(&mut self.name, span, key, literal, errors);
+            } else {
+                let value: Expr = input.parse()?;
+                errors.at(
+                    value.span(),
+                    format!("`name` takes a string literal, such as `name = \"{example}\"`"),
+                );
+            }
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Whether the state lives elsewhere (`shared` or the instance).
+    pub(crate) fn elsewhere(&self) -> bool {
+        self.shared.is_some() || self.instance.is_some()
+    }
+
+    /// With `shared` or the instance, `settings` would be ignored: each
+    /// is an error, as is giving both. `what` names the state ("bulkhead").
+    pub(crate) fn conflicts(
+        &self,
+        instance: &str,
+        what: &str,
+        settings: &[(&str, Option<Span>)],
+        errors: &mut Errors,
+    ) {
+        if let (Some(_), Some(given)) = (&self.shared, &self.instance) {
+            errors.at(
+                given.key,
+                format!(
+                    "`{instance}` cannot be combined with `shared`: choose the `static` (`shared`) or an instance (`{instance}`)"
+                ),
+            );
+        }
+        let owner = if self.shared.is_some() {
+            "shared"
+        } else if self.instance.is_some() {
+            instance
+        } else {
+            return;
+        };
+        let mut all = settings.to_vec();
+        all.push(("name", key_of(self.name.as_ref())));
+        conflicts(&all, errors, |key| {
+            format!(
+                "`{key}` cannot be combined with `{owner}`: that {what} was built with its own settings"
+            )
+        });
+    }
+}
+
 /// The span of the key that set an optional setting.
 pub(crate) fn key_of<T>(setting: Option<&Keyed<T>>) -> Option<Span> {
     setting.map(|k| k.key)

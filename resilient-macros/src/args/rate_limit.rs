@@ -2,12 +2,12 @@
 //! their checks.
 
 use proc_macro2::Span;
+use syn::Expr;
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{Expr, LitStr, Path};
 
 use super::{
-    DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, limits,
+    DurationArg, Errors, Keyed, Owner, Settings, Unsettled, hook_expr, key_of, limits,
     parse_duration, set, whole_number,
 };
 
@@ -18,9 +18,8 @@ pub(crate) struct RateLimitArgs {
     pub(crate) burst: Option<Keyed<(u32, Span)>>,
     pub(crate) wait: Option<Keyed<DurationArg>>,
     pub(crate) max_pause: Option<Keyed<DurationArg>>,
-    pub(crate) shared: Option<Keyed<Path>>,
-    pub(crate) limiter: Option<Keyed<Box<Expr>>>,
-    pub(crate) name: Option<Keyed<LitStr>>,
+    /// `shared`, `limiter = EXPR`, `name`.
+    pub(crate) owner: Owner,
     pub(crate) on_limited: Option<Keyed<Box<Expr>>>,
     /// One limiter per value of this expression (a `KeyedRateLimiter`).
     pub(crate) key: Option<Keyed<Box<Expr>>>,
@@ -50,6 +49,9 @@ impl Settings for RateLimitArgs {
         meta: &ParseNestedMeta<'_>,
         errors: &mut Errors,
     ) -> syn::Result<()> {
+        if self.owner.key(name, "limiter", "search", meta, errors)? {
+            return Ok(());
+        }
         let key = meta.path.span();
         match name {
             "rate" | "burst" => {
@@ -82,27 +84,6 @@ impl Settings for RateLimitArgs {
                 let expr = Box::new(meta.value()?.parse::<Expr>()?);
                 set(&mut self.key, key, name, expr, errors);
             }
-            "shared" => {
-                let path = meta.value()?.parse::<Path>()?;
-                set(&mut self.shared, key, name, path, errors);
-            }
-            "limiter" => {
-                let expr = Box::new(meta.value()?.parse::<Expr>()?);
-                set(&mut self.limiter, key, name, expr, errors);
-            }
-            "name" => {
-                let input = meta.value()?;
-                if input.peek(LitStr) {
-                    let literal = input.parse::<LitStr>()?;
-                    set(&mut self.name, key, name, literal, errors);
-                } else {
-                    let value: Expr = input.parse()?;
-                    errors.at(
-                        value.span(),
-                        "`name` takes a string literal, such as `name = \"search\"`",
-                    );
-                }
-            }
             "on_limited" => {
                 let expected = "a `fn(RateLimited) -> E`";
                 if let Some(hook) = hook_expr(meta.value()?, "on_limited", expected, errors)? {
@@ -116,33 +97,21 @@ impl Settings for RateLimitArgs {
     }
 
     fn validate(&self, unsettled: &Unsettled, errors: &mut Errors) {
-        if let (Some(_), Some(limiter)) = (&self.shared, &self.limiter) {
-            errors.at(
-                limiter.key,
-                "`limiter` cannot be combined with `shared`: choose the `static` (`shared`) or an instance (`limiter`)",
-            );
-        }
-        let owner = self
-            .shared
-            .as_ref()
-            .map(|_| "shared")
-            .or_else(|| self.limiter.as_ref().map(|_| "limiter"));
-        if let Some(owner) = owner {
-            let settings = [
+        self.owner.conflicts(
+            "limiter",
+            "limiter",
+            &[
                 ("rate", key_of(self.rate.as_ref())),
                 ("per", key_of(self.per.as_ref())),
                 ("burst", key_of(self.burst.as_ref())),
                 ("wait", key_of(self.wait.as_ref())),
                 ("max_pause", key_of(self.max_pause.as_ref())),
-                ("name", key_of(self.name.as_ref())),
                 ("max_keys", key_of(self.max_keys.as_ref())),
                 ("idle", key_of(self.idle.as_ref())),
-            ];
-            conflicts(&settings, errors, |key| {
-                format!(
-                    "`{key}` cannot be combined with `{owner}`: that limiter was built with its own settings"
-                )
-            });
+            ],
+            errors,
+        );
+        if self.owner.elsewhere() {
             return;
         }
         self.keyed_checks(unsettled, errors);

@@ -5,7 +5,7 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::protocol::{Ask, Inner, Tag, Tags, duration, ident, run_attempt};
+use super::protocol::{Ask, Inner, Tag, Tags, duration, ident, run_attempt, static_name};
 use crate::args::breaker::BreakerArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
@@ -317,22 +317,7 @@ pub(crate) fn breaker_static(
         return None;
     }
     let (name_static, _) = statics(depth);
-    let name = if let Some(name) = &args.name {
-        let name = &name.value;
-        quote!(#name)
-    } else {
-        // `module::function@line`: the line tells apart functions of one
-        // name in one module (methods of two types, associated functions,
-        // functions nested in two test functions); the layer tells apart
-        // the breakers of a stack with several.
-        let fn_name = &stack.fn_name;
-        let line = quote_spanned!(fn_name.span()=> , "@", ::core::line!());
-        let layer = several.then(|| {
-            let depth = depth.to_string();
-            quote!(, "#", #depth)
-        });
-        quote!(::core::concat!(::core::module_path!(), "::", #fn_name #line #layer))
-    };
+    let name = static_name(stack, args.name.as_ref(), depth, several);
     let mut calls = vec![quote!(.name(#name))];
     if let Some(failures) = &args.failures {
         let n = Literal::u32_unsuffixed(failures.value.0);

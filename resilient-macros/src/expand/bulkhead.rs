@@ -5,7 +5,7 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::protocol::{Inner, Tag, Tags, duration, ident, run_attempt};
+use super::protocol::{Inner, Tag, Tags, duration, ident, run_attempt, static_name};
 use crate::args::bulkhead::BulkheadArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
@@ -92,7 +92,7 @@ fn own_static(depth: usize) -> syn::Ident {
 /// `let var: &Bulkhead = ..;` for the function's own, a `shared` one, or
 /// the caller's (bound first, so a temporary lives as long as the place).
 fn binding(args: &BulkheadArgs, depth: usize, var: &syn::Ident) -> TokenStream {
-    if let Some(expr) = &args.bulkhead {
+    if let Some(expr) = &args.owner.instance {
         // Through a trait object: a value that is not a bulkhead is one
         // error, at the expression (the coercion is checked there), and a
         // temporary lives as long as the place.
@@ -103,7 +103,7 @@ fn binding(args: &BulkheadArgs, depth: usize, var: &syn::Ident) -> TokenStream {
             let #var: &::resilient::__private::Bulkhead = #holder.as_bulkhead();
         };
     }
-    if let Some(shared) = &args.shared {
+    if let Some(shared) = &args.owner.shared {
         let path = &shared.value;
         return quote_spanned! {path.span()=>
             let #var: &'static ::resilient::__private::Bulkhead = ::resilient::__private::as_bulkhead(&#path);
@@ -120,24 +120,11 @@ pub(crate) fn bulkhead_static(
     depth: usize,
     several: bool,
 ) -> Option<TokenStream> {
-    if args.shared.is_some() || args.bulkhead.is_some() {
+    if args.owner.elsewhere() {
         return None;
     }
     let own = own_static(depth);
-    let name = if let Some(name) = &args.name {
-        let name = &name.value;
-        quote!(#name)
-    } else {
-        // `module::function@line`, as a breaker's, and `#depth` when the
-        // stack has several.
-        let fn_name = &stack.fn_name;
-        let line = quote_spanned!(fn_name.span()=> , "@", ::core::line!());
-        let layer = several.then(|| {
-            let depth = depth.to_string();
-            quote!(, "#", #depth)
-        });
-        quote!(::core::concat!(::core::module_path!(), "::", #fn_name #line #layer))
-    };
+    let name = static_name(stack, args.owner.name.as_ref(), depth, several);
     let mut calls = vec![quote!(.name(#name))];
     if let Some(max) = &args.max {
         let n = Literal::u32_unsuffixed(max.value.0);

@@ -331,6 +331,30 @@ pub(crate) struct Ask {
     pub(crate) target: TokenStream,
 }
 
+/// The name of a layer's own `static` (a breaker, a bulkhead, a rate
+/// limiter): the user's `name = "…"`, or `module::function@line`, where
+/// the line tells apart functions of one name in one module (methods of
+/// two types, functions nested in two tests), and `#depth` the layers of
+/// one kind when a stack has several.
+pub(crate) fn static_name(
+    stack: &StackInput,
+    name: Option<&crate::args::Keyed<syn::LitStr>>,
+    depth: usize,
+    several: bool,
+) -> TokenStream {
+    if let Some(name) = name {
+        let name = &name.value;
+        return quote!(#name);
+    }
+    let fn_name = &stack.fn_name;
+    let line = quote_spanned!(fn_name.span()=> , "@", ::core::line!());
+    let layer = several.then(|| {
+        let depth = depth.to_string();
+        quote!(, "#", #depth)
+    });
+    quote!(::core::concat!(::core::module_path!(), "::", #fn_name #line #layer))
+}
+
 /// `tokens` with every span set to `span`.
 pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens

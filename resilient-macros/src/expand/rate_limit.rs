@@ -6,7 +6,7 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::protocol::{Inner, Tag, Tags, duration, ident, run_attempt};
+use super::protocol::{Inner, Tag, Tags, duration, ident, run_attempt, static_name};
 use crate::args::rate_limit::RateLimitArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
@@ -159,7 +159,7 @@ fn binding(args: &RateLimitArgs, depth: usize, var: &syn::Ident) -> TokenStream 
             quote!(as_rate_limiter),
         )
     };
-    if let Some(expr) = &args.limiter {
+    if let Some(expr) = &args.owner.instance {
         let expr = &expr.value;
         let holder = ident("limiter_holder", depth);
         return quote_spanned! {expr.span()=>
@@ -167,7 +167,7 @@ fn binding(args: &RateLimitArgs, depth: usize, var: &syn::Ident) -> TokenStream 
             let #var: &::resilient::__private::#ty = #holder.#method();
         };
     }
-    if let Some(shared) = &args.shared {
+    if let Some(shared) = &args.owner.shared {
         let path = &shared.value;
         return quote_spanned! {path.span()=>
             let #var: &'static ::resilient::__private::#ty = ::resilient::__private::#method(&#path);
@@ -184,22 +184,11 @@ pub(crate) fn rate_limit_static(
     depth: usize,
     several: bool,
 ) -> Option<TokenStream> {
-    if args.shared.is_some() || args.limiter.is_some() {
+    if args.owner.elsewhere() {
         return None;
     }
     let own = own_static(depth);
-    let name = if let Some(name) = &args.name {
-        let name = &name.value;
-        quote!(#name)
-    } else {
-        let fn_name = &stack.fn_name;
-        let line = quote_spanned!(fn_name.span()=> , "@", ::core::line!());
-        let layer = several.then(|| {
-            let depth = depth.to_string();
-            quote!(, "#", #depth)
-        });
-        quote!(::core::concat!(::core::module_path!(), "::", #fn_name #line #layer))
-    };
+    let name = static_name(stack, args.owner.name.as_ref(), depth, several);
     let mut calls = vec![quote!(.name(#name))];
     for (method, value) in [("rate", &args.rate), ("burst", &args.burst)] {
         if let Some(value) = value {
