@@ -428,6 +428,18 @@ fn contended(c: &mut Criterion) {
     group.bench_function("#[circuit_breaker], own runtimes", |b| {
         b.iter_custom(|n| on_own_runtimes(&own_runtimes, n, plain_breaker))
     });
+    // The other shared words a success writes: a budget's deposit slot, a
+    // bulkhead's semaphore (its lock on the way out), a rate limiter's
+    // arrival time, each one word both threads write.
+    group.bench_function("#[retry] with a budget, own runtimes", |b| {
+        b.iter_custom(|n| on_own_runtimes(&own_runtimes, n, plain_retry_budget))
+    });
+    group.bench_function("#[bulkhead], own runtimes", |b| {
+        b.iter_custom(|n| on_own_runtimes(&own_runtimes, n, plain_bulkhead))
+    });
+    group.bench_function("#[rate_limit], own runtimes", |b| {
+        b.iter_custom(|n| on_own_runtimes(&own_runtimes, n, with_rate_limit))
+    });
     group.bench_function("direct, two-worker runtime", |b| {
         b.iter_custom(|n| {
             run_two_tasks(&mt, n, &breaker, |_, n| async move {
