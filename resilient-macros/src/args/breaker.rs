@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Path};
 
 use super::{
-    DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, limits,
+    DurationArg, Errors, Keyed, Keying, Settings, Unsettled, conflicts, hook_expr, key_of, limits,
     number_literal, parse_duration, set, whole_number,
 };
 
@@ -31,10 +31,9 @@ pub(crate) struct BreakerArgs {
     pub(crate) on_open: Option<Keyed<Box<Expr>>>,
     /// `true` for `on_cancel = failure`.
     pub(crate) on_cancel: Option<Keyed<bool>>,
-    /// One breaker per value of this expression (a `KeyedBreaker`).
-    pub(crate) key: Option<Keyed<Box<Expr>>>,
-    pub(crate) max_keys: Option<Keyed<(u32, Span)>>,
-    pub(crate) idle: Option<Keyed<DurationArg>>,
+    /// `key = EXPR` (one breaker per value, a `KeyedBreaker`),
+    /// `max_keys`, `idle`.
+    pub(crate) keying: Keying,
     pub(crate) max_open: Option<Keyed<(f64, Span)>>,
 }
 
@@ -66,6 +65,9 @@ impl Settings for BreakerArgs {
         meta: &ParseNestedMeta<'_>,
         errors: &mut Errors,
     ) -> syn::Result<()> {
+        if self.keying.key(name, meta, errors)? {
+            return Ok(());
+        }
         let key = meta.path.span();
         match name {
             // A duration is a time window; a number, a count of calls.
@@ -85,11 +87,6 @@ impl Settings for BreakerArgs {
                     set(slot, key, name, n, errors);
                 }
             }
-            "max_keys" => {
-                if let Some(n) = whole_number(meta.value()?, name, limits::MAX_KEYS, errors)? {
-                    set(&mut self.max_keys, key, name, n, errors);
-                }
-            }
             "failure_rate" | "max_open" | "slow_rate" => {
                 if let Some(rate) = parse_rate(meta.value()?, name, errors)? {
                     let slot = match name {
@@ -100,19 +97,15 @@ impl Settings for BreakerArgs {
                     set(slot, key, name, rate, errors);
                 }
             }
-            "reset" | "idle" | "slow" => {
+            "reset" | "slow" => {
                 if let Some(d) = parse_duration(meta.value()?, errors)? {
-                    let slot = match name {
-                        "idle" => &mut self.idle,
-                        "slow" => &mut self.slow,
-                        _ => &mut self.reset,
+                    let slot = if name == "slow" {
+                        &mut self.slow
+                    } else {
+                        &mut self.reset
                     };
                     set(slot, key, name, d, errors);
                 }
-            }
-            "key" => {
-                let expr = Box::new(meta.value()?.parse::<Expr>()?);
-                set(&mut self.key, key, name, expr, errors);
             }
             "when" => {
                 if let Some(hook) = hook_expr(meta.value()?, "when", "a `fn(&E) -> bool`", errors)?
@@ -227,8 +220,8 @@ fn owned_elsewhere(args: &BreakerArgs, errors: &mut Errors) {
             ("half_open", key_of(args.half_open.as_ref())),
             ("name", key_of(args.name.as_ref())),
             ("on_cancel", key_of(args.on_cancel.as_ref())),
-            ("max_keys", key_of(args.max_keys.as_ref())),
-            ("idle", key_of(args.idle.as_ref())),
+            ("max_keys", key_of(args.keying.max_keys.as_ref())),
+            ("idle", key_of(args.keying.idle.as_ref())),
             ("max_open", key_of(args.max_open.as_ref())),
         ];
         conflicts(&settings, errors, |key| {
@@ -336,32 +329,9 @@ fn slow_calls(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
 /// The keyed breaker's own settings need `key`, and take the values
 /// `KeyedBreakerBuilder::build` takes.
 fn keyed(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
-    if args.key.is_none() && unsettled.settled("key") {
-        for (name, key) in [
-            ("max_keys", key_of(args.max_keys.as_ref())),
-            ("idle", key_of(args.idle.as_ref())),
-            ("max_open", key_of(args.max_open.as_ref())),
-        ] {
-            if let Some(key) = key {
-                errors.at(
-                    key,
-                    format!(
-                        "`{name}` only applies with `key`: it limits the breakers kept, one per key"
-                    ),
-                );
-            }
-        }
-    }
-    if let Some(Keyed {
-        value: (n, span), ..
-    }) = &args.max_keys
-        && (*n == 0 || *n > limits::MAX_KEYS)
-    {
-        errors.at(
-            *span,
-            format!("`max_keys` must be from 1 to {}", limits::MAX_KEYS),
-        );
-    }
+    let max_open = [("max_open", key_of(args.max_open.as_ref()))];
+    args.keying
+        .validate("breakers", &max_open, unsettled, errors);
     if let Some(Keyed {
         value: (share, span),
         ..
@@ -373,17 +343,16 @@ fn keyed(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
             "`max_open` must be above 0 and at most 1 (0.5 means half the keys)",
         );
     }
-    if let Some(idle) = &args.idle {
-        match idle.value.literal() {
-            Some(d) if d < core::time::Duration::from_secs(1) => {
-                errors.at(idle.value.span(), "`idle` must be at least 1s");
-            }
-            None if args.shared.is_none() && args.breaker.is_none() => errors.at(
-                idle.value.span(),
-                "this function's keyed breaker is a `static`, built once: `idle` must be a literal such as \"10m\"; for a value known at run time, build a `KeyedBreaker` and pass it with `breaker = ..`",
-            ),
-            Some(_) | None => {}
-        }
+    args.keying.validate_idle(errors);
+    if let Some(idle) = &args.keying.idle
+        && idle.value.literal().is_none()
+        && args.shared.is_none()
+        && args.breaker.is_none()
+    {
+        errors.at(
+            idle.value.span(),
+            "this function's keyed breaker is a `static`, built once: `idle` must be a literal such as \"10m\"; for a value known at run time, build a `KeyedBreaker` and pass it with `breaker = ..`",
+        );
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) const MAX_TIME_WINDOW_SECS: u32 = 300;
 /// The largest bulkhead `max` (`resilient::MAX_CONCURRENT`).
 pub(crate) const MAX_CONCURRENT: u32 = 1_000_000;
 
+/// The shortest `idle` of a keyed breaker or limiter.
+pub(crate) const MIN_IDLE: Duration = Duration::from_secs(1);
+
 /// The largest `max_keys` (`resilient::MAX_KEYS`).
 pub(crate) const MAX_KEYS: u32 = 1 << 20;
 

@@ -143,6 +143,95 @@ impl Owner {
     }
 }
 
+/// `key = EXPR` and the two settings of the keyed state it asks for,
+/// `max_keys` and `idle`: the same keys, values and checks in
+/// `#[circuit_breaker]` and `#[rate_limit]`.
+#[derive(Clone, Default)]
+pub(crate) struct Keying {
+    pub(crate) key: Option<Keyed<Box<Expr>>>,
+    pub(crate) max_keys: Option<Keyed<(u32, Span)>>,
+    pub(crate) idle: Option<Keyed<DurationArg>>,
+}
+
+impl Keying {
+    /// Reads `name` if it is one of the three; whether it was.
+    pub(crate) fn key(
+        &mut self,
+        name: &str,
+        meta: &ParseNestedMeta<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<bool> {
+        let span = meta.path.span();
+        match name {
+            "key" => {
+                let expr = Box::new(meta.value()?.parse::<Expr>()?);
+                set(&mut self.key, span, name, expr, errors);
+            }
+            "max_keys" => {
+                if let Some(n) = whole_number(meta.value()?, name, limits::MAX_KEYS, errors)? {
+                    set(&mut self.max_keys, span, name, n, errors);
+                }
+            }
+            "idle" => {
+                if let Some(d) = parse_duration(meta.value()?, errors)? {
+                    set(&mut self.idle, span, name, d, errors);
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The settings that only apply with `key`, for conflict checks.
+    pub(crate) fn settings(&self) -> [(&'static str, Option<Span>); 2] {
+        [
+            ("max_keys", key_of(self.max_keys.as_ref())),
+            ("idle", key_of(self.idle.as_ref())),
+        ]
+    }
+
+    /// Keyed settings given without `key` (`more`: the layer's own, after
+    /// these two), in words naming what is kept per key (`kept`:
+    /// "breakers"); and `max_keys`' range.
+    pub(crate) fn validate(
+        &self,
+        kept: &str,
+        more: &[(&str, Option<Span>)],
+        unsettled: &Unsettled,
+        errors: &mut Errors,
+    ) {
+        if self.key.is_none() && unsettled.settled("key") {
+            for (name, key) in self.settings().iter().chain(more) {
+                if let Some(key) = key {
+                    errors.at(
+                        *key,
+                        format!("`{name}` only applies with `key`: it limits the {kept} kept, one per key"),
+                    );
+                }
+            }
+        }
+        if let Some(Keyed {
+            value: (n, span), ..
+        }) = &self.max_keys
+            && (*n == 0 || *n > limits::MAX_KEYS)
+        {
+            errors.at(
+                *span,
+                format!("`max_keys` must be from 1 to {}", limits::MAX_KEYS),
+            );
+        }
+    }
+
+    /// A literal `idle` below a second.
+    pub(crate) fn validate_idle(&self, errors: &mut Errors) {
+        if let Some(idle) = &self.idle
+            && idle.value.literal().is_some_and(|d| d < limits::MIN_IDLE)
+        {
+            errors.at(idle.value.span(), "`idle` must be at least 1s");
+        }
+    }
+}
+
 /// The span of the key that set an optional setting.
 pub(crate) fn key_of<T>(setting: Option<&Keyed<T>>) -> Option<Span> {
     setting.map(|k| k.key)

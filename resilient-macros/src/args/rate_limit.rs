@@ -7,7 +7,7 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 
 use super::{
-    DurationArg, Errors, Keyed, Owner, Settings, Unsettled, hook_expr, key_of, limits,
+    DurationArg, Errors, Keyed, Keying, Owner, Settings, Unsettled, hook_expr, key_of,
     parse_duration, set, whole_number,
 };
 
@@ -21,10 +21,9 @@ pub(crate) struct RateLimitArgs {
     /// `shared`, `limiter = EXPR`, `name`.
     pub(crate) owner: Owner,
     pub(crate) on_limited: Option<Keyed<Box<Expr>>>,
-    /// One limiter per value of this expression (a `KeyedRateLimiter`).
-    pub(crate) key: Option<Keyed<Box<Expr>>>,
-    pub(crate) max_keys: Option<Keyed<(u32, Span)>>,
-    pub(crate) idle: Option<Keyed<DurationArg>>,
+    /// `key = EXPR` (one limiter per value, a `KeyedRateLimiter`),
+    /// `max_keys`, `idle`.
+    pub(crate) keying: Keying,
 }
 
 impl Settings for RateLimitArgs {
@@ -49,7 +48,9 @@ impl Settings for RateLimitArgs {
         meta: &ParseNestedMeta<'_>,
         errors: &mut Errors,
     ) -> syn::Result<()> {
-        if self.owner.key(name, "limiter", "search", meta, errors)? {
+        if self.owner.key(name, "limiter", "search", meta, errors)?
+            || self.keying.key(name, meta, errors)?
+        {
             return Ok(());
         }
         let key = meta.path.span();
@@ -64,25 +65,15 @@ impl Settings for RateLimitArgs {
                     set(slot, key, name, n, errors);
                 }
             }
-            "per" | "wait" | "max_pause" | "idle" => {
+            "per" | "wait" | "max_pause" => {
                 if let Some(d) = parse_duration(meta.value()?, errors)? {
                     let slot = match name {
                         "per" => &mut self.per,
                         "wait" => &mut self.wait,
-                        "idle" => &mut self.idle,
                         _ => &mut self.max_pause,
                     };
                     set(slot, key, name, d, errors);
                 }
-            }
-            "max_keys" => {
-                if let Some(n) = whole_number(meta.value()?, name, limits::MAX_KEYS, errors)? {
-                    set(&mut self.max_keys, key, name, n, errors);
-                }
-            }
-            "key" => {
-                let expr = Box::new(meta.value()?.parse::<Expr>()?);
-                set(&mut self.key, key, name, expr, errors);
             }
             "on_limited" => {
                 let expected = "a `fn(RateLimited) -> E`";
@@ -106,15 +97,16 @@ impl Settings for RateLimitArgs {
                 ("burst", key_of(self.burst.as_ref())),
                 ("wait", key_of(self.wait.as_ref())),
                 ("max_pause", key_of(self.max_pause.as_ref())),
-                ("max_keys", key_of(self.max_keys.as_ref())),
-                ("idle", key_of(self.idle.as_ref())),
+                ("max_keys", key_of(self.keying.max_keys.as_ref())),
+                ("idle", key_of(self.keying.idle.as_ref())),
             ],
             errors,
         );
         if self.owner.elsewhere() {
             return;
         }
-        self.keyed_checks(unsettled, errors);
+        self.keying.validate("limiters", &[], unsettled, errors);
+        self.keying.validate_idle(errors);
         let built_here = unsettled.settled("shared") && unsettled.settled("limiter");
         if self.rate.is_none() && built_here && unsettled.settled("rate") {
             errors.at(
@@ -160,7 +152,7 @@ impl Settings for RateLimitArgs {
                 ("per", &self.per),
                 ("wait", &self.wait),
                 ("max_pause", &self.max_pause),
-                ("idle", &self.idle),
+                ("idle", &self.keying.idle),
             ] {
                 if let Some(value) = value
                     && value.value.literal().is_none()
@@ -173,44 +165,6 @@ impl Settings for RateLimitArgs {
                     );
                 }
             }
-        }
-    }
-}
-
-impl RateLimitArgs {
-    /// `max_keys` and `idle` need `key`, and take the values
-    /// `KeyedRateLimiterBuilder::build` takes.
-    fn keyed_checks(&self, unsettled: &Unsettled, errors: &mut Errors) {
-        if self.key.is_none() && unsettled.settled("key") {
-            for (name, key) in [
-                ("max_keys", key_of(self.max_keys.as_ref())),
-                ("idle", key_of(self.idle.as_ref())),
-            ] {
-                if let Some(key) = key {
-                    errors.at(
-                        key,
-                        format!("`{name}` only applies with `key`: it limits the limiters kept, one per key"),
-                    );
-                }
-            }
-        }
-        if let Some(Keyed {
-            value: (n, span), ..
-        }) = &self.max_keys
-            && (*n == 0 || *n > limits::MAX_KEYS)
-        {
-            errors.at(
-                *span,
-                format!("`max_keys` must be from 1 to {}", limits::MAX_KEYS),
-            );
-        }
-        if let Some(idle) = &self.idle
-            && idle
-                .value
-                .literal()
-                .is_some_and(|d| d < core::time::Duration::from_secs(1))
-        {
-            errors.at(idle.value.span(), "`idle` must be at least 1s");
         }
     }
 }

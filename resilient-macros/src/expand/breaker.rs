@@ -5,7 +5,9 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::protocol::{Ask, Inner, Tag, Tags, duration, ident, run_attempt, static_name};
+use super::protocol::{
+    Ask, Inner, Tag, Tags, duration, ident, keying_calls, run_attempt, static_name,
+};
 use crate::args::breaker::BreakerArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
@@ -45,7 +47,7 @@ pub(crate) fn expand(
     let binding = binding(
         args,
         depth,
-        if args.key.is_some() {
+        if args.keying.key.is_some() {
             &keyed_var
         } else {
             &breaker_var
@@ -153,7 +155,7 @@ fn key_lookup(
     breaker_var: &syn::Ident,
     keyed_var: &syn::Ident,
 ) -> Option<TokenStream> {
-    let key = &args.key.as_ref()?.value;
+    let key = &args.keying.key.as_ref()?.value;
     let slot = key_slot(depth);
     let rejection = Tag::Rejected.slot();
     let rejected = Tag::Rejected.pattern();
@@ -195,7 +197,7 @@ pub(crate) fn declare_key_slot(depth: usize) -> TokenStream {
 /// (`breaker = self.breaker.clone()`, for a `&mut self` method) lives as
 /// long as the permit that borrows it.
 fn binding(args: &BreakerArgs, depth: usize, var: &syn::Ident) -> TokenStream {
-    let keyed = args.key.is_some();
+    let keyed = args.keying.key.is_some();
     if let Some(breaker) = &args.breaker {
         let expr = &breaker.value;
         // Reported at the user's expression when it is not a breaker.
@@ -255,7 +257,7 @@ fn named_span(expr: &syn::Expr) -> Span {
 /// runtime function and what it is asked about (a breaker, or a keyed
 /// breaker and the key).
 pub(crate) fn ask(args: &BreakerArgs, depth: usize) -> Ask {
-    if args.key.is_some() {
+    if args.keying.key.is_some() {
         // The breaker the attempt used, kept by the layer: the key is not
         // evaluated again.
         let slot = key_slot(depth);
@@ -295,7 +297,7 @@ fn register(
         return None;
     }
     let (_, once) = statics(depth);
-    let call = if args.key.is_some() {
+    let call = if args.keying.key.is_some() {
         quote!(__resilient::register_keyed_once(&#once, #keyed_var);)
     } else {
         quote!(__resilient::register_once(&#once, #breaker_var);)
@@ -356,20 +358,13 @@ pub(crate) fn breaker_static(
     if args.on_cancel.as_ref().is_some_and(|k| k.value) {
         calls.push(quote!(.on_cancel(__resilient::OnCancel::Failure)));
     }
-    if args.key.is_none() {
+    if args.keying.key.is_none() {
         return Some(quote! {
             static #name_static: __resilient::CircuitBreaker =
                 __resilient::CircuitBreaker::builder() #(#calls)* .build();
         });
     }
-    if let Some(max_keys) = &args.max_keys {
-        let n = Literal::u32_unsuffixed(max_keys.value.0);
-        calls.push(quote!(.max_keys(#n)));
-    }
-    if let Some(idle) = &args.idle {
-        let d = duration(&idle.value);
-        calls.push(quote!(.idle(#d)));
-    }
+    calls.extend(keying_calls(&args.keying));
     if let Some(max_open) = &args.max_open {
         let r = Literal::f64_suffixed(max_open.value.0);
         calls.push(quote!(.max_open(#r)));

@@ -96,7 +96,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         .iter()
         .enumerate()
         .filter_map(|(depth, layer)| match layer {
-            LayerArgs::Breaker(args) if args.key.is_some() => {
+            LayerArgs::Breaker(args) if args.keying.key.is_some() => {
                 Some(breaker::declare_key_slot(depth))
             }
             _ => None,

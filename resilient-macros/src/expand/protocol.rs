@@ -331,6 +331,21 @@ pub(crate) struct Ask {
     pub(crate) target: TokenStream,
 }
 
+/// The builder calls of a keyed layer's own `static`: `.max_keys(..)`,
+/// `.idle(..)`, as given.
+pub(crate) fn keying_calls(keying: &crate::args::Keying) -> Vec<TokenStream> {
+    let mut calls = Vec::new();
+    if let Some(max_keys) = &keying.max_keys {
+        let n = Literal::u32_unsuffixed(max_keys.value.0);
+        calls.push(quote!(.max_keys(#n)));
+    }
+    if let Some(idle) = &keying.idle {
+        let d = duration(&idle.value);
+        calls.push(quote!(.idle(#d)));
+    }
+    calls
+}
+
 /// The name of a layer's own `static` (a breaker, a bulkhead, a rate
 /// limiter): the user's `name = "…"`, or `module::function@line`, where
 /// the line tells apart functions of one name in one module (methods of

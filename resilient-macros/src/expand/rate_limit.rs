@@ -6,7 +6,7 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::protocol::{Inner, Tag, Tags, duration, ident, run_attempt, static_name};
+use super::protocol::{Inner, Tag, Tags, duration, ident, keying_calls, run_attempt, static_name};
 use crate::args::rate_limit::RateLimitArgs;
 use crate::item::erase_impl_trait;
 use crate::stack::StackInput;
@@ -48,12 +48,12 @@ pub(crate) fn expand(
     let binding = binding(args, depth, &limiter);
     // With `key`: the key's limiter state, held for the call (its pause).
     let key_slot = ident("limiter_slot", depth);
-    let recheck = if args.key.is_some() {
+    let recheck = if args.keying.key.is_some() {
         quote!(__resilient::rate_recheck_slot(#limiter, &#key_slot))
     } else {
         quote!(__resilient::rate_recheck(#limiter))
     };
-    let (lookup, admit, (pause_fn, pause_args)) = if let Some(key) = &args.key {
+    let (lookup, admit, (pause_fn, pause_args)) = if let Some(key) = &args.keying.key {
         let key = &key.value;
         (
             Some(quote_spanned! {key.span()=>
@@ -146,7 +146,7 @@ fn own_static(depth: usize) -> syn::Ident {
 /// or the caller's (through a trait object, so a value of another type is
 /// one error at the expression).
 fn binding(args: &RateLimitArgs, depth: usize, var: &syn::Ident) -> TokenStream {
-    let (ty, via, method) = if args.key.is_some() {
+    let (ty, via, method) = if args.keying.key.is_some() {
         (
             quote!(KeyedRateLimiter),
             quote!(AsKeyedRateLimiter),
@@ -208,19 +208,12 @@ pub(crate) fn rate_limit_static(
             calls.push(quote!(.#method(#d)));
         }
     }
-    if args.key.is_none() {
+    if args.keying.key.is_none() {
         return Some(quote! {
             static #own: __resilient::RateLimiter = __resilient::RateLimiter::builder() #(#calls)* .build();
         });
     }
-    if let Some(max_keys) = &args.max_keys {
-        let n = Literal::u32_unsuffixed(max_keys.value.0);
-        calls.push(quote!(.max_keys(#n)));
-    }
-    if let Some(idle) = &args.idle {
-        let d = duration(&idle.value);
-        calls.push(quote!(.idle(#d)));
-    }
+    calls.extend(keying_calls(&args.keying));
     Some(quote! {
         static #own: __resilient::KeyedRateLimiter = __resilient::KeyedRateLimiter::builder() #(#calls)* .build();
     })
