@@ -21,9 +21,9 @@ pub use crate::{
 
 /// What the attributes need of the function's return type: a `Result`.
 #[diagnostic::on_unimplemented(
-    message = "`#[retry]`, `#[circuit_breaker]`, `#[timeout]` and `#[fallback]` need a function that returns `Result<T, E>`, not `{Self}`",
+    message = "resilient's attributes need a function that returns `Result<T, E>`, not `{Self}`",
     label = "not a `Result`",
-    note = "they decide from the error whether to try again, count a failure or fall back"
+    note = "they decide from the error whether to try again, count a failure or fall back, and return a rejection (a `CircuitOpen`, a `BulkheadFull`, a `RateLimited`, an `Elapsed`) as `Err`"
 )]
 pub trait RetryResult {
     /// The error type.

@@ -48,6 +48,11 @@ async fn bad_keyed_values(tenant: u32) -> Result<u32, ApiError> {
     Ok(1)
 }
 
+#[rate_limit(rate = 1, per = "1h", burst = 10000)]
+async fn a_burst_of_over_a_year() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
 fn limit() -> std::time::Duration {
     std::time::Duration::from_secs(1)
 }

@@ -270,7 +270,7 @@ fn time_window(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
     match window.value.literal() {
         Some(d) if d.subsec_nanos() != 0 || d.as_secs() == 0 => errors.at(
             window.value.span(),
-            "a time `window` is whole seconds (it is counted in one-second buckets), such as \"30s\"",
+            "a time `window` must be a whole number of seconds from 1s to 300s, such as \"30s\" (it is counted in one-second buckets)",
         ),
         Some(d) if d.as_secs() > u64::from(limits::MAX_TIME_WINDOW_SECS) => errors.at(
             window.value.span(),
@@ -331,7 +331,7 @@ fn slow_calls(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
 fn keyed(args: &BreakerArgs, unsettled: &Unsettled, errors: &mut Errors) {
     let max_open = [("max_open", key_of(args.max_open.as_ref()))];
     args.keying
-        .validate("breakers", &max_open, unsettled, errors);
+        .validate("breaker", &max_open, unsettled, errors);
     if let Some(Keyed {
         value: (share, span),
         ..

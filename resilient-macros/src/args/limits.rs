@@ -50,12 +50,16 @@ mod agree {
     use proc_macro2::TokenStream;
     use quote::quote;
     use resilient_runtime::{
-        Backoff, CircuitBreaker, CircuitBreakerBuilder, ConfigError, Jitter, KeyedBreaker,
-        KeyedBreakerBuilder, RetryPolicy, RetryPolicyBuilder,
+        Backoff, Bulkhead, BulkheadBuilder, CircuitBreaker, CircuitBreakerBuilder, ConfigError,
+        Jitter, KeyedBreaker, KeyedBreakerBuilder, KeyedRateLimiter, KeyedRateLimiterBuilder,
+        RateLimiter, RateLimiterBuilder, RetryPolicy, RetryPolicyBuilder,
     };
 
     use super::*;
-    use crate::args::{Settings, breaker::BreakerArgs, parse_settings, retry::RetryArgs};
+    use crate::args::{
+        Settings, breaker::BreakerArgs, bulkhead::BulkheadArgs, parse_settings,
+        rate_limit::RateLimitArgs, retry::RetryArgs,
+    };
 
     /// The macro's errors for these settings, joined; empty if none.
     fn macro_errors<S: Settings>(tokens: TokenStream) -> String {
@@ -370,6 +374,113 @@ mod agree {
             "slow_rate",
             quote!(failure_rate = 0.5, slow = "1s", slow_rate = 0),
             b().failure_rate(0.5).slow(secs(1)).slow_rate(0.0),
+        );
+    }
+
+    fn bulkhead(key: &str, tokens: TokenStream, builder: BulkheadBuilder) {
+        let runtime = builder.try_build().map(drop);
+        same_verdict(key, &macro_errors::<BulkheadArgs>(tokens), runtime);
+    }
+
+    fn limiter(key: &str, tokens: TokenStream, builder: RateLimiterBuilder) {
+        let runtime = builder.try_build().map(drop);
+        same_verdict(key, &macro_errors::<RateLimitArgs>(tokens), runtime);
+    }
+
+    fn keyed_limiter(key: &str, tokens: TokenStream, builder: KeyedRateLimiterBuilder) {
+        let runtime = builder.try_build().map(drop);
+        same_verdict(key, &macro_errors::<RateLimitArgs>(tokens), runtime);
+    }
+
+    #[test]
+    fn bulkhead_settings() {
+        let b = Bulkhead::builder;
+        bulkhead("", quote!(max = 1), b().max(1));
+        bulkhead("", quote!(max = 1000000), b().max(MAX_CONCURRENT));
+        bulkhead("max", quote!(max = 0), b().max(0));
+        bulkhead("max", quote!(max = 1000001), b().max(MAX_CONCURRENT + 1));
+        bulkhead("", quote!(wait = "8760h"), b().wait(MAX_DURATION));
+    }
+
+    #[test]
+    fn rate_limit_settings() {
+        let r = || RateLimiter::builder().rate(10);
+        limiter("", quote!(rate = 10), r());
+        limiter("rate", quote!(rate = 0), r().rate(0));
+        limiter("burst", quote!(rate = 10, burst = 0), r().burst(0));
+        limiter(
+            "",
+            quote!(rate = 10, per = "1us"),
+            r().per(Duration::from_micros(1)),
+        );
+        limiter(
+            "per",
+            quote!(rate = 10, per = "999ns"),
+            r().per(Duration::from_nanos(999)),
+        );
+        // One call per nanosecond at most, with `per` given or its 1 s.
+        limiter(
+            "",
+            quote!(rate = 1000, per = "1us"),
+            r().rate(1000).per(Duration::from_micros(1)),
+        );
+        limiter(
+            "rate",
+            quote!(rate = 1001, per = "1us"),
+            r().rate(1001).per(Duration::from_micros(1)),
+        );
+        limiter("", quote!(rate = 1000000000), r().rate(1_000_000_000));
+        limiter("rate", quote!(rate = 1000000001), r().rate(1_000_000_001));
+        // A burst spans at most 365 days of intervals.
+        limiter(
+            "",
+            quote!(rate = 1, per = "1h", burst = 8761),
+            r().rate(1).per(Duration::from_secs(3600)).burst(8761),
+        );
+        limiter(
+            "burst",
+            quote!(rate = 1, per = "1h", burst = 8762),
+            r().rate(1).per(Duration::from_secs(3600)).burst(8762),
+        );
+        limiter(
+            "",
+            quote!(rate = 10, max_pause = "8760h"),
+            r().max_pause(MAX_DURATION),
+        );
+    }
+
+    #[test]
+    fn keyed_rate_limit_settings() {
+        let k = || KeyedRateLimiter::builder().rate(10);
+        keyed_limiter(
+            "",
+            quote!(rate = 10, key = k, max_keys = 1),
+            k().max_keys(1),
+        );
+        keyed_limiter(
+            "",
+            quote!(rate = 10, key = k, max_keys = 1048576),
+            k().max_keys(MAX_KEYS),
+        );
+        keyed_limiter(
+            "max_keys",
+            quote!(rate = 10, key = k, max_keys = 0),
+            k().max_keys(0),
+        );
+        keyed_limiter(
+            "max_keys",
+            quote!(rate = 10, key = k, max_keys = 1048577),
+            k().max_keys(MAX_KEYS + 1),
+        );
+        keyed_limiter(
+            "",
+            quote!(rate = 10, key = k, idle = "1s"),
+            k().idle(MIN_IDLE),
+        );
+        keyed_limiter(
+            "idle",
+            quote!(rate = 10, key = k, idle = "999ms"),
+            k().idle(ms(999)),
         );
     }
 }

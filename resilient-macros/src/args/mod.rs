@@ -192,7 +192,7 @@ impl Keying {
 
     /// Keyed settings given without `key` (`more`: the layer's own, after
     /// these two), in words naming what is kept per key (`kept`:
-    /// "breakers"); and `max_keys`' range.
+    /// "breaker"); and `max_keys`' range.
     pub(crate) fn validate(
         &self,
         kept: &str,
@@ -205,7 +205,7 @@ impl Keying {
                 if let Some(key) = key {
                     errors.at(
                         *key,
-                        format!("`{name}` only applies with `key`: it limits the {kept} kept, one per key"),
+                        format!("`{name}` only applies with `key = ..`, which keeps one {kept} per key: add `key = ..` or remove `{name}`"),
                     );
                 }
             }

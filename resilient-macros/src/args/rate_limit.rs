@@ -7,7 +7,7 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 
 use super::{
-    DurationArg, Errors, Keyed, Keying, Owner, Settings, Unsettled, hook_expr, key_of,
+    DurationArg, Errors, Keyed, Keying, Owner, Settings, Unsettled, hook_expr, key_of, limits,
     parse_duration, set, whole_number,
 };
 
@@ -105,7 +105,7 @@ impl Settings for RateLimitArgs {
         if self.owner.elsewhere() {
             return;
         }
-        self.keying.validate("limiters", &[], unsettled, errors);
+        self.keying.validate("rate limiter", &[], unsettled, errors);
         self.keying.validate_idle(errors);
         let built_here = unsettled.settled("shared") && unsettled.settled("limiter");
         if self.rate.is_none() && built_here && unsettled.settled("rate") {
@@ -144,10 +144,30 @@ impl Settings for RateLimitArgs {
         {
             errors.at(
                 rate.value.1,
-                "`rate` is too high for `per`: more than one call per nanosecond",
+                "`rate` is too high for `per`: more than one call per nanosecond; lower `rate` or lengthen `per`",
             );
         }
+        // The burst's span, `(burst - 1)` intervals of `per / rate`
+        // (rounded up, as the runtime does), is at most 365 days.
+        if let (Some(rate), Some(per), Some(burst)) = (&self.rate, per, &self.burst)
+            && rate.value.0 > 0
+            && burst.value.0 > 0
+            && per.as_nanos() >= u128::from(rate.value.0)
+        {
+            let interval = per.as_nanos().div_ceil(u128::from(rate.value.0));
+            if u128::from(burst.value.0 - 1) > limits::MAX_DURATION.as_nanos() / interval {
+                errors.at(
+                    burst.value.1,
+                    "`burst` spans more than 365 days at this rate: `(burst - 1) × per / rate` must be at most 365 days",
+                );
+            }
+        }
         if built_here {
+            let kind = if self.keying.key.is_some() {
+                "KeyedRateLimiter"
+            } else {
+                "RateLimiter"
+            };
             for (key, value) in [
                 ("per", &self.per),
                 ("wait", &self.wait),
@@ -160,7 +180,7 @@ impl Settings for RateLimitArgs {
                     errors.at(
                         value.value.span(),
                         format!(
-                            "this function's rate limiter is a `static`, built once: `{key}` must be a literal such as \"1s\"; for a value known at run time, build a `RateLimiter` and pass it with `limiter = ..`"
+                            "this function's rate limiter is a `static`, built once: `{key}` must be a literal such as \"1s\"; for a value known at run time, build a `{kind}` and pass it with `limiter = ..`"
                         ),
                     );
                 }

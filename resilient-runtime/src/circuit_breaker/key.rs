@@ -125,6 +125,38 @@ integer_keys!(
     u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
 );
 
+/// `max_keys` when not given, for every keyed state (breakers, limiters).
+pub(crate) const DEFAULT_MAX_KEYS: u32 = 1024;
+
+/// `idle` when not given.
+pub(crate) const DEFAULT_IDLE: core::time::Duration = core::time::Duration::from_secs(600);
+
+/// What is wrong with `max_keys` or `idle`, for the owner to name in its
+/// own words.
+pub(crate) enum KeysProblem {
+    MaxKeys,
+    IdleTooShort,
+    IdleTooLong,
+}
+
+/// The rules of `max_keys` (1 to [`MAX_KEYS`](super::MAX_KEYS)) and `idle`
+/// (1 s to 365 days), the same for every keyed state.
+pub(crate) const fn check_keys(
+    max_keys: u32,
+    idle: core::time::Duration,
+) -> Result<(), KeysProblem> {
+    if max_keys == 0 || max_keys > super::MAX_KEYS {
+        return Err(KeysProblem::MaxKeys);
+    }
+    if idle.as_secs() < 1 {
+        return Err(KeysProblem::IdleTooShort);
+    }
+    if idle.as_nanos() > crate::RetryPolicy::MAX_DURATION.as_nanos() {
+        return Err(KeysProblem::IdleTooLong);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use core::time::Duration;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
-use super::key::{BreakerKey, KeyBuf};
+use super::key::{BreakerKey, DEFAULT_IDLE, DEFAULT_MAX_KEYS, KeyBuf, KeysProblem, check_keys};
 use super::settings::{CircuitBreakerBuilder, OnCancel, OnStateChange, Settings};
 use super::word::Phase;
 use super::{BreakerName, CircuitBreaker, CircuitOpen, CircuitState, Word};
@@ -687,8 +687,8 @@ impl KeyedBreakerBuilder {
     const fn new() -> Self {
         Self {
             breaker: CircuitBreakerBuilder::new().name("keyed_circuit_breaker"),
-            max_keys: 1024,
-            idle: Duration::from_secs(600),
+            max_keys: DEFAULT_MAX_KEYS,
+            idle: DEFAULT_IDLE,
             max_open: 1.0,
         }
     }
@@ -789,14 +789,17 @@ impl KeyedBreakerBuilder {
             Ok(settings) => settings,
             Err(err) => return Err(err),
         };
-        if self.max_keys == 0 || self.max_keys > MAX_KEYS {
-            return Err(keyed_error!("max_keys", "must be from 1 to 1048576"));
-        }
-        if self.idle.as_secs() < 1 {
-            return Err(keyed_error!("idle", "must be at least 1s"));
-        }
-        if self.idle.as_nanos() > crate::RetryPolicy::MAX_DURATION.as_nanos() {
-            return Err(keyed_error!("idle", "must be at most 365 days"));
+        match check_keys(self.max_keys, self.idle) {
+            Ok(()) => {}
+            Err(KeysProblem::MaxKeys) => {
+                return Err(keyed_error!("max_keys", "must be from 1 to 1048576"));
+            }
+            Err(KeysProblem::IdleTooShort) => {
+                return Err(keyed_error!("idle", "must be at least 1s"));
+            }
+            Err(KeysProblem::IdleTooLong) => {
+                return Err(keyed_error!("idle", "must be at most 365 days"));
+            }
         }
         if self.max_open.is_nan() || self.max_open <= 0.0 || self.max_open > 1.0 {
             return Err(keyed_error!(

@@ -14,6 +14,7 @@ use core::time::Duration;
 
 pub use call::Call;
 pub use key::{BreakerKey, KeyBuf};
+pub(crate) use key::{DEFAULT_IDLE, DEFAULT_MAX_KEYS, KeysProblem, check_keys};
 pub use keyed::{KeyedBreaker, KeyedBreakerBuilder, MAX_KEYS};
 pub use settings::{CircuitBreakerBuilder, MAX_WINDOW, OnCancel, OnStateChange};
 pub use types::{BreakerName, CircuitOpen, CircuitState, OpenReason, StateChange};

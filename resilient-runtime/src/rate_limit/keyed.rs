@@ -9,8 +9,10 @@ use std::sync::atomic::AtomicI64 as StdAtomicI64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::{Admission, Gcra, RateLimited, RateLimiterBuilder, Settings, limited};
-use crate::circuit_breaker::{BreakerKey, KeyBuf};
-use crate::error::ConfigError;
+use crate::circuit_breaker::{
+    BreakerKey, DEFAULT_IDLE, DEFAULT_MAX_KEYS, KeyBuf, KeysProblem, check_keys,
+};
+use crate::error::{ConfigError, setting_error};
 use crate::{BreakerName, clock};
 
 /// One [`RateLimiter`](super::RateLimiter) per key, made on the key's
@@ -111,8 +113,8 @@ impl KeyedRateLimiter {
     pub const fn builder() -> KeyedRateLimiterBuilder {
         KeyedRateLimiterBuilder {
             limiter: RateLimiterBuilder::new().name("rate_limit"),
-            max_keys: 1024,
-            idle: Duration::from_secs(600),
+            max_keys: DEFAULT_MAX_KEYS,
+            idle: DEFAULT_IDLE,
         }
     }
 
@@ -415,28 +417,21 @@ impl KeyedRateLimiterBuilder {
             Ok(settings) => settings,
             Err(err) => return Err(err),
         };
-        if self.max_keys == 0 || self.max_keys > crate::MAX_KEYS {
-            return Err(crate::error::setting_error!(
-                "rate limit",
-                "max_keys",
-                "must be from 1 to 1048576"
-            ));
-        }
-        if self.idle.as_secs() < 1 {
-            return Err(crate::error::setting_error!(
-                "rate limit",
-                "idle",
-                "must be at least 1s"
-            ));
-        }
-        if self.idle.as_nanos() > crate::RetryPolicy::MAX_DURATION.as_nanos() {
-            return Err(crate::error::setting_error!(
-                "rate limit",
-                "idle",
-                "must be at most 365 days"
-            ));
-        }
-        Ok(settings)
+        let problem = match check_keys(self.max_keys, self.idle) {
+            Ok(()) => return Ok(settings),
+            Err(problem) => problem,
+        };
+        Err(match problem {
+            KeysProblem::MaxKeys => {
+                setting_error!("rate limit", "max_keys", "must be from 1 to 1048576")
+            }
+            KeysProblem::IdleTooShort => {
+                setting_error!("rate limit", "idle", "must be at least 1s")
+            }
+            KeysProblem::IdleTooLong => {
+                setting_error!("rate limit", "idle", "must be at most 365 days")
+            }
+        })
     }
 
     const fn assemble(self, settings: Settings) -> KeyedRateLimiter {

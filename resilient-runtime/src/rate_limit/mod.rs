@@ -625,7 +625,7 @@ impl RateLimiterBuilder {
         if per < self.rate as i64 {
             return Err(rate_limit_error!(
                 "rate",
-                "is too high for `per`: more than one call per nanosecond"
+                "is too high for `per`: more than one call per nanosecond; lower `rate` or lengthen `per`"
             ));
         }
         let burst = match self.burst {
@@ -640,7 +640,7 @@ impl RateLimiterBuilder {
         if (burst as i64 - 1) > clock::nanos(crate::RetryPolicy::MAX_DURATION) / interval {
             return Err(rate_limit_error!(
                 "burst",
-                "spans more than 365 days at this rate: `burst / rate × per` must be at most 365 days"
+                "spans more than 365 days at this rate: `(burst - 1) × per / rate` must be at most 365 days"
             ));
         }
         if self.wait.as_nanos() > max {
@@ -725,7 +725,7 @@ mod tests {
             err(RateLimiter::builder()
                 .rate(u32::MAX)
                 .per(Duration::from_micros(1))),
-            "invalid rate limit setting `rate`: is too high for `per`: more than one call per nanosecond"
+            "invalid rate limit setting `rate`: is too high for `per`: more than one call per nanosecond; lower `rate` or lengthen `per`"
         );
     }
 }
