@@ -337,7 +337,11 @@ async fn a_busy_api_answers_at_once() {
                 .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Until the first request holds the API's one place (it has reached
+    // upstream, which answers in 400 ms).
+    while upstream.hits() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let start = Instant::now();
     let busy = client
         .get(format!("{api}/api/strict"))

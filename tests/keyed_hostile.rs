@@ -34,6 +34,13 @@ static GLOBAL: Counting = Counting;
 #[tokio::test(start_paused = true)]
 async fn a_million_distinct_keys_keep_memory_bounded() {
     const MAX_KEYS: u32 = 256;
+    // The counter counts (in this test, the binary's only one): otherwise
+    // the bounds below would hold with any allocator.
+    let before = LIVE.load(Ordering::Relaxed);
+    let held = vec![0u8; 4096];
+    assert!(LIVE.load(Ordering::Relaxed) - before >= 4096);
+    drop(held);
+
     let keyed = KeyedBreaker::builder()
         .name("hostile")
         .failures(1)

@@ -203,12 +203,14 @@ async fn an_open_breaker_below_neither_earns_nor_spends() {
 
 #[tokio::test(start_paused = true)]
 async fn the_budget_is_shared_through_an_arc() {
+    static ARC_CALLS: AtomicU32 = AtomicU32::new(0);
     struct Client {
         budget: Arc<RetryBudget>,
     }
     impl Client {
         #[resilient::retry(attempts = 2, budget = self.budget)]
         async fn get(&self) -> Result<(), ApiError> {
+            ARC_CALLS.fetch_add(1, Ordering::Relaxed);
             Err(ApiError::Down)
         }
     }
@@ -223,6 +225,8 @@ async fn the_budget_is_shared_through_an_arc() {
     // `b`'s call finds `a`'s half: one retry between them.
     b.get().await.unwrap_err();
     assert_eq!(budget.available(), 0);
+    // Without the budget, each call would make two attempts.
+    assert_eq!(ARC_CALLS.load(Ordering::Relaxed), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -583,7 +587,7 @@ mod shapes {
 
     static OUTER: CircuitBreaker = CircuitBreaker::builder()
         .name("budget-breaker-outside")
-        .failures(100)
+        .failures(2)
         .build();
     static OUTER_BUDGET: RetryBudget = RetryBudget::builder().min_per_sec(0).ratio(0.5).build();
     static OUTER_CALLS: AtomicU32 = AtomicU32::new(0);
@@ -600,7 +604,15 @@ mod shapes {
     #[tokio::test(start_paused = true)]
     async fn a_breaker_above_the_retry() {
         breaker_outside().await.unwrap_err();
+        assert_eq!(
+            OUTER.state(),
+            resilient::CircuitState::Closed,
+            "one failure"
+        );
         breaker_outside().await.unwrap_err();
         assert_eq!(two_calls_attempts(&OUTER_CALLS), 3);
+        // Two calls, two outcomes: the breaker (failures = 2) opens now,
+        // not after the first call's attempts.
+        assert_eq!(OUTER.state(), resilient::CircuitState::Open);
     }
 }
