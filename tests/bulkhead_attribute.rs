@@ -16,7 +16,11 @@ use tokio::time::{Instant, sleep};
 
 #[derive(Debug, PartialEq)]
 enum Error {
-    Full { waited: Duration },
+    /// The body's own failure.
+    Down,
+    Full {
+        waited: Duration,
+    },
     Open,
 }
 
@@ -419,4 +423,98 @@ async fn an_async_trait_method_behind_a_bulkhead() {
         (Err(FULL), Duration::from_secs(1)),
         "retried once, after 1 s"
     );
+}
+
+static ABOVE: Bulkhead = Bulkhead::builder().name("test-above-retry").max(1).build();
+static ABOVE_TRIES: AtomicU32 = AtomicU32::new(0);
+
+#[bulkhead(shared = ABOVE)]
+#[retry(attempts = 3, backoff = fixed("1s"), jitter = none)]
+async fn above_a_retry() -> Result<(), Error> {
+    ABOVE_TRIES.fetch_add(1, Ordering::SeqCst);
+    Err(Error::Down)
+}
+
+/// Above a retry, one call holds its place for all its attempts and the
+/// backoffs between them: a second call is turned away at once, and the
+/// place is free again when the first call ends.
+#[tokio::test(start_paused = true)]
+async fn above_a_retry_a_call_holds_its_place_through_the_backoff() {
+    let start = Instant::now();
+    let (first, second) = tokio::join!(above_a_retry(), async {
+        sleep(Duration::from_millis(1500)).await; // during the first backoff
+        (above_a_retry().await, start.elapsed())
+    });
+    assert_eq!(first, Err(Error::Down), "three attempts, all failed");
+    assert_eq!(second, (Err(FULL), Duration::from_millis(1500)));
+    assert_eq!(ABOVE_TRIES.load(Ordering::SeqCst), 3, "only the first ran");
+    assert_eq!(ABOVE.running(), 0);
+}
+
+static QUEUE: Bulkhead = Bulkhead::builder()
+    .name("test-queue-under-timeout")
+    .max(1)
+    .wait(Duration::from_secs(5))
+    .build();
+
+#[resilient::timeout("1s")]
+#[bulkhead(shared = QUEUE)]
+async fn queued_under_a_timeout() -> Result<(), TimedOutOrFull> {
+    Ok(())
+}
+
+#[derive(Debug, PartialEq)]
+enum TimedOutOrFull {
+    TimedOut,
+    Full,
+}
+
+impl From<resilient::Elapsed> for TimedOutOrFull {
+    fn from(_: resilient::Elapsed) -> Self {
+        Self::TimedOut
+    }
+}
+
+impl From<BulkheadFull> for TimedOutOrFull {
+    fn from(_: BulkheadFull) -> Self {
+        Self::Full
+    }
+}
+
+/// A timeout above a waiting call cuts it off in the queue; the call
+/// leaves it, and the place goes to the next one.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_above_cuts_a_waiting_call_off() {
+    let held = QUEUE.try_enter().unwrap();
+    assert_eq!(
+        queued_under_a_timeout().await,
+        Err(TimedOutOrFull::TimedOut)
+    );
+    drop(held);
+    assert_eq!(queued_under_a_timeout().await, Ok(()));
+    assert_eq!(QUEUE.running(), 0);
+}
+
+static FALLBACK_ONE: Bulkhead = Bulkhead::builder().name("test-fallback").max(1).build();
+
+fn busy(error: Error) -> Result<&'static str, Error> {
+    match error {
+        Error::Full { .. } => Ok("busy, try later"),
+        other => Err(other),
+    }
+}
+
+#[resilient::fallback(with = busy)]
+#[bulkhead(shared = FALLBACK_ONE)]
+async fn with_a_fallback() -> Result<&'static str, Error> {
+    Ok("fresh")
+}
+
+/// A fallback above sees a full bulkhead as `E::from(BulkheadFull)`.
+#[tokio::test(start_paused = true)]
+async fn a_fallback_above_sees_a_full_bulkhead() {
+    let held = FALLBACK_ONE.try_enter().unwrap();
+    assert_eq!(with_a_fallback().await, Ok("busy, try later"));
+    drop(held);
+    assert_eq!(with_a_fallback().await, Ok("fresh"));
 }

@@ -565,3 +565,41 @@ fn concurrent_failures_respect_max_open() {
         .count();
     assert_eq!(open, 2);
 }
+
+#[async_trait::async_trait]
+trait Upstream {
+    async fn get(&self, host: &str) -> Result<(), Error>;
+}
+
+struct Failing;
+
+#[async_trait::async_trait]
+impl Upstream for Failing {
+    #[circuit_breaker(key = host, failures = 1, name = "test-keyed-async-trait")]
+    async fn get(&self, host: &str) -> Result<(), Error> {
+        let _ = host;
+        Err(Error::Down)
+    }
+}
+
+#[circuit_breaker(key = key.to_string(), failures = 1, name = "test-keyed-generic")]
+async fn generic<K: std::fmt::Display + Send + Sync>(key: &K) -> Result<(), Error> {
+    let _ = key;
+    Err(Error::Down)
+}
+
+/// The failure path under `#[async_trait]` and in a generic function: a
+/// failing key opens, another key stays closed.
+#[tokio::test(start_paused = true)]
+async fn keyed_on_an_async_trait_method_and_a_generic_fn() {
+    assert_eq!(Failing.get("a").await, Err(Error::Down));
+    assert_eq!(
+        Failing.get("a").await,
+        Err(open("test-keyed-async-trait[a]"))
+    );
+    assert_eq!(Failing.get("b").await, Err(Error::Down));
+
+    assert_eq!(generic(&1).await, Err(Error::Down));
+    assert_eq!(generic(&1).await, Err(open("test-keyed-generic[1]")));
+    assert_eq!(generic(&"x").await, Err(Error::Down));
+}

@@ -499,3 +499,45 @@ async fn a_paused_key_is_kept() {
     };
     assert!(limited.is_paused());
 }
+
+static LIMIT_ABOVE_TRIES: AtomicU32 = AtomicU32::new(0);
+
+#[rate_limit(rate = 1, per = "1h", name = "test-above-retry")]
+#[retry(attempts = 3, backoff = fixed("10ms"), jitter = none)]
+async fn limit_above_a_retry() -> Result<(), Error> {
+    LIMIT_ABOVE_TRIES.fetch_add(1, Ordering::SeqCst);
+    Err(Error::Open)
+}
+
+/// Above a retry, a call takes one slot for all its attempts; the next
+/// call is turned away without running.
+#[tokio::test(start_paused = true)]
+async fn above_a_retry_one_slot_serves_every_attempt() {
+    assert_eq!(limit_above_a_retry().await, Err(Error::Open));
+    assert_eq!(LIMIT_ABOVE_TRIES.load(Ordering::SeqCst), 3);
+    assert!(matches!(
+        limit_above_a_retry().await,
+        Err(Error::Limited { paused: false, .. })
+    ));
+    assert_eq!(LIMIT_ABOVE_TRIES.load(Ordering::SeqCst), 3, "not run");
+}
+
+fn later(error: Error) -> Result<&'static str, Error> {
+    match error {
+        Error::Limited { .. } => Ok("later"),
+        other => Err(other),
+    }
+}
+
+#[resilient::fallback(with = later)]
+#[rate_limit(rate = 1, per = "1h", name = "test-fallback")]
+async fn limited_with_a_fallback() -> Result<&'static str, Error> {
+    Ok("now")
+}
+
+/// A fallback above sees a refusal as `E::from(RateLimited)`.
+#[tokio::test(start_paused = true)]
+async fn a_fallback_above_sees_a_refusal() {
+    assert_eq!(limited_with_a_fallback().await, Ok("now"));
+    assert_eq!(limited_with_a_fallback().await, Ok("later"));
+}
