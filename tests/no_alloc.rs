@@ -310,3 +310,15 @@ fn a_rate_limited_call_and_a_rejection_allocate_nothing() {
     assert!(out.is_err(), "over the rate");
     assert_eq!(n, 0);
 }
+
+#[resilient::rate_limit(key = tenant, rate = 1000000, per = "1s")]
+async fn per_tenant(tenant: u32) -> Result<u32, StackError> {
+    Ok(tenant)
+}
+
+#[test]
+fn a_known_key_of_a_keyed_rate_limit_allocates_nothing() {
+    let _ = allocations(|| per_tenant(7));
+    let (n, out) = allocations(|| per_tenant(7));
+    assert_eq!((n, out.ok()), (0, Some(7)));
+}

@@ -338,19 +338,15 @@ pub fn pause_limiter(limiter: &RateLimiter, retry_after: Option<Duration>) {
     }
 }
 
-/// The limiter state of `key` (made on its first call).
+/// A keyed limiter's verdict on a call now for `key`, with the key's
+/// slot, held for the call (its pause), on one clock read.
 #[inline]
-pub fn rate_slot<K: BreakerKey + ?Sized>(limiter: &KeyedRateLimiter, key: &K) -> LimiterSlot {
-    limiter.slot(key)
-}
-
-/// [`rate_admit`] for one key's slot.
-#[inline]
-pub fn rate_admit_slot(
+#[allow(clippy::type_complexity)]
+pub fn rate_admit_key<K: BreakerKey + ?Sized>(
     limiter: &KeyedRateLimiter,
-    slot: &LimiterSlot,
-) -> Result<Option<Duration>, RateLimited> {
-    limiter.admit_slot(slot)
+    key: &K,
+) -> (LimiterSlot, Result<Option<Duration>, RateLimited>) {
+    limiter.admit_key(key)
 }
 
 /// [`pause_limiter`] for one key's slot.

@@ -48,6 +48,7 @@ pub(crate) fn expand(
     let binding = binding(args, depth, &limiter);
     // With `key`: the key's limiter state, held for the call (its pause).
     let key_slot = ident("limiter_slot", depth);
+    let verdict = ident("verdict", depth);
     let recheck = if args.keying.key.is_some() {
         quote!(__resilient::rate_recheck_slot(#limiter, &#key_slot))
     } else {
@@ -57,9 +58,9 @@ pub(crate) fn expand(
         let key = &key.value;
         (
             Some(quote_spanned! {key.span()=>
-                let #key_slot = ::resilient::__private::rate_slot(#limiter, &(#key));
+                let (#key_slot, #verdict) = ::resilient::__private::rate_admit_key(#limiter, &(#key));
             }),
-            quote!(__resilient::rate_admit_slot(#limiter, &#key_slot)),
+            quote!(#verdict),
             (quote!(pause_slot), quote!(#limiter, &#key_slot)),
         )
     } else {

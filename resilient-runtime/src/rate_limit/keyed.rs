@@ -125,10 +125,14 @@ impl KeyedRateLimiter {
 
     /// The limiter state of `key`, made on its first call.
     pub fn slot<K: BreakerKey + ?Sized>(&self, key: &K) -> LimiterSlot {
+        self.slot_at(key, clock::now())
+    }
+
+    /// [`slot`](Self::slot) at `now`, a clock read the caller shares.
+    fn slot_at<K: BreakerKey + ?Sized>(&self, key: &K, now: i64) -> LimiterSlot {
         let mut buf = KeyBuf::new();
         let key = key.key_str(&mut buf);
         let keys = self.keys();
-        let now = clock::now();
         {
             let guard = keys.set.guard();
             if let Some(entry) = keys.set.get(&Probe(key), &guard) {
@@ -154,8 +158,9 @@ impl KeyedRateLimiter {
     ///
     /// [`RateLimited`] over the key's limit, or while it is paused.
     pub fn try_acquire<K: BreakerKey + ?Sized>(&self, key: &K) -> Result<(), RateLimited> {
-        let slot = self.slot(key);
-        match slot.0.gcra.admit(&self.settings, clock::now(), 0) {
+        let now = clock::now();
+        let slot = self.slot_at(key, now);
+        match slot.0.gcra.admit(&self.settings, now, 0) {
             Admission::Now | Admission::After(_) => Ok(()),
             Admission::Refused { wait, paused } => Err(limited(&slot.0.name, wait, paused)),
         }
@@ -167,8 +172,8 @@ impl KeyedRateLimiter {
     ///
     /// [`RateLimited`] when the key's next slot is further than `wait`.
     pub async fn acquire<K: BreakerKey + ?Sized>(&self, key: &K) -> Result<(), RateLimited> {
-        let slot = self.slot(key);
-        match self.admit_slot(&slot)? {
+        let (slot, verdict) = self.admit_key(key);
+        match verdict? {
             None => Ok(()),
             Some(wait) => {
                 tokio::time::sleep(wait).await;
@@ -210,16 +215,25 @@ impl KeyedRateLimiter {
 
     /// The verdict for a call in `slot` now: go, go after a wait (its
     /// slot reserved), or the rejection.
-    pub(crate) fn admit_slot(&self, slot: &LimiterSlot) -> Result<Option<Duration>, RateLimited> {
-        match slot
+    /// The key's slot and the verdict for a call now (go, go after a wait
+    /// with its slot reserved, or the rejection), on one clock read.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn admit_key<K: BreakerKey + ?Sized>(
+        &self,
+        key: &K,
+    ) -> (LimiterSlot, Result<Option<Duration>, RateLimited>) {
+        let now = clock::now();
+        let slot = self.slot_at(key, now);
+        let verdict = match slot
             .0
             .gcra
-            .admit(&self.settings, clock::now(), self.settings.wait_nanos)
+            .admit(&self.settings, now, self.settings.wait_nanos)
         {
             Admission::Now => Ok(None),
             Admission::After(wait) => Ok(Some(clock::duration(wait))),
             Admission::Refused { wait, paused } => Err(limited(&slot.0.name, wait, paused)),
-        }
+        };
+        (slot, verdict)
     }
 
     /// After a wait for a reserved slot: refused if the key was paused
