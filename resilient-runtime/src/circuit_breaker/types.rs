@@ -367,7 +367,7 @@ impl fmt::Display for CircuitOpen {
             OpenReason::NoRoomForKey => {
                 return write!(
                     f,
-                    "circuit breaker `{}` has no room for a new key: every key it keeps is open or held by an operator; try again in {:?}",
+                    "circuit breaker `{}` has no room for a new key: every key it keeps is open, forced open or disabled; retry in {:?}",
                     self.name,
                     self.retry_after()
                 );
