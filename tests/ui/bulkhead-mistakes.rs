@@ -32,6 +32,13 @@ async fn run_time_values() -> Result<u32, ApiError> {
     Ok(1)
 }
 
+#[bulkhead(max = 2, name = SEARCH_NAME)]
+async fn name_not_a_literal() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+const SEARCH_NAME: &str = "search";
+
 fn limit() -> std::time::Duration {
     std::time::Duration::from_secs(1)
 }

@@ -53,6 +53,14 @@ async fn a_burst_of_over_a_year() -> Result<u32, ApiError> {
     Ok(1)
 }
 
+#[rate_limit(key = tenant, rate = 2, wait = limit(), name = NAME)]
+async fn keyed_run_time_wait(tenant: u32) -> Result<u32, ApiError> {
+    let _ = tenant;
+    Ok(1)
+}
+
+const NAME: &str = "search";
+
 fn limit() -> std::time::Duration {
     std::time::Duration::from_secs(1)
 }
