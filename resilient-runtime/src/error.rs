@@ -3,7 +3,8 @@
 use core::fmt;
 
 /// A setting that cannot work, found when a [`RetryPolicy`], a
-/// [`CircuitBreaker`] or a [`RetryBudget`] is built.
+/// [`CircuitBreaker`], a [`RetryBudget`], a [`Bulkhead`] or a
+/// [`RateLimiter`] (or a keyed breaker or limiter) is built.
 ///
 /// `try_build` returns it for settings read at run time (a configuration
 /// file, the environment); `build` panics with the same text, which for a
@@ -26,6 +27,8 @@ use core::fmt;
 /// [`RetryPolicy`]: crate::RetryPolicy
 /// [`CircuitBreaker`]: crate::CircuitBreaker
 /// [`RetryBudget`]: crate::RetryBudget
+/// [`Bulkhead`]: crate::Bulkhead
+/// [`RateLimiter`]: crate::RateLimiter
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     key: &'static str,
@@ -59,7 +62,9 @@ impl ConfigError {
     /// `time_window`, `min_calls`, `slow`, `slow_rate`, `reset` or
     /// `half_open`, and for a keyed one also
     /// `max_keys`, `idle` or `max_open`. For a retry budget: `ttl` or
-    /// `ratio`.
+    /// `ratio`. For a bulkhead: `max` or `wait`. For a rate limiter:
+    /// `rate`, `per`, `burst`, `wait` or `max_pause`, and for a keyed one
+    /// also `max_keys` or `idle`.
     pub const fn key(&self) -> &'static str {
         self.key
     }
