@@ -1,11 +1,14 @@
 //! Make an `async fn` survive failure: retries with backoff and jitter that
 //! respect a server's `Retry-After`, circuit breakers that fail fast while a
-//! dependency is down, timeouts and fallbacks. As attributes stacked on your
-//! own `async fn` ([`#[retry]`](macro@retry),
+//! dependency is down, timeouts and fallbacks, bulkheads and rate limits
+//! that keep load in bounds, and hedges that race a copy of a slow call.
+//! As attributes stacked on your own `async fn` ([`#[retry]`](macro@retry),
 //! [`#[circuit_breaker]`](macro@circuit_breaker),
-//! [`#[timeout]`](macro@timeout), [`#[fallback]`](macro@fallback); the top
-//! one is the outermost layer), or by hand ([`retry()`],
-//! [`CircuitBreaker`], [`timeout()`]).
+//! [`#[timeout]`](macro@timeout), [`#[fallback]`](macro@fallback),
+//! [`#[bulkhead]`](macro@bulkhead), [`#[rate_limit]`](macro@rate_limit),
+//! [`#[hedge]`](macro@hedge); the top one is the outermost layer), or by
+//! hand ([`retry()`], [`CircuitBreaker`], [`timeout()`], [`Bulkhead`],
+//! [`RateLimiter`], [`Hedge`]).
 //!
 //! The package is `resilient-fn`; the library is `resilient`:
 //!
@@ -42,7 +45,8 @@
 //!   breaker state change, under `resilient::circuit_breaker`; a debug event
 //!   for every call a full bulkhead turns away, under `resilient::bulkhead`;
 //!   for every call a rate limiter turns away and every pause, under
-//!   `resilient::rate_limit`.
+//!   `resilient::rate_limit`; for every hedged copy started, under
+//!   `resilient::hedge`.
 //! - `http`: `retry_after::from_headers` reads `Retry-After` from an
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
 
@@ -51,12 +55,12 @@
 pub use resilient_runtime::{
     Attempt, Backoff, BreakerKey, BreakerName, Bulkhead, BulkheadBuilder, BulkheadFull,
     BulkheadPermit, Call, CircuitBreaker, CircuitBreakerBuilder, CircuitOpen, CircuitState,
-    ConfigError, Decision, Elapsed, Failure, Jitter, KeyBuf, KeyedBreaker, KeyedBreakerBuilder,
-    KeyedRateLimiter, KeyedRateLimiterBuilder, LimiterSlot, MAX_KEYS, MAX_WINDOW, OnCancel,
-    OnStateChange, OpenReason, Permit, RateLimited, RateLimiter, RateLimiterBuilder, Retry,
-    RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint, RetryPolicy, RetryPolicyBuilder,
-    RetryState, StateChange, StopReason, Timeout, Withdrawal, registry, retry, retry_after,
-    retry_with_hints, testing, timeout,
+    ConfigError, Decision, Elapsed, Failure, Hedge, Jitter, KeyBuf, KeyedBreaker,
+    KeyedBreakerBuilder, KeyedRateLimiter, KeyedRateLimiterBuilder, LimiterSlot, MAX_KEYS,
+    MAX_WINDOW, OnCancel, OnStateChange, OpenReason, Permit, RateLimited, RateLimiter,
+    RateLimiterBuilder, Retry, RetryBudget, RetryBudgetBuilder, RetryFuture, RetryHint,
+    RetryPolicy, RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, Withdrawal,
+    registry, retry, retry_after, retry_with_hints, testing, timeout,
 };
 
 /// Retries an `async fn`: the attribute form of [`retry()`].
@@ -457,6 +461,67 @@ pub use resilient_macros::bulkhead;
 /// earns nor spends for it. Put the limiter below the retry so that each
 /// attempt takes a slot.
 pub use resilient_macros::rate_limit;
+
+/// Copies of a slow attempt, raced: the first success wins.
+///
+/// When an attempt has run for `after` without succeeding, a copy of it
+/// starts beside it, and another after each further `after`, up to `max`
+/// copies in all. The first copy to return `Ok` is the call's result; the
+/// others are dropped, which cancels them. A copy that fails starts no
+/// other (a hedge answers slowness; a `#[retry]` above answers errors):
+/// the call waits for the copies still running, and returns the last
+/// error once every copy started has failed. The copies live in the
+/// function's own future, so nothing is allocated, and hedging costs
+/// nothing until a copy starts.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+/// use resilient::hedge;
+///
+/// static CALLS: AtomicU32 = AtomicU32::new(0);
+///
+/// // The first call to the replica is stuck; a copy answers at once.
+/// #[hedge(after = "50ms")]
+/// async fn lookup(id: u64) -> Result<u64, std::io::Error> {
+///     if CALLS.fetch_add(1, Ordering::Relaxed) == 0 {
+///         tokio::time::sleep(Duration::from_secs(10)).await;
+///     }
+///     Ok(id * 2)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let started = tokio::time::Instant::now();
+/// assert_eq!(lookup(21).await.unwrap(), 42);
+/// assert_eq!(started.elapsed(), Duration::from_millis(50));
+/// # }
+/// ```
+///
+/// # Arguments
+///
+/// | key | meaning | default |
+/// |---|---|---|
+/// | `after = D` | how long an attempt runs before the next copy starts (required); best near the call's 95th-percentile latency; a run-time `Duration` of zero starts every copy at once | |
+/// | `max = N` | copies in all, the first included (2 to 10) | `2` |
+/// | `budget = B` | a [`RetryBudget`] hedges spend from, as retries do: each call deposits, each copy after the first withdraws one, and an empty budget starts no copy | |
+/// | `name = "…"` | the name in its tracing events | `module::function@line` |
+///
+/// The body runs several times at once, so it must not need anything to
+/// itself: `&mut self`, a `&mut T` argument or a `ref mut` binding is a
+/// compile error at that argument. A `mut` argument is copied for each
+/// copy (it must be `Copy`), and an owned argument the body gives away
+/// (`consume(payload)`) is an error at the argument too: borrow it, or
+/// clone it where it is consumed.
+///
+/// In a stack: above `#[circuit_breaker]`, each copy is one call for the
+/// breaker (its outcome recorded; a copy dropped because another won
+/// records nothing); above `#[timeout]`, each copy has its own limit; below
+/// `#[retry]`, each attempt is hedged. A rejection or a timeout below is a
+/// failed copy like an error. Tracing events (target `resilient::hedge`,
+/// debug): a copy starting, a copy other than the first winning, and a
+/// budget refusing a copy.
+pub use resilient_macros::hedge;
 
 /// Cuts a call off after a time limit: `#[timeout("2s")]`.
 ///

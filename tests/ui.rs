@@ -16,5 +16,6 @@ fn ui() {
     cases.compile_fail("tests/ui/fallback-*.rs");
     cases.compile_fail("tests/ui/bulkhead-*.rs");
     cases.compile_fail("tests/ui/rate_limit-*.rs");
+    cases.compile_fail("tests/ui/hedge-*.rs");
     cases.pass("tests/ui/pass-*.rs");
 }

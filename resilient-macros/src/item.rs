@@ -141,7 +141,7 @@ pub(crate) fn take_mut_bindings(sig: &syn::Signature, prologue: &mut [Stmt]) -> 
 /// `&mut T`, also behind the invisible group of a `macro_rules!` `$t:ty` or
 /// in parentheses. (A type alias for one is not seen through: `keep(..)`
 /// covers it.)
-fn is_mut_reference(ty: &Type) -> bool {
+pub(crate) fn is_mut_reference(ty: &Type) -> bool {
     match ty {
         Type::Reference(r) => r.mutability.is_some(),
         Type::Group(group) => is_mut_reference(&group.elem),

@@ -9,6 +9,7 @@ use syn::{Ident, ItemFn};
 use crate::args::breaker::BreakerArgs;
 use crate::args::bulkhead::BulkheadArgs;
 use crate::args::fallback::FallbackArgs;
+use crate::args::hedge::HedgeArgs;
 use crate::args::rate_limit::RateLimitArgs;
 use crate::args::retry::RetryArgs;
 use crate::args::timeout::TimeoutArgs;
@@ -23,17 +24,19 @@ pub(crate) enum Kind {
     Fallback,
     Bulkhead,
     RateLimit,
+    Hedge,
 }
 
 impl Kind {
     /// Every kind: `from_ident` looks here, so a new kind goes in too.
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Retry,
         Self::CircuitBreaker,
         Self::Timeout,
         Self::Fallback,
         Self::Bulkhead,
         Self::RateLimit,
+        Self::Hedge,
     ];
 
     /// The attribute's name, as users write it and as `__stack!` carries it.
@@ -45,6 +48,7 @@ impl Kind {
             Self::Fallback => "fallback",
             Self::Bulkhead => "bulkhead",
             Self::RateLimit => "rate_limit",
+            Self::Hedge => "hedge",
         }
     }
 
@@ -85,6 +89,10 @@ impl Kind {
                 let (args, errors) = parse_settings::<RateLimitArgs>(tokens);
                 (Some(LayerArgs::RateLimit(args)), errors)
             }
+            Self::Hedge => {
+                let (args, errors) = parse_settings::<HedgeArgs>(tokens);
+                (Some(LayerArgs::Hedge(args)), errors)
+            }
         }
     }
 
@@ -111,14 +119,17 @@ pub(crate) enum LayerArgs {
     Fallback(FallbackArgs),
     Bulkhead(BulkheadArgs),
     RateLimit(RateLimitArgs),
+    Hedge(HedgeArgs),
 }
 
 impl LayerArgs {
     /// The checks against the function itself (the names in `clone(..)`
-    /// and `keep(..)`, arguments a retry cannot start afresh).
+    /// and `keep(..)`, arguments a retry cannot start afresh, arguments
+    /// the copies of a hedge cannot share).
     pub(crate) fn check_function(&self, function: &ItemFn) -> syn::Result<()> {
         match self {
             Self::Retry(args) => args.check_arguments(function),
+            Self::Hedge(_) => HedgeArgs::check_arguments(function),
             Self::Breaker(_)
             | Self::Timeout(_)
             | Self::Fallback(_)
@@ -139,7 +150,7 @@ mod tests {
             let ident = Ident::new(kind.name(), proc_macro2::Span::call_site());
             assert_eq!(Kind::from_ident(&ident).ok(), Some(kind));
         }
-        let unknown = Ident::new("hedge", proc_macro2::Span::call_site());
+        let unknown = Ident::new("hedges", proc_macro2::Span::call_site());
         assert!(Kind::from_ident(&unknown).is_err(), "no fall-through");
     }
 }

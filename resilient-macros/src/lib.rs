@@ -62,6 +62,12 @@ pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
     stack::attribute(kind::Kind::RateLimit, args.into(), item.into()).into()
 }
 
+/// Copies of a slow attempt, raced; see `resilient::hedge`.
+#[proc_macro_attribute]
+pub fn hedge(args: TokenStream, item: TokenStream) -> TokenStream {
+    stack::attribute(kind::Kind::Hedge, args.into(), item.into()).into()
+}
+
 /// Generates a whole stack of resilient layers at once; written by the
 /// attributes, not by hand.
 #[doc(hidden)]

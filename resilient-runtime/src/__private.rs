@@ -14,9 +14,9 @@ pub use tokio::time::Instant;
 pub use crate::sleep::{Pause, pause};
 pub use crate::{
     Backoff, BreakerKey, BreakerName, Bulkhead, BulkheadFull, BulkheadPermit, CircuitBreaker,
-    CircuitOpen, Decision, Elapsed, Failure, Jitter, KeyedBreaker, KeyedRateLimiter, LimiterSlot,
-    OnCancel, RateLimited, RateLimiter, RetryBudget, RetryHint, RetryPolicy, RetryPolicyBuilder,
-    RetryState, StopReason, timeout,
+    CircuitOpen, Decision, Elapsed, Failure, Hedge, Jitter, KeyedBreaker, KeyedRateLimiter,
+    LimiterSlot, OnCancel, RateLimited, RateLimiter, RetryBudget, RetryHint, RetryPolicy,
+    RetryPolicyBuilder, RetryState, StopReason, timeout,
 };
 
 /// What the attributes need of the function's return type: a `Result`.
@@ -986,4 +986,67 @@ impl<E: ?Sized> ViaDefault for &HintWrap<'_, E> {
     fn __resilient_retry_after(&self) -> Option<Duration> {
         None
     }
+}
+
+/// `#[hedge]`: races the copies `make` starts in `copies`; the first
+/// outcome `won` accepts ends the race, or the last once every copy
+/// started has failed.
+pub async fn hedged<O, M, Fut, W, const N: usize>(
+    hedge: Hedge<'_>,
+    mut copies: [core::pin::Pin<&mut Option<Fut>>; N],
+    make: M,
+    won: W,
+) -> O
+where
+    M: Fn() -> Fut, // #[hedge] runs the body several times at once: it may not give away or mutably borrow what the copies share
+    Fut: Future<Output = O>,
+    W: Fn(&O) -> bool,
+{
+    hedge.race(&mut copies, make, won).await
+}
+
+/// Whether a hedged copy's result ends the race: an `Ok`.
+#[inline]
+pub fn hedge_won<R: RetryResult>(result: &R) -> bool {
+    result.retry_error().is_none()
+}
+
+/// [`hedge_won`] under layers that can reject or cut off a copy: a
+/// rejection or a timeout is a failed copy.
+#[inline]
+pub fn hedge_won_tagged<R: RetryResult, J, T, F, L>(outcome: &Outcome<R, J, T, F, L>) -> bool {
+    matches!(outcome, Outcome::Done(result) if hedge_won(result))
+}
+
+/// Puts the winning copy's payload (a rejection, a timeout, a key's
+/// breaker) where the layers above look for it.
+#[inline]
+pub fn restore<T>(slot: &mut Option<T>, value: Option<T>) {
+    *slot = value;
+}
+
+/// What a `mut` argument needs under `#[hedge]`: each copy of the body
+/// starts from its own copy.
+#[diagnostic::on_unimplemented(
+    message = "`#[hedge]` runs the body several times at once, each with its own copy of a `mut` argument, and `{Self}` is not `Copy`",
+    label = "not `Copy`: drop `mut`, and clone the value in the body where a copy needs its own",
+    note = "the copies of a hedged body run at the same time, so one cannot see what another changed: a `mut` argument is copied for each"
+)]
+pub trait FreshPerCopy {
+    /// A copy for one hedged copy of the body.
+    #[must_use]
+    fn fresh_copy(&self) -> Self;
+}
+
+impl<T: Copy> FreshPerCopy for T {
+    #[inline]
+    fn fresh_copy(&self) -> Self {
+        *self
+    }
+}
+
+/// A `mut` argument's copy for one hedged copy of the body.
+#[inline]
+pub fn fresh_copy<T: FreshPerCopy>(value: &T) -> T {
+    value.fresh_copy()
 }

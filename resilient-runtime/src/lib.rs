@@ -37,6 +37,7 @@ mod bulkhead;
 mod circuit_breaker;
 mod clock;
 mod error;
+mod hedge;
 mod policy;
 mod rate_limit;
 mod retry;
@@ -66,6 +67,7 @@ pub use circuit_breaker::{
     OnStateChange, OpenReason, Permit, StateChange,
 };
 pub use error::ConfigError;
+pub use hedge::Hedge;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
 pub use rate_limit::{
     KeyedRateLimiter, KeyedRateLimiterBuilder, LimiterSlot, RateLimited, RateLimiter,

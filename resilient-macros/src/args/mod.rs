@@ -11,6 +11,7 @@ pub(crate) mod breaker;
 pub(crate) mod bulkhead;
 pub(crate) mod duration;
 pub(crate) mod fallback;
+pub(crate) mod hedge;
 pub(crate) mod limits;
 pub(crate) mod rate_limit;
 pub(crate) mod retry;
@@ -56,6 +57,41 @@ pub(crate) struct Keyed<T> {
     pub(crate) value: T,
 }
 
+/// `name = "…"`: a string literal (`example` shows one in the error).
+pub(crate) fn name_literal(
+    meta: &ParseNestedMeta<'_>,
+    example: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<LitStr>> {
+    let input = meta.value()?;
+    if input.peek(LitStr) {
+        return input.parse::<LitStr>().map(Some);
+    }
+    let value: Expr = input.parse()?;
+    errors.at(
+        value.span(),
+        format!("`name` takes a string literal, such as `name = \"{example}\"`"),
+    );
+    Ok(None)
+}
+
+/// `budget = EXPR`: a `RetryBudget`'s path or an expression; a literal is
+/// reported.
+pub(crate) fn budget_expr(
+    meta: &ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<Box<Expr>>> {
+    let budget = meta.value()?.parse::<Expr>()?;
+    if let Expr::Lit(literal) = &budget {
+        errors.at(
+            literal.span(),
+            "`budget` takes a `RetryBudget`, not a literal: name a `static` built with `RetryBudget::builder()`, or an expression such as `self.budget`",
+        );
+        return Ok(None);
+    }
+    Ok(Some(Box::new(budget)))
+}
+
 /// The keys of a layer whose state can live outside the function:
 /// `shared = PATH` (a `static` of the user's), an instance key
 /// (`bulkhead = EXPR`, `limiter = EXPR`: one the caller owns), and
@@ -87,16 +123,8 @@ impl Owner {
             let expr = Box::new(meta.value()?.parse::<Expr>()?);
             set(&mut self.instance, span, key, expr, errors);
         } else if key == "name" {
-            let input = meta.value()?;
-            if input.peek(LitStr) {
-                let literal = input.parse::<LitStr>()?;
+            if let Some(literal) = name_literal(meta, example, errors)? {
                 set(&mut self.name, span, key, literal, errors);
-            } else {
-                let value: Expr = input.parse()?;
-                errors.at(
-                    value.span(),
-                    format!("`name` takes a string literal, such as `name = \"{example}\"`"),
-                );
             }
         } else {
             return Ok(false);

@@ -9,8 +9,8 @@ use syn::{Expr, Ident, ItemFn, LitBool, LitStr, Token};
 
 use super::backoff::{self, Backoff};
 use super::{
-    DurationArg, Errors, Keyed, Settings, Unsettled, conflicts, hook_expr, key_of, parse_duration,
-    set, skip_value, suggest, whole_number,
+    DurationArg, Errors, Keyed, Settings, Unsettled, budget_expr, conflicts, hook_expr, key_of,
+    parse_duration, set, skip_value, suggest, whole_number,
 };
 use crate::item;
 
@@ -118,14 +118,8 @@ impl Settings for RetryArgs {
                 set(&mut self.policy, key, name, policy, errors);
             }
             "budget" => {
-                let budget = meta.value()?.parse::<Expr>()?;
-                if let Expr::Lit(literal) = &budget {
-                    errors.at(
-                        literal.span(),
-                        "`budget` takes a `RetryBudget`, not a literal: name a `static` built with `RetryBudget::builder()`, or an expression such as `self.budget`",
-                    );
-                } else {
-                    set(&mut self.budget, key, name, Box::new(budget), errors);
+                if let Some(budget) = budget_expr(meta, errors)? {
+                    set(&mut self.budget, key, name, budget, errors);
                 }
             }
             "clone" | "keep" => {

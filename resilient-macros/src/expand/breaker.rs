@@ -179,16 +179,22 @@ fn key_lookup(
 
 /// Where keyed breaker layer `depth` keeps the key's breaker of the
 /// attempt in flight (or the last one).
-fn key_slot(depth: usize) -> syn::Ident {
+pub(crate) fn key_slot(depth: usize) -> syn::Ident {
     ident("key_breaker", depth)
 }
 
-/// The declaration of [`key_slot`], at the top of the stack.
+/// The type of [`key_slot`].
+pub(crate) fn key_slot_type() -> TokenStream {
+    quote!(::core::option::Option<::std::sync::Arc<__resilient::CircuitBreaker>>)
+}
+
+/// The declaration of [`key_slot`], at the top of the stack (and in each
+/// copy of a hedge above the breaker).
 pub(crate) fn declare_key_slot(depth: usize) -> TokenStream {
     let slot = key_slot(depth);
+    let slot_type = key_slot_type();
     quote! {
-        let mut #slot: ::core::option::Option<::std::sync::Arc<__resilient::CircuitBreaker>> =
-            ::core::option::Option::None;
+        let mut #slot: #slot_type = ::core::option::Option::None;
     }
 }
 

@@ -18,6 +18,7 @@
 mod breaker;
 mod bulkhead;
 mod fallback;
+mod hedge;
 pub(crate) mod protocol;
 mod rate_limit;
 mod retry;
@@ -56,33 +57,27 @@ pub(crate) fn generate_stack(input: &StackInput) -> TokenStream {
 
 /// The whole stack: `layers[0]` outermost, the user's block innermost.
 pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
-    let several = layers
-        .iter()
-        .filter(|l| matches!(l, LayerArgs::Breaker(_)))
-        .count()
-        > 1;
-    let several_bulkheads = layers
-        .iter()
-        .filter(|l| matches!(l, LayerArgs::Bulkhead(_)))
-        .count()
-        > 1;
-    let several_limiters = layers
-        .iter()
-        .filter(|l| matches!(l, LayerArgs::RateLimit(_)))
-        .count()
-        > 1;
+    let several_breakers = several(layers, |l| matches!(l, LayerArgs::Breaker(_)));
+    let several_bulkheads = several(layers, |l| matches!(l, LayerArgs::Bulkhead(_)));
+    let several_limiters = several(layers, |l| matches!(l, LayerArgs::RateLimit(_)));
+    let several_hedges = several(layers, |l| matches!(l, LayerArgs::Hedge(_)));
     let statics: Vec<_> = layers
         .iter()
         .enumerate()
         .filter_map(|(depth, layer)| match layer {
-            LayerArgs::Breaker(args) => breaker::breaker_static(stack, args, depth, several),
+            LayerArgs::Breaker(args) => {
+                breaker::breaker_static(stack, args, depth, several_breakers)
+            }
             LayerArgs::Bulkhead(args) => {
                 bulkhead::bulkhead_static(stack, args, depth, several_bulkheads)
             }
             LayerArgs::RateLimit(args) => {
                 rate_limit::rate_limit_static(stack, args, depth, several_limiters)
             }
-            LayerArgs::Retry(_) | LayerArgs::Timeout(_) | LayerArgs::Fallback(_) => None,
+            LayerArgs::Retry(_)
+            | LayerArgs::Timeout(_)
+            | LayerArgs::Fallback(_)
+            | LayerArgs::Hedge(_) => None,
         })
         .collect();
     // One slot per payload a layer of the stack can park.
@@ -126,6 +121,15 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
             LayerArgs::RateLimit(args) => {
                 rate_limit::expand(stack, args, depth, &inner, below.tags)
             }
+            LayerArgs::Hedge(args) => hedge::expand(
+                stack,
+                args,
+                depth,
+                &inner,
+                below.tags,
+                &layers[depth + 1..],
+                several_hedges,
+            ),
         };
         // What the next layer out receives.
         match layer {
@@ -140,7 +144,8 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
             LayerArgs::Retry(_)
             | LayerArgs::Timeout(_)
             | LayerArgs::Bulkhead(_)
-            | LayerArgs::RateLimit(_) => {}
+            | LayerArgs::RateLimit(_)
+            | LayerArgs::Hedge(_) => {}
         }
         if let Some(tag) = layer.produces() {
             below.tags = below.tags.with(tag);
@@ -162,6 +167,12 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
         use ::resilient::__private as __resilient;
         #(#statics)* #(#rebind)* #(#slots)* #(#key_slots)* #generated
     })
+}
+
+/// Whether the stack has more than one layer of a kind (whose default
+/// names then tell the layers apart).
+fn several(layers: &[LayerArgs], kind: fn(&LayerArgs) -> bool) -> bool {
+    layers.iter().filter(|l| kind(l)).count() > 1
 }
 
 /// The function returns its own type: a rejection that reached the top

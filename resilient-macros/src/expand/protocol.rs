@@ -78,6 +78,12 @@ impl Tag {
         }
     }
 
+    /// Its slot's type, `Option<Payload>`.
+    pub(crate) fn slot_type(self) -> TokenStream {
+        let payload = self.payload();
+        quote!(::core::option::Option<#payload>)
+    }
+
     /// `let mut slot: Option<Payload> = None;`
     pub(crate) fn declare_slot(self) -> TokenStream {
         let (slot, payload) = (self.slot(), self.payload());
@@ -192,7 +198,7 @@ impl LayerArgs {
             Self::Timeout(_) => Some(Tag::TimedOut),
             Self::Bulkhead(_) => Some(Tag::Full),
             Self::RateLimit(_) => Some(Tag::Limited),
-            Self::Retry(_) | Self::Fallback(_) => None,
+            Self::Retry(_) | Self::Fallback(_) | Self::Hedge(_) => None,
         }
     }
 

@@ -403,3 +403,37 @@ fn rate_limit_under_a_retry() {
         }
     ));
 }
+
+/// A hedge over a timeout and a keyed breaker, under a retry: each copy
+/// has its own slots, and the winner's are handed to the retry.
+#[test]
+fn hedge_over_tagged_layers() {
+    insta::assert_snapshot!(expand_kinds(
+        &[
+            (Kind::Retry, quote!(attempts = 3)),
+            (
+                Kind::Hedge,
+                quote!(after = "50ms", max = 3, budget = HEDGES)
+            ),
+            (Kind::Timeout, quote!("1s")),
+            (Kind::CircuitBreaker, quote!(key = host)),
+        ],
+        quote! {
+            async fn fetch(host: &str, mut id: u64) -> Result<Data, ApiError> {
+                get(host, id).await
+            }
+        }
+    ));
+}
+
+#[test]
+fn hedge_alone() {
+    insta::assert_snapshot!(expand_kinds(
+        &[(Kind::Hedge, quote!(after = "50ms"))],
+        quote! {
+            async fn fetch(id: u64) -> Result<Data, ApiError> {
+                get(id).await
+            }
+        }
+    ));
+}

@@ -1,0 +1,153 @@
+//! `#[hedge]`: copies of the layers below, raced in a fixed set of pinned
+//! slots.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::breaker;
+use super::protocol::{
+    Inner, Tag, Tags, attempt_future, duration, ident, run_attempt, static_name,
+};
+use crate::args::hedge::HedgeArgs;
+use crate::item::erase_impl_trait;
+use crate::kind::LayerArgs;
+use crate::stack::StackInput;
+
+// Input:  #[hedge(after = D, max = N)] over `inner`
+// Output (the tags from below, unchanged):
+//     {
+//         let (out, taken..) = hedged(      // (just `hedged(..)` when nothing below parks a payload)
+//             Hedge::after(D).name(..),
+//             [pin!(None), ..],              // N slots, in the function's future
+//             || async {                     // one copy: its own slots, its own `mut` arguments
+//                 let mut slot = None; ..
+//                 let mut n = fresh_copy(&n); ..
+//                 let copy = inner;
+//                 (copy, slot, ..)
+//             },
+//             |copy| hedge_won(&copy.0),     // the first `Ok` wins
+//         ).await;
+//         restore(&mut slot, taken); ..      // the payloads the winner parked
+//         out
+//     }
+pub(crate) fn expand(
+    stack: &StackInput,
+    args: &HedgeArgs,
+    depth: usize,
+    inner: &Inner,
+    inner_tags: Tags,
+    layers_below: &[LayerArgs],
+    several: bool,
+) -> TokenStream {
+    let erased = erase_impl_trait(&stack.output);
+    let inner_type = if inner_tags.any() {
+        inner_tags.outcome(&erased)
+    } else {
+        quote!(#erased)
+    };
+    // Every slot a layer below writes: each copy has its own, and the
+    // winner's are handed outward.
+    let mut slots = Vec::new();
+    for tag in Tag::ALL {
+        if layers_below.iter().any(|l| l.produces() == Some(tag)) {
+            slots.push((tag.slot(), tag.declare_slot(), tag.slot_type()));
+        }
+    }
+    for (offset, layer) in layers_below.iter().enumerate() {
+        if let LayerArgs::Breaker(breaker_args) = layer
+            && breaker_args.keying.key.is_some()
+        {
+            let below = depth + 1 + offset;
+            slots.push((
+                breaker::key_slot(below),
+                breaker::declare_key_slot(below),
+                breaker::key_slot_type(),
+            ));
+        }
+    }
+    let names: Vec<_> = slots.iter().map(|(name, _, _)| name).collect();
+    let declared = slots.iter().map(|(_, declared, _)| declared);
+    let types = slots.iter().map(|(_, _, slot_type)| slot_type);
+    let taken: Vec<_> = (0..slots.len())
+        .map(|i| ident(&format!("hedged_slot{i}"), depth))
+        .collect();
+
+    let out = ident("out", depth);
+    let copy = ident("copy", depth);
+    let settings = settings(stack, args, depth, several);
+    let pins = (0..args.copies()).map(|_| quote!(::core::pin::pin!(::core::option::Option::None)));
+    let prelude = prelude(stack);
+    let won = if inner_tags.any() {
+        quote_spanned!(stack.output.span()=> ::resilient::__private::hedge_won_tagged)
+    } else {
+        quote_spanned!(stack.output.span()=> ::resilient::__private::hedge_won::<#erased>)
+    };
+    if slots.is_empty() {
+        // Nothing parked below: a copy is the attempt's own future.
+        let attempt = if prelude.is_empty() {
+            attempt_future(stack, inner)
+        } else {
+            let run = run_attempt(stack, inner, &prelude);
+            quote!(async { #run })
+        };
+        return quote! {
+            __resilient::hedged(
+                #settings,
+                [#(#pins),*],
+                || #attempt,
+                |#copy: &#inner_type| #won(#copy),
+            )
+            .await
+        };
+    }
+    let run = run_attempt(stack, inner, &prelude);
+    quote! {
+        {
+            let (#out, #(#taken,)*) = __resilient::hedged(
+                #settings,
+                [#(#pins),*],
+                || async {
+                    #(#declared)*
+                    let #copy: #inner_type = #run;
+                    (#copy, #(#names,)*)
+                },
+                |#copy: &(#inner_type, #(#types,)*)| #won(&#copy.0),
+            )
+            .await;
+            #(__resilient::restore(&mut #names, #taken);)*
+            #out
+        }
+    }
+}
+
+/// `Hedge::after(D).name(..)`, with `.budget(..)` when given.
+fn settings(stack: &StackInput, args: &HedgeArgs, depth: usize, several: bool) -> TokenStream {
+    // `after` is required: the arguments were checked.
+    let after = args.after.as_ref().map_or_else(
+        || quote!(__resilient::Duration::ZERO),
+        |after| duration(&after.value),
+    );
+    let name = static_name(stack, args.name.as_ref(), depth, several);
+    let budget = args.budget.as_ref().map(|budget| {
+        let budget = &budget.value;
+        quote_spanned! {budget.span()=>
+            .budget(::resilient::__private::budget(&#budget))
+        }
+    });
+    quote!(__resilient::Hedge::after(#after).name(#name) #budget)
+}
+
+/// Each copy's own `mut` arguments, copied from the caller's: copies run
+/// at once, so none may see what another changed. A type that is not
+/// `Copy` is an error at the argument.
+fn prelude(stack: &StackInput) -> TokenStream {
+    let copies = stack.fresh.iter().map(|name| {
+        let borrow = syn::Token![&](name.span());
+        quote! {
+            #[allow(unused_mut)]
+            let mut #name = ::resilient::__private::fresh_copy(#borrow #name);
+        }
+    });
+    quote!(#(#copies)*)
+}
