@@ -322,3 +322,53 @@ fn a_known_key_of_a_keyed_rate_limit_allocates_nothing() {
     let (n, out) = allocations(|| per_tenant(7));
     assert_eq!((n, out.ok()), (0, Some(7)));
 }
+
+static HEDGED_COPIES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[resilient::hedge(after = "50ms", max = 3)]
+async fn hedged(slow: bool) -> Result<u32, StackError> {
+    HEDGED_COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if slow {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(1)
+}
+
+#[resilient::hedge(after = "50ms")]
+#[resilient::circuit_breaker(failures = 5, name = "no-alloc-hedge")]
+#[resilient::timeout("1s")]
+async fn hedged_over_tags(n: u32) -> Result<u32, StackError> {
+    Ok(n)
+}
+
+/// A hedge whose first attempt answers at once touches no timer; one
+/// whose copies start (a paused runtime, after a first run that sets up
+/// the runtime's own state) allocates nothing either: the copies live in
+/// the call's future.
+#[test]
+fn a_hedge_allocates_nothing_even_when_it_hedges() {
+    let (n, out) = allocations(|| hedged(false));
+    assert_eq!((n, out.ok()), (0, Some(1)));
+    let _ = allocations(|| hedged_over_tags(0));
+    let (n, out) = allocations(|| hedged_over_tags(3));
+    assert_eq!((n, out.ok()), (0, Some(3)));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        assert_eq!(hedged(true).await.ok(), Some(1));
+        let before = ALLOCATIONS.with(Cell::get);
+        let copies = HEDGED_COPIES.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(hedged(true).await.ok(), Some(1));
+        let n = ALLOCATIONS.with(Cell::get) - before;
+        let copies = HEDGED_COPIES.load(std::sync::atomic::Ordering::Relaxed) - copies;
+        assert_eq!(
+            (n, copies),
+            (0, 3),
+            "three copies raced, and nothing was allocated"
+        );
+    });
+}

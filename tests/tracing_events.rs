@@ -253,3 +253,46 @@ async fn a_spent_budget_is_a_warning_with_its_reason() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn hedging_is_a_debug_event() {
+    let collector = Collector::default();
+    let _guard = tracing::subscriber::set_default(collector.clone());
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let slow_then_fast = || async {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let hedge = resilient::Hedge::after(Duration::from_millis(50)).name("lookup");
+    hedge
+        .run([std::pin::pin!(None), std::pin::pin!(None)], slow_then_fast)
+        .await
+        .unwrap();
+    // Nothing earned, no reserve: the budget refuses the copy.
+    let budget = resilient::RetryBudget::builder()
+        .min_per_sec(0)
+        .ratio(0.1)
+        .build();
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let slow_then_fast = || async {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    hedge
+        .budget(&budget)
+        .run([std::pin::pin!(None), std::pin::pin!(None)], slow_then_fast)
+        .await
+        .unwrap();
+    assert_eq!(
+        collector.lines(),
+        [
+            "DEBUG resilient::hedge: message=attempt slow: hedging hedge=lookup copy=2 of=2",
+            "DEBUG resilient::hedge: message=a hedged copy won hedge=lookup copy=2",
+            "DEBUG resilient::hedge: message=retry budget empty: no hedge hedge=lookup",
+        ]
+    );
+}

@@ -195,7 +195,7 @@ impl Hedge<'_> {
                         if index > 0 {
                             tracing::debug!(
                                 target: "resilient::hedge",
-                                hedge = self.name,
+                                hedge = %self.name,
                                 copy = index + 1,
                                 "a hedged copy won"
                             );
@@ -233,7 +233,7 @@ impl Hedge<'_> {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(
                         target: "resilient::hedge",
-                        hedge = self.name,
+                        hedge = %self.name,
                         "retry budget empty: no hedge"
                     );
                     hedging = false;
@@ -250,7 +250,7 @@ impl Hedge<'_> {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(
                     target: "resilient::hedge",
-                    hedge = self.name,
+                    hedge = %self.name,
                     copy = started,
                     of = slots,
                     "attempt slow: hedging"
