@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use resilient::{
     Bulkhead, BulkheadFull, CircuitBreaker, CircuitOpen, KeyedBreaker, RateLimited, RetryBudget,
-    bulkhead, circuit_breaker, fallback, rate_limit, retry, timeout,
+    bulkhead, circuit_breaker, fallback, hedge, rate_limit, retry, timeout,
 };
 
 #[derive(Debug)]
@@ -38,6 +38,15 @@ impl From<resilient::Elapsed> for Error {
         Error
     }
 }
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("error")
+    }
+}
+
+// tower's hedge needs a `BoxError`-able error.
+impl std::error::Error for Error {}
 
 /// The call every case makes: trivial, so wrappers show.
 #[inline(never)]
@@ -139,6 +148,27 @@ pub async fn with_bulkhead(x: u64) -> Result<u64, Error> {
     direct(x).await
 }
 
+/// A hedge whose first attempt answers at its first poll: no copy, no
+/// timer.
+#[hedge(after = "50ms")]
+pub async fn with_hedge(x: u64) -> Result<u64, Error> {
+    direct(x).await
+}
+
+/// [`direct`] after yielding once to the runtime, as a remote call is
+/// pending at its first poll: what a hedge pays on a real success path
+/// (its timer armed, then dropped).
+#[inline(never)]
+pub async fn yielding(x: u64) -> Result<u64, Error> {
+    tokio::task::yield_now().await;
+    direct(x).await
+}
+
+#[hedge(after = "50ms")]
+pub async fn with_hedge_yielding(x: u64) -> Result<u64, Error> {
+    yielding(x).await
+}
+
 /// A rate limit far above the loop's pace: a clock read and a
 /// compare-and-swap per call.
 #[rate_limit(rate = 1000000000, per = "1s", name = "bench-rate")]
@@ -203,5 +233,10 @@ pub static INLINE_ROOMY: Bulkhead = Bulkhead::builder()
 
 #[bulkhead(shared = INLINE_ROOMY)]
 pub async fn plain_bulkhead(x: u64) -> Result<u64, Error> {
+    Ok(black_box(x))
+}
+
+#[hedge(after = "50ms")]
+pub async fn plain_hedge(x: u64) -> Result<u64, Error> {
     Ok(black_box(x))
 }

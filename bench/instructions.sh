@@ -17,9 +17,9 @@ count() { # case, calls
 }
 if [ "$#" -eq 0 ]; then
     set -- "direct" "retry" "retry+budget" "stack" "stack+timeout" "breaker" "breaker, failure rate" \
-        "keyed breaker" "bulkhead" "rate limit" "open rejection" "plain, inlinable" "retry, inlinable" \
+        "keyed breaker" "bulkhead" "rate limit" "hedge" "yielding" "hedge, yielding" "open rejection" "plain, inlinable" "retry, inlinable" \
         "retry+budget, inlinable" "breaker, inlinable" "keyed breaker, inlinable" \
-        "bulkhead, inlinable" "stack, inlinable"
+        "bulkhead, inlinable" "hedge, inlinable" "stack, inlinable"
 fi
 printf '%-24s %s\n' case "instructions per call"
 for case in "$@"; do

@@ -516,7 +516,8 @@ pub use resilient_macros::rate_limit;
 ///
 /// In a stack: above `#[circuit_breaker]`, each copy is one call for the
 /// breaker (its outcome recorded; a copy dropped because another won
-/// records nothing); above `#[timeout]`, each copy has its own limit; below
+/// records nothing, unless the breaker counts dropped calls as failures
+/// with [`OnCancel::Failure`]: keep the default under a hedge); above `#[timeout]`, each copy has its own limit; below
 /// `#[retry]`, each attempt is hedged. A rejection or a timeout below is a
 /// failed copy like an error. Tracing events (target `resilient::hedge`,
 /// debug): a copy starting, a copy other than the first winning, and a

@@ -227,6 +227,9 @@ fn inlinable_body(c: &mut Criterion) {
     group.bench_function("#[bulkhead] with room", |b| {
         b.iter_custom(|n| run(&rt, n, plain_bulkhead))
     });
+    group.bench_function("#[hedge], first attempt answers", |b| {
+        b.iter_custom(|n| run(&rt, n, plain_hedge))
+    });
     group.bench_function("#[circuit_breaker] closed", |b| {
         b.iter_custom(|n| run(&rt, n, plain_breaker))
     });
@@ -487,6 +490,75 @@ fn bulkhead_room(c: &mut Criterion) {
     group.finish();
 }
 
+/// tower's hedge policy for `u64` requests: every request may be sent
+/// twice.
+#[derive(Clone)]
+struct HedgeAll;
+
+impl tower::hedge::Policy<u64> for HedgeAll {
+    fn clone_request(&self, req: &u64) -> Option<u64> {
+        Some(*req)
+    }
+    fn can_retry(&self, _: &u64) -> bool {
+        true
+    }
+}
+
+/// A hedge whose first attempt answers, beside tower's hedge (the peer
+/// with the same job; it records every call's latency in a histogram to
+/// pick its delay), over a body that answers at its first poll and over
+/// one that yields once first, as a remote call does.
+fn hedge_first_answers(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("hedge, first attempt answers");
+    group.bench_function("direct", |b| b.iter_custom(|n| run(&rt, n, direct)));
+    group.bench_function("resilient #[hedge]", |b| {
+        b.iter_custom(|n| run(&rt, n, with_hedge))
+    });
+    let mut service = tower_hedge(tower::service_fn(direct));
+    group.bench_function("tower Hedge", |b| {
+        b.iter_custom(|n| run_service(&rt, n, &mut service))
+    });
+    group.bench_function("direct, yielding", |b| {
+        b.iter_custom(|n| run(&rt, n, yielding))
+    });
+    group.bench_function("resilient #[hedge], yielding", |b| {
+        b.iter_custom(|n| run(&rt, n, with_hedge_yielding))
+    });
+    let mut service = tower_hedge(tower::service_fn(yielding));
+    group.bench_function("tower Hedge, yielding", |b| {
+        b.iter_custom(|n| run_service(&rt, n, &mut service))
+    });
+    group.finish();
+}
+
+/// tower's hedge as its docs set it up: a copy after the 95th percentile
+/// of the last 10 s, once 10 latencies are known.
+fn tower_hedge<S>(service: S) -> tower::hedge::Hedge<S, HedgeAll>
+where
+    S: tower::Service<u64> + Clone,
+    S::Error: Into<tower::BoxError>,
+{
+    tower::hedge::Hedge::new::<u64>(service, HedgeAll, 10, 0.95, Duration::from_secs(10))
+}
+
+/// `n` calls of a service that is not `Clone`, each after `ready`.
+fn run_service<S>(runtime: &tokio::runtime::Runtime, n: u64, service: &mut S) -> Duration
+where
+    S: tower::Service<u64>,
+{
+    runtime.block_on(async {
+        let start = Instant::now();
+        for i in 0..n {
+            let Ok(ready) = service.ready().await else {
+                panic!("the service failed")
+            };
+            black_box(ready.call(i).await.is_ok());
+        }
+        start.elapsed()
+    })
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -497,6 +569,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = inlinable_body, retry_success, stacks, breaker_closed, breaker_open, bulkhead_room, contended
+    targets = inlinable_body, retry_success, stacks, breaker_closed, breaker_open, bulkhead_room, hedge_first_answers, contended
 }
 criterion_main!(benches);

@@ -14,7 +14,7 @@ mod cases;
 use cases::*;
 
 /// Every case, by the name `instructions.sh` passes.
-const CASES: [&str; 18] = [
+const CASES: [&str; 22] = [
     "direct",
     "retry",
     "retry+budget",
@@ -25,6 +25,9 @@ const CASES: [&str; 18] = [
     "keyed breaker",
     "bulkhead",
     "rate limit",
+    "hedge",
+    "yielding",
+    "hedge, yielding",
     "open rejection",
     "plain, inlinable",
     "retry, inlinable",
@@ -32,6 +35,7 @@ const CASES: [&str; 18] = [
     "breaker, inlinable",
     "keyed breaker, inlinable",
     "bulkhead, inlinable",
+    "hedge, inlinable",
     "stack, inlinable",
 ];
 
@@ -76,6 +80,9 @@ fn main() -> ExitCode {
         "keyed breaker" => keyed_call,
         "bulkhead" => with_bulkhead,
         "rate limit" => with_rate_limit,
+        "hedge" => with_hedge,
+        "yielding" => yielding,
+        "hedge, yielding" => with_hedge_yielding,
         "open rejection" => through_open_breaker,
         "plain, inlinable" => plain,
         "retry, inlinable" => plain_retry,
@@ -83,6 +90,7 @@ fn main() -> ExitCode {
         "breaker, inlinable" => plain_breaker,
         "keyed breaker, inlinable" => plain_keyed_call,
         "bulkhead, inlinable" => plain_bulkhead,
+        "hedge, inlinable" => plain_hedge,
         "stack, inlinable" => plain_stack,
     );
     ExitCode::SUCCESS
