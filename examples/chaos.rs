@@ -3,7 +3,10 @@
 //! recovers, while eight clients keep calling the API. Every request must
 //! get a defined answer (data, default data, `503` or `429`). The run is
 //! made twice: with no limit on retries, and with the API's retry budget
-//! (20 % of calls, 10 a second).
+//! (20 % of calls, 10 a second). Then two comparisons: an upstream that
+//! got slow and serves only 8 requests at a time, under 64 clients, with
+//! and without the API's bulkhead; and an upstream with a slow tail, with
+//! and without hedging.
 //!
 //! ```text
 //! cargo run --release --example chaos
@@ -13,8 +16,9 @@
 //! upstream calls per request (retry amplification: what a fleet of such
 //! APIs does to a dependency that is already failing) and the p50/p99
 //! latency; then the breaker's state changes, and the amplification of
-//! the two runs side by side. Fixed phases, a fixed number of clients, a
-//! time limit: it stops by itself.
+//! the two runs side by side; and for each comparison, the answers with
+//! data a second, the latency and the upstream calls per request. Fixed
+//! phases, a fixed number of clients, a time limit: it stops by itself.
 
 #[path = "resilient_api/app.rs"]
 #[allow(dead_code)]
@@ -43,6 +47,69 @@ struct Phase {
     latencies: Vec<Duration>,
 }
 
+impl Phase {
+    /// The `p`th percentile latency (the latencies are sorted).
+    fn percentile(&self, p: usize) -> Duration {
+        let n = self.latencies.len();
+        self.latencies
+            .get((n * p / 100).min(n.saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// `clients` clients calling the API for one phase (half of them
+/// `/api/data`, half `/api/strict`), each as fast as it is answered; the
+/// answers by kind, and the latencies, sorted.
+async fn load(
+    client: &reqwest::Client,
+    api_addr: std::net::SocketAddr,
+    clients: usize,
+    deadline: Instant,
+) -> Phase {
+    let phase = Arc::new(Mutex::new(Phase::default()));
+    let until = Instant::now() + PHASE;
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let (client, phase) = (client.clone(), phase.clone());
+            tokio::spawn(async move {
+                let route = if i % 2 == 0 {
+                    "/api/data"
+                } else {
+                    "/api/strict"
+                };
+                while Instant::now() < until && Instant::now() < deadline {
+                    let start = Instant::now();
+                    let kind = match client.get(format!("http://{api_addr}{route}")).send().await {
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            let body = response.text().await.unwrap_or_default();
+                            match status {
+                                200 if body.contains("default data") => {
+                                    "200 default data".to_owned()
+                                }
+                                200 => "200 data".to_owned(),
+                                503 | 429 => format!("{status}"),
+                                other => format!("{other} (undefined!)"),
+                            }
+                        }
+                        Err(e) => format!("transport error (undefined!): {e}"),
+                    };
+                    let mut phase = phase.lock().unwrap();
+                    *phase.answers.entry(kind).or_default() += 1;
+                    phase.latencies.push(start.elapsed());
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut phase = Arc::try_unwrap(phase).ok().unwrap().into_inner().unwrap();
+    phase.latencies.sort();
+    phase
+}
+
 #[tokio::main]
 async fn main() {
     app::QUIET.store(true, Ordering::Relaxed);
@@ -55,6 +122,124 @@ async fn main() {
     println!("\nupstream calls per request    without a budget   with it");
     for ((phase, before), (_, after)) in without.iter().zip(&with) {
         println!("{phase:<28} {before:>16.2} {after:>9.2}");
+    }
+    overload().await;
+    slow_tail().await;
+}
+
+/// The settings of these runs: short attempts, no breaker trips, no
+/// limit on upstream calls, no hedging unless a run sets it.
+fn settings(name: &'static str) -> Settings {
+    Settings {
+        name,
+        attempt_timeout: Duration::from_millis(200),
+        upstream_rate: resilient::RateLimiter::builder()
+            .rate(10_000_000)
+            .burst(10_000_000),
+        hedge_after: Duration::MAX,
+        breaker_failures: 1000,
+        ..Settings::demo()
+    }
+}
+
+/// A fresh upstream and an API in front of it, on loopback: the upstream
+/// (steered directly) and the API's address.
+async fn start(settings: &Settings) -> (Arc<Upstream>, std::net::SocketAddr) {
+    let upstream = Upstream::new(0.0, Duration::ZERO);
+    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream_listener.local_addr().unwrap();
+    let router = app::upstream_router(upstream.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(upstream_listener, router).await;
+    });
+    let api = Api::new(vec![upstream_addr.to_string()], settings);
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api_listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(api_listener, app::api_router(api)).await;
+    });
+    (upstream, api_addr)
+}
+
+/// One line of a comparison: requests, real answers a second, latency,
+/// upstream calls per request, answers by kind.
+fn report(name: &str, phase: &Phase, upstream_calls: u64) {
+    let n = phase.latencies.len();
+    let data = phase.answers.get("200 data").copied().unwrap_or(0);
+    #[allow(clippy::cast_precision_loss)] // ratios for a report
+    let (per_second, per_request) = (
+        data as f64 / PHASE.as_secs_f64(),
+        upstream_calls as f64 / n.max(1) as f64,
+    );
+    println!(
+        "{name:<28} requests {n:>5}  data/s {per_second:>6.1}  upstream calls/request {per_request:>5.2}  p50 {:>9.1?}  p99 {:>9.1?}  {:?}",
+        phase.percentile(50),
+        phase.percentile(99),
+        phase.answers
+    );
+}
+
+/// An upstream that got slow and can only serve so many at once: 100 ms a
+/// request, 8 at a time, the rest queued; 64 clients. Without a bulkhead
+/// every request joins upstream's queue, waits past its timeout and is
+/// retried into the same queue; with one of 8 places (waiting 50 ms), the
+/// requests that get in are served at upstream's pace and the others are
+/// answered at once.
+async fn overload() {
+    println!("\nslow upstream (100 ms, 8 at a time), 64 clients");
+    let unbounded = resilient::Bulkhead::builder()
+        .name("chaos handlers, unbounded")
+        .max(resilient::MAX_CONCURRENT);
+    let bounded = resilient::Bulkhead::builder()
+        .name("chaos handlers, 8")
+        .max(8)
+        .wait(Duration::from_millis(50));
+    for (name, registry_name, handlers) in [
+        ("no bulkhead", "chaos-overload", unbounded),
+        (
+            "bulkhead of 8, wait 50 ms",
+            "chaos-overload-bulkhead",
+            bounded,
+        ),
+    ] {
+        let (upstream, api) = start(&Settings {
+            handlers,
+            ..settings(registry_name)
+        })
+        .await;
+        upstream.set_latency(Duration::from_millis(100));
+        upstream.set_capacity(8);
+        let client = reqwest::Client::new();
+        let before = upstream.hits();
+        let phase = load(&client, api, 64, Instant::now() + PHASE * 2).await;
+        report(name, &phase, upstream.hits() - before);
+    }
+}
+
+/// An upstream with a slow tail: 5 % of requests take a second. Without
+/// hedging, a request in the tail waits for its attempt's timeout
+/// (200 ms) and a retry; with a copy sent after 50 ms, it waits 50 ms
+/// and the copy's own time.
+async fn slow_tail() {
+    println!("\nslow tail (5 % of upstream's answers take 1 s), 8 clients");
+    for (name, registry_name, hedge_after) in [
+        ("no hedging", "chaos-tail", Duration::MAX),
+        (
+            "hedged after 50 ms",
+            "chaos-tail-hedged",
+            Duration::from_millis(50),
+        ),
+    ] {
+        let (upstream, api) = start(&Settings {
+            hedge_after,
+            ..settings(registry_name)
+        })
+        .await;
+        upstream.set_tail(0.05, Duration::from_secs(1));
+        let client = reqwest::Client::new();
+        let before = upstream.hits();
+        let phase = load(&client, api, CLIENTS, Instant::now() + PHASE * 2).await;
+        report(name, &phase, upstream.hits() - before);
     }
 }
 
@@ -85,6 +270,8 @@ async fn scenario(
         upstream_rate: resilient::RateLimiter::builder()
             .rate(10_000_000)
             .burst(10_000_000),
+        hedge_after: Settings::demo().hedge_after,
+        hedges: Settings::demo().hedges,
         breaker_failures: 5,
         // Above `max_retry_after` (2 s): requests answer at once while the
         // breaker is open instead of waiting for it.
@@ -153,63 +340,16 @@ async fn scenario(
             _ => {}
         }
         admin(control).await;
-        let phase = Arc::new(Mutex::new(Phase::default()));
-        let until = Instant::now() + PHASE;
-        let tasks: Vec<_> = (0..CLIENTS)
-            .map(|i| {
-                let (client, phase) = (client.clone(), phase.clone());
-                tokio::spawn(async move {
-                    let route = if i % 2 == 0 {
-                        "/api/data"
-                    } else {
-                        "/api/strict"
-                    };
-                    while Instant::now() < until && Instant::now() < deadline {
-                        let start = Instant::now();
-                        let kind =
-                            match client.get(format!("http://{api_addr}{route}")).send().await {
-                                Ok(response) => {
-                                    let status = response.status().as_u16();
-                                    let body = response.text().await.unwrap_or_default();
-                                    match status {
-                                        200 if body.contains("default data") => {
-                                            "200 default data".to_owned()
-                                        }
-                                        200 => "200 data".to_owned(),
-                                        503 | 429 => format!("{status}"),
-                                        other => format!("{other} (undefined!)"),
-                                    }
-                                }
-                                Err(e) => format!("transport error (undefined!): {e}"),
-                            };
-                        let mut phase = phase.lock().unwrap();
-                        *phase.answers.entry(kind).or_default() += 1;
-                        phase.latencies.push(start.elapsed());
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let mut phase = Arc::try_unwrap(phase).ok().unwrap().into_inner().unwrap();
-        phase.latencies.sort();
+        let phase = load(&client, api_addr, CLIENTS, deadline).await;
         let n = phase.latencies.len();
         total_requests += n as u64;
-        let pct = |p: usize| {
-            phase
-                .latencies
-                .get((n * p / 100).min(n.saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
         #[allow(clippy::cast_precision_loss)] // a ratio for a report
         let per_request = (upstream_hits().await - phase_hits_before) as f64 / n.max(1) as f64;
         amplification.push((name, per_request));
         println!(
             "{name:<22} requests {n:>5}  upstream calls/request {per_request:>5.2}  p50 {:>9.1?}  p99 {:>9.1?}  {:?}",
-            pct(50),
-            pct(99),
+            phase.percentile(50),
+            phase.percentile(99),
             phase.answers
         );
     }

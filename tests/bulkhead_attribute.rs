@@ -53,8 +53,19 @@ impl Inside {
     async fn run(&self, hold: Duration) {
         let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
+        // Out however the body ends: a call cancelled in its sleep has
+        // left too (the stress test's first version counted it inside
+        // for ever, and failed now and then).
+        let _leave = Leave(&self.now);
         sleep(hold).await;
-        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+struct Leave<'a>(&'a AtomicU32);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -56,6 +56,8 @@ fn settings(name: &'static str) -> Settings {
         attempt_timeout: Duration::from_millis(150),
         handlers: Settings::demo().handlers,
         upstream_rate: Settings::demo().upstream_rate,
+        hedge_after: Settings::demo().hedge_after,
+        hedges: Settings::demo().hedges,
         breaker_failures: 3,
         breaker_reset: RESET,
         on_state_change: None,
@@ -322,6 +324,9 @@ async fn a_busy_api_answers_at_once() {
         &Settings {
             handlers: resilient::Bulkhead::builder().name("e2e-handlers").max(1),
             attempt_timeout: Duration::from_secs(2),
+            // No copy of the slow request: upstream's hits count the
+            // requests that reached it.
+            hedge_after: Duration::MAX,
             ..settings("e2e-busy")
         },
     )
@@ -374,5 +379,47 @@ async fn a_busy_api_answers_at_once() {
         upstream.hits(),
         1,
         "the turned-away requests never reached upstream"
+    );
+}
+
+/// A slow tail is hedged: with 15 % of upstream's answers taking a
+/// second, a copy sent after 50 ms answers first, and no request waits
+/// the second out. (Upstream draws its slow answers from a fixed
+/// sequence, in which no two slow ones follow each other over these
+/// requests: a copy is never slow too.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tail_is_hedged() {
+    let (upstream, host) = start_upstream().await;
+    upstream.set_tail(0.15, Duration::from_secs(1));
+    let api = start_api(
+        vec![host],
+        &Settings {
+            // Longer than the tail: without the hedge, a slow answer
+            // would be waited for.
+            attempt_timeout: Duration::from_secs(2),
+            ..settings("e2e-tail")
+        },
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..30 {
+        let start = Instant::now();
+        let data: Data = client
+            .get(format!("{api}/api/strict"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_ne!(data.message, DEFAULT);
+        slowest = slowest.max(start.elapsed());
+    }
+    assert!(slowest < Duration::from_millis(500), "{slowest:?}");
+    assert!(
+        upstream.hits() > 30,
+        "some requests were hedged: {} upstream calls",
+        upstream.hits()
     );
 }

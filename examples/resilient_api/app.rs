@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use resilient::{
     Backoff, Bulkhead, BulkheadBuilder, BulkheadFull, CircuitOpen, CircuitState, Elapsed, Jitter,
     KeyedBreaker, RateLimited, RateLimiter, RateLimiterBuilder, RetryBudget, RetryBudgetBuilder,
-    RetryHint, RetryPolicy, bulkhead, circuit_breaker, fallback, rate_limit, registry, retry,
-    retry_after, timeout,
+    RetryHint, RetryPolicy, bulkhead, circuit_breaker, fallback, hedge, rate_limit, registry,
+    retry, retry_after, timeout,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -38,6 +38,13 @@ pub(crate) struct Upstream {
     fail_next: AtomicU32,
     /// Answer `429 Too Many Requests` with this `Retry-After`.
     rate_limit: Mutex<Option<RateLimit>>,
+    /// Requests served at once, as by a server with that many workers;
+    /// the rest queue for one (`None`: no limit).
+    capacity: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    /// Share of requests, in thousandths, that take `tail_ms` longer: a
+    /// slow replica, a pause, a lost packet.
+    tail_per_mille: AtomicU32,
+    tail_ms: AtomicU64,
     /// Requests served (including failed ones): the retry amplification.
     hits: AtomicU64,
     /// A tiny xorshift state for the failures: no RNG crate needed here.
@@ -67,9 +74,8 @@ impl Upstream {
     }
 
     pub(crate) fn set_failure_rate(&self, rate: f64) {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let per_mille = (rate.clamp(0.0, 1.0) * 1000.0).round() as u32;
-        self.failure_per_mille.store(per_mille, Ordering::Relaxed);
+        self.failure_per_mille
+            .store(per_mille(rate), Ordering::Relaxed);
     }
 
     pub(crate) fn set_latency(&self, latency: Duration) {
@@ -87,6 +93,22 @@ impl Upstream {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = limit;
     }
 
+    /// At most `workers` requests served at once (`0`: no limit).
+    pub(crate) fn set_capacity(&self, workers: usize) {
+        let semaphore = (workers > 0).then(|| Arc::new(tokio::sync::Semaphore::new(workers)));
+        *self
+            .capacity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = semaphore;
+    }
+
+    /// `rate` of the requests take `extra` longer.
+    pub(crate) fn set_tail(&self, rate: f64, extra: Duration) {
+        self.tail_per_mille
+            .store(per_mille(rate), Ordering::Relaxed);
+        self.tail_ms.store(millis(extra), Ordering::Relaxed);
+    }
+
     pub(crate) fn fail_next(&self, count: u32) {
         self.fail_next.store(count, Ordering::Relaxed);
     }
@@ -97,7 +119,11 @@ impl Upstream {
 
     /// Fails this request? Draws from the xorshift state.
     fn unlucky(&self) -> bool {
-        let per_mille = self.failure_per_mille.load(Ordering::Relaxed);
+        self.draw(self.failure_per_mille.load(Ordering::Relaxed))
+    }
+
+    /// `true` for `per_mille` thousandths of the draws.
+    fn draw(&self, per_mille: u32) -> bool {
         if per_mille == 0 {
             return false;
         }
@@ -108,6 +134,12 @@ impl Upstream {
         self.seed.store(x, Ordering::Relaxed);
         x % 1000 < u64::from(per_mille)
     }
+}
+
+fn per_mille(rate: f64) -> u32 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let per_mille = (rate.clamp(0.0, 1.0) * 1000.0).round() as u32;
+    per_mille
 }
 
 fn millis(d: Duration) -> u64 {
@@ -122,13 +154,28 @@ pub(crate) fn upstream_router(upstream: Arc<Upstream>) -> Router {
         .route("/admin/latency", post(admin_latency))
         .route("/admin/down", post(admin_down))
         .route("/admin/rate-limit", post(admin_rate_limit))
+        .route("/admin/capacity", post(admin_capacity))
+        .route("/admin/tail", post(admin_tail))
         .route("/admin/stats", get(admin_stats))
         .with_state(upstream)
 }
 
 async fn upstream_data(State(up): State<Arc<Upstream>>) -> Response {
     let hit = up.hits.fetch_add(1, Ordering::Relaxed) + 1;
-    let latency = up.latency_ms.load(Ordering::Relaxed);
+    let workers = up
+        .capacity
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    // Held while the request is served: the others wait their turn.
+    let _worker = match workers {
+        Some(workers) => workers.acquire_owned().await.ok(),
+        None => None,
+    };
+    let mut latency = up.latency_ms.load(Ordering::Relaxed);
+    if up.draw(up.tail_per_mille.load(Ordering::Relaxed)) {
+        latency += up.tail_ms.load(Ordering::Relaxed);
+    }
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
@@ -225,6 +272,27 @@ async fn admin_rate_limit(
         seconds,
         date: q.date,
     }));
+    "ok"
+}
+
+#[derive(Deserialize)]
+struct Workers {
+    workers: usize,
+}
+
+async fn admin_capacity(State(up): State<Arc<Upstream>>, Query(q): Query<Workers>) -> &'static str {
+    up.set_capacity(q.workers);
+    "ok"
+}
+
+#[derive(Deserialize)]
+struct Tail {
+    rate: f64,
+    ms: u64,
+}
+
+async fn admin_tail(State(up): State<Arc<Upstream>>, Query(q): Query<Tail>) -> &'static str {
+    up.set_tail(q.rate, Duration::from_millis(q.ms));
     "ok"
 }
 
@@ -352,6 +420,13 @@ pub(crate) struct Settings {
     /// How fast the API may call upstream, all hosts together; an
     /// upstream `429` with `Retry-After` pauses it for every request.
     pub(crate) upstream_rate: RateLimiterBuilder,
+    /// How long an attempt runs before a copy of it is sent (a hedge),
+    /// best near upstream's 95th-percentile latency; `Duration::MAX`
+    /// never hedges.
+    pub(crate) hedge_after: Duration,
+    /// How many hedges the API may send, all requests together, as a
+    /// share of its calls.
+    pub(crate) hedges: RetryBudgetBuilder,
     pub(crate) breaker_failures: u32,
     pub(crate) breaker_reset: Duration,
     /// Called on every breaker state change (the chaos run counts them).
@@ -388,6 +463,11 @@ impl Settings {
                 .rate(500)
                 .per(Duration::from_secs(1))
                 .burst(100),
+            // Upstream answers in a few milliseconds; one still running
+            // after 50 ms is in its slow tail.
+            hedge_after: Duration::from_millis(50),
+            // A tenth of the calls may be hedged (and 10 a second).
+            hedges: RetryBudget::builder().ratio(0.1),
             breaker_failures: 5,
             breaker_reset: Duration::from_secs(30),
             on_state_change: None,
@@ -410,6 +490,8 @@ pub(crate) struct Api {
     retry: RetryPolicy,
     budget: RetryBudget,
     attempt_timeout: Duration,
+    hedge_after: Duration,
+    hedges: RetryBudget,
 }
 
 impl Api {
@@ -446,6 +528,11 @@ impl Api {
             retry: settings.retry,
             budget: settings.budget.try_build().expect("valid budget settings"),
             attempt_timeout: settings.attempt_timeout,
+            hedge_after: settings.hedge_after,
+            hedges: settings
+                .hedges
+                .try_build()
+                .expect("valid hedge budget settings"),
         })
     }
 
@@ -471,11 +558,14 @@ impl Api {
     /// `GET /api/data`: never fails. At most `handlers` requests at once
     /// (one beyond them waits a little, then gets default data); retries
     /// transient errors with exponential backoff and jitter, within the
-    /// API's retry budget; each attempt goes through `host`'s breaker and
-    /// is cut off after `attempt_timeout`; if it all fails, default data.
+    /// API's retry budget; an attempt still running after `hedge_after`
+    /// gets a copy (within the hedge budget), the first success winning;
+    /// each copy goes through `host`'s breaker and is cut off after
+    /// `attempt_timeout`; if it all fails, default data.
     #[fallback(with = default_data)]
     #[bulkhead(bulkhead = self.handlers)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
+    #[hedge(after = self.hedge_after, budget = self.hedges)]
     #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
     #[rate_limit(limiter = self.upstream_rate)]
     #[timeout(self.attempt_timeout)]
@@ -488,6 +578,7 @@ impl Api {
     /// when upstream asks for a longer pause than we are willing to wait.
     #[bulkhead(bulkhead = self.handlers)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
+    #[hedge(after = self.hedge_after, budget = self.hedges)]
     #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
     #[rate_limit(limiter = self.upstream_rate)]
     #[timeout(self.attempt_timeout)]
@@ -638,6 +729,7 @@ async fn health(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {
         "status": "ok",
         "breakers": breakers,
         "retry_budget": { "available": api.budget.available() },
+        "hedge_budget": { "available": api.hedges.available() },
         "handlers": { "running": api.handlers.running(), "max": api.handlers.max() },
     }))
 }

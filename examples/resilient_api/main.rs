@@ -192,6 +192,8 @@ Change an upstream while it runs (the same routes on every replica):
   curl -X POST 'http://{first}/admin/fail?rate=0.5'         # half its requests fail
   curl -X POST 'http://{first}/admin/fail-next?count=2'     # the next two fail: watch the retries
   curl -X POST 'http://{first}/admin/latency?ms=3000'       # hang past the 2 s timeout
+  curl -X POST 'http://{first}/admin/tail?rate=0.2&ms=1000' # a fifth of its answers take 1 s: hedged after 50 ms
+  curl -X POST 'http://{first}/admin/capacity?workers=4'    # serve 4 requests at a time, queue the rest
   curl -X POST 'http://{first}/admin/rate-limit?seconds=60' # 429 + Retry-After: 60 (passed on)
   curl -X POST 'http://{first}/admin/rate-limit'            # stop rate limiting
   curl -s http://{first}/admin/stats                         # upstream requests served
