@@ -49,6 +49,9 @@
 //!   `resilient::hedge`.
 //! - `http`: `retry_after::from_headers` reads `Retry-After` from an
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
+//! - `reqwest`: the module `reqwest`: `RetryHint` for `reqwest::Error`,
+//!   `HttpError` (a status with its `Retry-After`, a failed request, and
+//!   the layers' rejections) and `ResponseExt::check_status`.
 
 #![warn(missing_docs)]
 
@@ -62,6 +65,9 @@ pub use resilient_runtime::{
     RetryPolicy, RetryPolicyBuilder, RetryState, StateChange, StopReason, Timeout, Withdrawal,
     registry, retry, retry_after, retry_with_hints, testing, timeout,
 };
+
+#[cfg(feature = "reqwest")]
+pub use resilient_runtime::reqwest;
 
 /// Retries an `async fn`: the attribute form of [`retry()`].
 ///

@@ -12,11 +12,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use resilient::reqwest::{HttpError, ResponseExt};
 use resilient::{
-    Backoff, Bulkhead, BulkheadBuilder, BulkheadFull, CircuitOpen, CircuitState, Elapsed, Jitter,
-    KeyedBreaker, RateLimited, RateLimiter, RateLimiterBuilder, RetryBudget, RetryBudgetBuilder,
-    RetryHint, RetryPolicy, bulkhead, circuit_breaker, fallback, hedge, rate_limit, registry,
-    retry, retry_after, timeout,
+    Backoff, Bulkhead, BulkheadBuilder, CircuitState, Jitter, KeyedBreaker, RateLimiter,
+    RateLimiterBuilder, RetryBudget, RetryBudgetBuilder, RetryPolicy, bulkhead, circuit_breaker,
+    fallback, hedge, rate_limit, registry, retry, timeout,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -28,13 +28,13 @@ use tokio::time::Instant;
 /// The upstream's knobs, changeable while it runs (`/admin/*` routes).
 #[derive(Debug, Default)]
 pub(crate) struct Upstream {
-    /// Share of requests that fail with `500`, in thousandths.
+    /// Share of requests that fail with `503`, in thousandths.
     failure_per_mille: AtomicU32,
     /// Added latency per request.
     latency_ms: AtomicU64,
     /// Answer everything with `503`.
     down: AtomicBool,
-    /// Fail the next N requests with `500` (for a predictable demo).
+    /// Fail the next N requests with `503` (for a predictable demo).
     fail_next: AtomicU32,
     /// Answer `429 Too Many Requests` with this `Retry-After`.
     rate_limit: Mutex<Option<RateLimit>>,
@@ -203,7 +203,7 @@ async fn upstream_data(State(up): State<Arc<Upstream>>) -> Response {
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
         .is_ok();
     if forced || up.unlucky() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "transient failure").into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, "transient failure").into_response();
     }
     Json(Data {
         message: String::from("Fresh data from upstream."),
@@ -311,93 +311,12 @@ pub(crate) struct Data {
     pub(crate) hit: Option<u64>,
 }
 
-/// Everything that can go wrong calling upstream, as one error type.
-#[derive(Debug)]
-pub(crate) enum UpstreamError {
-    /// Upstream answered with an error status (and maybe a `Retry-After`).
-    Status {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
-    /// The request did not complete (connection refused, reset, ...).
-    Transport(String),
-    /// Our circuit breaker refused the call: upstream is known to be down.
-    Open(CircuitOpen),
-    /// The attempt took longer than its timeout: a hung upstream.
-    TimedOut(Elapsed),
-    /// Too many requests in flight already: turned away by our bulkhead.
-    Busy(BulkheadFull),
-    /// Over our limit for upstream, or upstream's `429` still in force:
-    /// turned away by our rate limiter without calling it.
-    Limited(RateLimited),
-}
-
-impl std::fmt::Display for UpstreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Status { status, .. } => write!(f, "upstream answered {status}"),
-            Self::Transport(reason) => write!(f, "upstream unreachable: {reason}"),
-            Self::Open(open) => write!(f, "{open}"),
-            Self::TimedOut(elapsed) => write!(f, "upstream: {elapsed}"),
-            Self::Busy(full) => write!(f, "{full}"),
-            Self::Limited(limited) => write!(f, "{limited}"),
-        }
-    }
-}
-
-// `#[circuit_breaker]` and `#[timeout]` hand these back as our error type.
-impl From<CircuitOpen> for UpstreamError {
-    fn from(open: CircuitOpen) -> Self {
-        Self::Open(open)
-    }
-}
-
-impl From<Elapsed> for UpstreamError {
-    fn from(elapsed: Elapsed) -> Self {
-        Self::TimedOut(elapsed)
-    }
-}
-
-impl From<BulkheadFull> for UpstreamError {
-    fn from(full: BulkheadFull) -> Self {
-        Self::Busy(full)
-    }
-}
-
-impl From<RateLimited> for UpstreamError {
-    fn from(limited: RateLimited) -> Self {
-        Self::Limited(limited)
-    }
-}
-
-/// What `#[retry]` should know: a `429`/`503` may say when to come back,
-/// and a `4xx` other than `429` will not get better by retrying.
-impl RetryHint for UpstreamError {
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Status { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-
-    fn is_transient(&self) -> bool {
-        match self {
-            Self::Status { status, .. } => *status >= 500 || *status == 429,
-            Self::Transport(_) | Self::TimedOut(_) | Self::Busy(_) | Self::Limited(_) => true,
-            Self::Open(_) => false,
-        }
-    }
-}
-
-/// What counts against the breaker: the upstream failing, not our own
-/// bad requests, and not being told to slow down.
-fn upstream_failed(err: &UpstreamError) -> bool {
-    match err {
-        UpstreamError::Status { status, .. } => *status >= 500,
-        UpstreamError::Transport(_) | UpstreamError::TimedOut(_) | UpstreamError::Open(_) => true,
-        UpstreamError::Busy(_) | UpstreamError::Limited(_) => false,
-    }
-}
+// Everything that can go wrong calling upstream is `resilient::reqwest::
+// HttpError` (feature `reqwest`): a status with its `Retry-After`, a
+// request that did not complete, and the layers' rejections. `429`, `502`,
+// `503` and `504` are transient; only a `5xx`, a request that did not
+// complete and a timeout count against the breaker
+// (`HttpError::is_service_failure`).
 
 /// How the API is tuned; the demo uses [`Settings::demo`], the test
 /// shorter durations.
@@ -566,10 +485,10 @@ impl Api {
     #[bulkhead(bulkhead = self.handlers)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[hedge(after = self.hedge_after, budget = self.hedges)]
-    #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
+    #[circuit_breaker(key = host, breaker = self.breakers, when = HttpError::is_service_failure)]
     #[rate_limit(limiter = self.upstream_rate)]
     #[timeout(self.attempt_timeout)]
-    async fn data(&self, host: &str, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
+    async fn data(&self, host: &str, attempts: &AtomicU32) -> Result<Data, HttpError> {
         self.fetch(host).await
     }
 
@@ -579,42 +498,27 @@ impl Api {
     #[bulkhead(bulkhead = self.handlers)]
     #[retry(policy = self.retry, budget = self.budget, on_retry = |_, attempt| attempts.store(attempt.number() + 1, Ordering::Relaxed))]
     #[hedge(after = self.hedge_after, budget = self.hedges)]
-    #[circuit_breaker(key = host, breaker = self.breakers, when = upstream_failed)]
+    #[circuit_breaker(key = host, breaker = self.breakers, when = HttpError::is_service_failure)]
     #[rate_limit(limiter = self.upstream_rate)]
     #[timeout(self.attempt_timeout)]
-    async fn strict(&self, host: &str, attempts: &AtomicU32) -> Result<Data, UpstreamError> {
+    async fn strict(&self, host: &str, attempts: &AtomicU32) -> Result<Data, HttpError> {
         self.fetch(host).await
     }
 
     /// One plain attempt: the whole of the calling code.
-    async fn fetch(&self, host: &str) -> Result<Data, UpstreamError> {
+    async fn fetch(&self, host: &str) -> Result<Data, HttpError> {
         let url = format!("http://{host}/data");
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            // Both forms, a date measured against the response's own `Date`.
-            let retry_after = retry_after::from_headers(response.headers());
-            return Err(UpstreamError::Status {
-                status: status.as_u16(),
-                retry_after,
-            });
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| UpstreamError::Transport(e.to_string()))
+        // A `Retry-After` is kept, a date measured against the response's
+        // own `Date`.
+        let response = self.client.get(url).send().await?.check_status()?;
+        Ok(response.json().await?)
     }
 }
 
 /// The fallback: what the tutorial's Flask app returns when upstream is
 /// unavailable.
 #[allow(clippy::unnecessary_wraps)] // a fallback handler returns the function's `Result`
-fn default_data(_: UpstreamError) -> Result<Data, UpstreamError> {
+fn default_data(_: HttpError) -> Result<Data, HttpError> {
     Ok(Data {
         message: String::from("Service is temporarily unavailable. Showing default data."),
         hit: None,
@@ -648,7 +552,7 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
     let mut note = "";
     let (status, response) = match api.strict(host, &attempts).await {
         Ok(data) => (StatusCode::OK, Json(data).into_response()),
-        Err(UpstreamError::Open(open)) => {
+        Err(HttpError::Open(open)) => {
             // Fail fast, and tell the client when to come back.
             let body = serde_json::json!({ "error": "upstream unavailable", "retry_after_secs": open.retry_after_secs() });
             (
@@ -660,8 +564,8 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
                 ),
             )
         }
-        Err(UpstreamError::Status {
-            status: 429,
+        Err(HttpError::Status {
+            status: StatusCode::TOO_MANY_REQUESTS,
             retry_after: Some(wait),
         }) => {
             // Upstream asked for longer than we wait: pass its 429 on.
@@ -673,7 +577,7 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
                 with_retry_after(StatusCode::TOO_MANY_REQUESTS, secs, body),
             )
         }
-        Err(UpstreamError::Limited(limited)) => {
+        Err(HttpError::Limited(limited)) => {
             // Upstream's 429 still in force (or our own limit): pass it on
             // without calling upstream.
             note = if limited.is_paused() {
@@ -690,7 +594,7 @@ async fn api_strict(State(api): State<Arc<Api>>) -> Response {
                 with_retry_after(StatusCode::TOO_MANY_REQUESTS, secs, body),
             )
         }
-        Err(UpstreamError::Busy(full)) => {
+        Err(HttpError::Full(full)) => {
             // Too many requests in flight: come back in a moment.
             let body = serde_json::json!({ "error": full.to_string(), "retry_after_secs": 1 });
             (

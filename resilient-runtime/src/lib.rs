@@ -48,6 +48,8 @@ mod sync;
 mod timeout;
 
 pub mod registry;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 pub mod retry_after;
 pub mod testing;
 
