@@ -6,10 +6,11 @@
 # instruction for one binary, whatever else the machine is doing.
 #
 #   bench/instructions.sh [case ...]      (default: every case)
+#   FEATURES=metrics bench/instructions.sh ...   (with resilient's features)
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
-cargo build -q --release --bin per_call
+cargo build -q --release --bin per_call ${FEATURES:+--features "$FEATURES"}
 bin=target/release/per_call
 count() { # case, calls
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |

@@ -49,6 +49,10 @@
 //!   `resilient::hedge`.
 //! - `http`: `retry_after::from_headers` reads `Retry-After` from an
 //!   `http::HeaderMap`, measuring dates from the response's own `Date`.
+//! - `metrics`: counters and gauges through the `metrics` facade
+//!   (retries, breaker states, failures and refusals, timeouts, bulkhead
+//!   and rate-limit rejections, pauses, hedged copies), emitted on events
+//!   only; the names are in the README.
 //! - `reqwest`: the module `reqwest`: `RetryHint` for `reqwest::Error`,
 //!   `HttpError` (a status with its `Retry-After`, a failed request, and
 //!   the layers' rejections) and `ResponseExt::check_status`.

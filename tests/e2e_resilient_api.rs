@@ -36,6 +36,7 @@ fn retry_policy() -> RetryPolicy {
         .backoff(demo.backoff())
         .jitter(demo.jitter())
         .max_retry_after(MAX_RETRY_AFTER)
+        .name(demo.name())
         .build()
 }
 
@@ -421,5 +422,44 @@ async fn a_slow_tail_is_hedged() {
         upstream.hits() > 30,
         "some requests were hedged: {} upstream calls",
         upstream.hits()
+    );
+}
+
+/// `GET /metrics` serves what the attributes counted, in Prometheus'
+/// text format: here the retries of a request whose first attempt failed,
+/// and the state of the host's breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_the_api_serves_prometheus_text() {
+    app::install_metrics();
+    let (upstream, host) = start_upstream().await;
+    upstream.fail_next(1);
+    let api = start_api(vec![host.clone()], &settings("e2e-metrics")).await;
+    let client = reqwest::Client::new();
+    let data: Data = client
+        .get(format!("{api}/api/data"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(data.message, DEFAULT, "the retry got fresh data");
+    let text = client
+        .get(format!("{api}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "resilient_circuitbreaker_state{{name=\"e2e-metrics[{host}]\",state=\"closed\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("resilient_retry_retries_total{name=\"upstream\"}"),
+        "{text}"
     );
 }

@@ -368,6 +368,8 @@ impl Settings {
                 ))
                 .jitter(Jitter::Full)
                 .max_retry_after(Duration::from_secs(2))
+                // Its metrics' `name` label.
+                .name("upstream")
                 .build(),
             // Finagle's and tower's defaults: 20 % of calls, 10 a second
             // whatever the traffic, counted over 10 s.
@@ -530,6 +532,7 @@ pub(crate) fn api_router(api: Arc<Api>) -> Router {
         .route("/api/data", get(api_data))
         .route("/api/strict", get(api_strict))
         .route("/health", get(health))
+        .route("/metrics", get(prometheus))
         .with_state(api)
 }
 
@@ -622,6 +625,29 @@ fn with_retry_after(status: StatusCode, secs: u64, body: serde_json::Value) -> R
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// What the attributes count (feature `metrics`: retries, breaker states,
+/// rejections, timeouts, hedges), in Prometheus' text format, once
+/// [`install_metrics`] has run.
+static PROMETHEUS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+    std::sync::OnceLock::new();
+
+/// Installs a Prometheus recorder as the process's `metrics` recorder
+/// (once; later calls do nothing), for `GET /metrics`.
+pub(crate) fn install_metrics() {
+    PROMETHEUS.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("no other metrics recorder is installed")
+    });
+}
+
+async fn prometheus() -> Response {
+    match PROMETHEUS.get() {
+        Some(handle) => handle.render().into_response(),
+        None => (StatusCode::NOT_FOUND, "no metrics recorder installed").into_response(),
+    }
 }
 
 async fn health(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {

@@ -134,6 +134,9 @@ async fn main() {
         upstreams.push((addr, upstream));
     }
 
+    // `GET /metrics`: what the attributes count, for Prometheus.
+    app::install_metrics();
+
     // The API in front of them, one breaker per host.
     let hosts = upstreams.iter().map(|(addr, _)| addr.to_string()).collect();
     let api = Api::new(hosts, &Settings::demo());
@@ -185,6 +188,7 @@ Try:
   curl -s http://{api}/api/data      # always 200: retries, breaker, timeout, default data
   curl -si http://{api}/api/strict   # 503 + Retry-After while every host's breaker is open
   curl -s http://{api}/health        # each host's breaker, retries left in the budget
+  curl -s http://{api}/metrics       # retries, breaker states, rejections, timeouts, hedges (Prometheus)
 
 Change an upstream while it runs (the same routes on every replica):
   curl -X POST 'http://{last}/admin/down?on=true'          # one host down: its breaker opens, the others serve

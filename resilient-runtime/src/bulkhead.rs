@@ -168,6 +168,8 @@ impl Bulkhead {
     pub(crate) fn full(&self, waited: Duration) -> BulkheadFull {
         // Debug, not warn: an overloaded service turns many calls away,
         // and each is a line.
+        #[cfg(feature = "metrics")]
+        crate::metrics::bulkhead_full(self.name.as_str());
         #[cfg(feature = "tracing")]
         tracing::debug!(
             target: "resilient::bulkhead",

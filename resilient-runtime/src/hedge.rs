@@ -247,6 +247,8 @@ impl Hedge<'_> {
                 started += 1;
                 running += 1;
                 hedging = started < slots;
+                #[cfg(feature = "metrics")]
+                crate::metrics::hedge_copy(self.name);
                 #[cfg(feature = "tracing")]
                 tracing::debug!(
                     target: "resilient::hedge",

@@ -38,6 +38,8 @@ mod circuit_breaker;
 mod clock;
 mod error;
 mod hedge;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod policy;
 mod rate_limit;
 mod retry;

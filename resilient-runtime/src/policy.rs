@@ -90,6 +90,7 @@ pub struct RetryPolicy {
     jitter: Jitter,
     max_elapsed: Option<Duration>,
     max_retry_after: Duration,
+    name: &'static str,
 }
 
 /// Builds a [`RetryPolicy`]; from [`RetryPolicy::builder`].
@@ -105,6 +106,7 @@ pub struct RetryPolicyBuilder {
     jitter: Option<Jitter>,
     max_elapsed: Option<Duration>,
     max_retry_after: Duration,
+    name: &'static str,
 }
 
 impl RetryPolicy {
@@ -134,6 +136,7 @@ impl RetryPolicy {
             jitter: None,
             max_elapsed: None,
             max_retry_after: Self::DEFAULT_MAX_RETRY_AFTER,
+            name: "retry",
         }
     }
 
@@ -160,6 +163,12 @@ impl RetryPolicy {
     /// The longest server hint or breaker wait that is slept for.
     pub const fn max_retry_after(&self) -> Duration {
         self.max_retry_after
+    }
+
+    /// The name its metrics carry (feature `metrics`): `"retry"` unless
+    /// set; `#[retry]` names a policy after its function.
+    pub const fn name(&self) -> &'static str {
+        self.name
     }
 }
 
@@ -200,6 +209,20 @@ impl RetryPolicyBuilder {
     /// error, so the caller can pass it on.
     pub const fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
+        self
+    }
+
+    /// The name its metrics carry (feature `metrics`).
+    ///
+    /// ```
+    /// use resilient::RetryPolicy;
+    ///
+    /// const POLICY: RetryPolicy = RetryPolicy::builder().name("search").build();
+    /// assert_eq!(POLICY.name(), "search");
+    /// assert_eq!(RetryPolicy::new().name(), "retry");
+    /// ```
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
         self
     }
 
@@ -265,6 +288,7 @@ impl RetryPolicyBuilder {
             jitter,
             max_elapsed: self.max_elapsed,
             max_retry_after: self.max_retry_after,
+            name: self.name,
         })
     }
 }

@@ -251,6 +251,9 @@ pub(crate) fn list_on_first_use(breaker: &'static CircuitBreaker) {
 /// Adds an entry beside any of the same name, saying so (outside the
 /// lock) when there is one.
 fn push(mut list: MutexGuard<'static, Vec<Entry>>, handle: BreakerHandle, on_first_use: bool) {
+    // Its state gauge exists from now on, not from its first change.
+    #[cfg(feature = "metrics")]
+    crate::metrics::breaker_state(handle.name().as_str(), handle.state());
     let shared = list
         .iter()
         .any(|entry| entry.handle.name() == handle.name())

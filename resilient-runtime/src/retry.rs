@@ -374,6 +374,8 @@ impl RetryState {
         let decision = self.decide(policy, failure, now);
         #[cfg(feature = "tracing")]
         trace_decision(&decision, self.failures, &failure);
+        #[cfg(feature = "metrics")]
+        count_decision(&decision, policy.name());
         decision
     }
 
@@ -447,6 +449,8 @@ impl RetryState {
         }
         #[cfg(feature = "tracing")]
         trace_decision(&decision, self.failures, &failure);
+        #[cfg(feature = "metrics")]
+        count_decision(&decision, policy.name());
         decision
     }
 
@@ -507,6 +511,14 @@ impl RetryState {
             delay,
             elapsed,
         })
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn count_decision(decision: &Decision, name: &'static str) {
+    match decision {
+        Decision::Retry(_) => crate::metrics::retry_scheduled(name),
+        Decision::Stop(reason) => crate::metrics::retry_stopped(name, reason),
     }
 }
 

@@ -116,7 +116,11 @@ fn poll_deadline(
         core::pin::pin!(tokio::task::coop::unconstrained(timer)).poll(cx)
     };
     match fired {
-        Poll::Ready(()) => Poll::Ready(Elapsed::new(limit)),
+        Poll::Ready(()) => {
+            #[cfg(feature = "metrics")]
+            crate::metrics::timed_out();
+            Poll::Ready(Elapsed::new(limit))
+        }
         Poll::Pending => Poll::Pending,
     }
 }

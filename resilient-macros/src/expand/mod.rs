@@ -57,29 +57,9 @@ pub(crate) fn generate_stack(input: &StackInput) -> TokenStream {
 
 /// The whole stack: `layers[0]` outermost, the user's block innermost.
 pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
-    let several_breakers = several(layers, |l| matches!(l, LayerArgs::Breaker(_)));
-    let several_bulkheads = several(layers, |l| matches!(l, LayerArgs::Bulkhead(_)));
-    let several_limiters = several(layers, |l| matches!(l, LayerArgs::RateLimit(_)));
+    let statics = statics(stack, layers);
+    let several_retries = several(layers, |l| matches!(l, LayerArgs::Retry(_)));
     let several_hedges = several(layers, |l| matches!(l, LayerArgs::Hedge(_)));
-    let statics: Vec<_> = layers
-        .iter()
-        .enumerate()
-        .filter_map(|(depth, layer)| match layer {
-            LayerArgs::Breaker(args) => {
-                breaker::breaker_static(stack, args, depth, several_breakers)
-            }
-            LayerArgs::Bulkhead(args) => {
-                bulkhead::bulkhead_static(stack, args, depth, several_bulkheads)
-            }
-            LayerArgs::RateLimit(args) => {
-                rate_limit::rate_limit_static(stack, args, depth, several_limiters)
-            }
-            LayerArgs::Retry(_)
-            | LayerArgs::Timeout(_)
-            | LayerArgs::Fallback(_)
-            | LayerArgs::Hedge(_) => None,
-        })
-        .collect();
     // One slot per payload a layer of the stack can park.
     let slots = Tag::ALL
         .into_iter()
@@ -109,9 +89,15 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     let mut generated = TokenStream::new();
     for (depth, layer) in layers.iter().enumerate().rev() {
         generated = match layer {
-            LayerArgs::Retry(args) => {
-                retry::expand(stack, args, depth, &inner, &below, &layers[depth + 1..])
-            }
+            LayerArgs::Retry(args) => retry::expand(
+                stack,
+                args,
+                depth,
+                &inner,
+                &below,
+                &layers[depth + 1..],
+                several_retries,
+            ),
             LayerArgs::Breaker(args) => breaker::expand(stack, args, depth, &inner, below.tags),
             LayerArgs::Timeout(args) => timeout::expand(stack, args, depth, &inner, below.tags),
             LayerArgs::Fallback(args) => {
@@ -173,6 +159,29 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
 /// names then tell the layers apart).
 fn several(layers: &[LayerArgs], kind: fn(&LayerArgs) -> bool) -> bool {
     layers.iter().filter(|l| kind(l)).count() > 1
+}
+
+/// The `static`s of the layers that own one (a breaker, a bulkhead, a
+/// rate limiter built from literal settings).
+fn statics(stack: &StackInput, layers: &[LayerArgs]) -> Vec<TokenStream> {
+    let breakers = several(layers, |l| matches!(l, LayerArgs::Breaker(_)));
+    let bulkheads = several(layers, |l| matches!(l, LayerArgs::Bulkhead(_)));
+    let limiters = several(layers, |l| matches!(l, LayerArgs::RateLimit(_)));
+    layers
+        .iter()
+        .enumerate()
+        .filter_map(|(depth, layer)| match layer {
+            LayerArgs::Breaker(args) => breaker::breaker_static(stack, args, depth, breakers),
+            LayerArgs::Bulkhead(args) => bulkhead::bulkhead_static(stack, args, depth, bulkheads),
+            LayerArgs::RateLimit(args) => {
+                rate_limit::rate_limit_static(stack, args, depth, limiters)
+            }
+            LayerArgs::Retry(_)
+            | LayerArgs::Timeout(_)
+            | LayerArgs::Fallback(_)
+            | LayerArgs::Hedge(_) => None,
+        })
+        .collect()
 }
 
 /// The function returns its own type: a rejection that reached the top

@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::protocol::{
-    Below, Inner, Tag, ask_below, duration, ident, literal_duration, run_attempt,
+    Below, Inner, Tag, ask_below, duration, ident, literal_duration, run_attempt, static_name,
 };
 use crate::args::DurationArg;
 use crate::args::backoff::{Backoff, Factor};
@@ -83,6 +83,7 @@ pub(crate) fn expand(
     inner: &Inner,
     below: &Below,
     layers_below: &[LayerArgs],
+    several: bool,
 ) -> TokenStream {
     let retry = Retry {
         stack,
@@ -103,7 +104,8 @@ pub(crate) fn expand(
         ..
     } = &retry.names;
 
-    let (policy, start) = policy_and_start(args, &stack.fn_name, policy_var, state);
+    let name = static_name(stack, None, depth, several);
+    let (policy, start) = policy_and_start(args, &stack.fn_name, &name, policy_var, state);
     let run = run_attempt(stack, inner, &retry.prelude());
     let classify = retry.classify();
     let on_retry = retry.on_retry();
@@ -536,10 +538,13 @@ fn policy(args: &RetryArgs) -> (TokenStream, bool) {
 fn policy_and_start(
     args: &RetryArgs,
     fn_name: &syn::LitStr,
+    name: &TokenStream,
     policy_var: &syn::Ident,
     state: &syn::Ident,
 ) -> (TokenStream, Option<TokenStream>) {
     let (policy, literal) = policy(args);
+    // Named after the function, for its metrics.
+    let policy = quote!(#policy.name(#name));
     let policy = if let Some(expr) = &args.policy {
         // A `RetryPolicy` or a reference to one.
         let expr = &expr.value;

@@ -461,6 +461,8 @@ impl Keys {
         let name = name();
         let breaker =
             Arc::new(CircuitBreaker::new(name, self.settings).in_group(Arc::downgrade(self)));
+        #[cfg(feature = "metrics")]
+        crate::metrics::breaker_state(breaker.name().as_str(), breaker.state());
         let entry = Entry {
             key: key.into(),
             breaker: Arc::clone(&breaker),

@@ -453,6 +453,8 @@ impl CircuitBreaker {
     /// The rejection for a wait from [`admit`](Self::admit): nanoseconds,
     /// or [`FORCED_OPEN`].
     pub(crate) fn rejection(&self, wait: i64) -> CircuitOpen {
+        #[cfg(feature = "metrics")]
+        crate::metrics::breaker_refused(self.name.as_str());
         if wait == FORCED_OPEN {
             CircuitOpen::forced(self.name.clone(), self.settings.reset)
         } else {
@@ -536,6 +538,10 @@ impl CircuitBreaker {
                     }
                     let failed = outcome == Outcome::Failure;
                     let tally = guard.push(window, now, failed, slow);
+                    #[cfg(feature = "metrics")]
+                    if failed || slow {
+                        self.count(failed, slow);
+                    }
                     if tally.tripped(rate, slow_rate, min_calls) {
                         self.trip(guard, admitted);
                     }
@@ -543,10 +549,14 @@ impl CircuitBreaker {
             },
             // A slow trial says the service is not back.
             (Kind::Trial, Outcome::Failure | Outcome::Success) if slow => {
+                #[cfg(feature = "metrics")]
+                self.count(outcome == Outcome::Failure, true);
                 let guard = lock(&self.lock);
                 self.trip(guard, admitted);
             }
             (Kind::Trial, Outcome::Failure) => {
+                #[cfg(feature = "metrics")]
+                self.count(true, false);
                 let guard = lock(&self.lock);
                 self.trip(guard, admitted);
             }
@@ -575,6 +585,8 @@ impl CircuitBreaker {
             });
             return;
         }
+        #[cfg(feature = "metrics")]
+        self.count(true, false);
         let reached = self.update(admitted, Phase::Closed, |word| {
             let count = word.count() + 1;
             (count < threshold).then(|| word.with_count(count))
@@ -582,6 +594,19 @@ impl CircuitBreaker {
         if reached == Update::Declined {
             let guard = lock(&self.lock);
             self.trip(guard, admitted);
+        }
+    }
+
+    /// Counts a failed or slow call (feature `metrics`), off the
+    /// success path.
+    #[cfg(feature = "metrics")]
+    #[cold]
+    fn count(&self, failed: bool, slow: bool) {
+        if failed {
+            crate::metrics::breaker_failure(self.name.as_str());
+        }
+        if slow {
+            crate::metrics::breaker_slow(self.name.as_str());
         }
     }
 
@@ -708,6 +733,8 @@ impl CircuitBreaker {
     /// Tells the hook and the event log, outside the lock, so a hook may
     /// use the breaker (even `reset` it).
     fn announce(&self, change: Change) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::breaker_state(self.name.as_str(), change.to);
         #[cfg(feature = "tracing")]
         tracing::info!(
             target: "resilient::circuit_breaker",

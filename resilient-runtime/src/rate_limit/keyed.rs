@@ -249,6 +249,8 @@ impl KeyedRateLimiter {
     /// Pauses `slot`'s key.
     pub(crate) fn pause_slot(&self, slot: &LimiterSlot, pause: Duration) {
         if let Some(pause) = slot.0.gcra.pause(&self.settings, clock::now(), pause) {
+            #[cfg(feature = "metrics")]
+            crate::metrics::rate_paused(slot.0.name.as_str());
             #[cfg(feature = "tracing")]
             tracing::info!(
                 target: "resilient::rate_limit",
