@@ -481,8 +481,10 @@ pub use resilient_macros::rate_limit;
 /// other (a hedge answers slowness; a `#[retry]` above answers errors):
 /// the call waits for the copies still running, and returns the last
 /// error once every copy started has failed. The copies live in the
-/// function's own future, so nothing is allocated, and hedging costs
-/// nothing until a copy starts.
+/// function's own future, so nothing is allocated. A call whose attempt
+/// answers at its first poll pays about 200 instructions of bookkeeping;
+/// one whose attempt is pending (a remote call) also arms a timer for
+/// the next copy, as a `#[timeout]` does, and again after each copy.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
@@ -514,22 +516,27 @@ pub use resilient_macros::rate_limit;
 /// |---|---|---|
 /// | `after = D` | how long an attempt runs before the next copy starts (required); best near the call's 95th-percentile latency; a run-time `Duration` of zero starts every copy at once | |
 /// | `max = N` | copies in all, the first included (2 to 10) | `2` |
-/// | `budget = B` | a [`RetryBudget`] hedges spend from, as retries do: each call deposits, each copy after the first withdraws one, and an empty budget starts no copy | |
+/// | `budget = B` | a [`RetryBudget`] hedges spend from, as retries do: each hedged attempt that reached the service deposits when it ends (under a `#[retry]`, each attempt), each copy after the first withdraws one, and an empty budget starts no copy | |
 /// | `name = "…"` | the name in its tracing events | `module::function@line` |
 ///
 /// The body runs several times at once, so it must not need anything to
-/// itself: `&mut self`, a `&mut T` argument or a `ref mut` binding is a
-/// compile error at that argument. A `mut` argument is copied for each
-/// copy (it must be `Copy`), and an owned argument the body gives away
-/// (`consume(payload)`) is an error at the argument too: borrow it, or
-/// clone it where it is consumed.
+/// itself: `&mut self`, an argument that is or holds a `&mut T`
+/// (`Option<&mut T>`) or a `ref mut` binding is a compile error at that
+/// argument. A `mut` argument is copied for each copy (it must be
+/// `Copy`). An owned argument the body gives away (`consume(payload)`) is
+/// rustc's error "cannot move out of value, a captured variable in an `Fn`
+/// closure", at the attribute, with the argument labelled "captured outer
+/// variable": borrow it, or clone it where it is consumed. The copies
+/// share the arguments by reference, so for the call's future to be
+/// `Send` they must be `Sync`.
 ///
 /// In a stack: above `#[circuit_breaker]`, each copy is one call for the
 /// breaker (its outcome recorded; a copy dropped because another won
 /// records nothing, unless the breaker counts dropped calls as failures
 /// with [`OnCancel::Failure`]: keep the default under a hedge); above `#[timeout]`, each copy has its own limit; below
 /// `#[retry]`, each attempt is hedged. A rejection or a timeout below is a
-/// failed copy like an error. Tracing events (target `resilient::hedge`,
+/// failed copy like an error. A `#[fallback]` below a hedge is a compile
+/// error: it would turn the first failed copy into the winner. Tracing events (target `resilient::hedge`,
 /// debug): a copy starting, a copy other than the first winning, and a
 /// budget refusing a copy.
 pub use resilient_macros::hedge;

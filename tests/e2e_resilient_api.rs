@@ -417,7 +417,9 @@ async fn a_slow_tail_is_hedged() {
         assert_ne!(data.message, DEFAULT);
         slowest = slowest.max(start.elapsed());
     }
-    assert!(slowest < Duration::from_millis(500), "{slowest:?}");
+    // Hedged answers take ~50 ms; an unhedged slow one 1 s. The margin
+    // is for a loaded machine.
+    assert!(slowest < Duration::from_millis(900), "{slowest:?}");
     assert!(
         upstream.hits() > 30,
         "some requests were hedged: {} upstream calls",

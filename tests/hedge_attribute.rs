@@ -264,15 +264,40 @@ async fn an_empty_budget_starts_no_copy() {
     let client = client(
         50 * MS,
         RetryBudget::builder().min_per_sec(0).ratio(0.5).build(),
-        &[(200, Ok(0)), (200, Ok(1)), (10, Ok(2))],
+        &[(200, Ok(0)), (200, Ok(1)), (200, Ok(2)), (10, Ok(3))],
     );
-    // Half a hedge earned: not enough for one.
+    // A call earns half a hedge when it ends: the first two calls have
+    // none to spend, the third has one.
     assert_eq!(timed(client.get(7)).await, (Ok(7), 200 * MS));
-    assert_eq!(client.upstream.started(), 1);
-    // Two calls, one hedge: the second call hedges, and its copy wins.
-    assert_eq!(timed(client.get(7)).await, (Ok(207), 60 * MS));
-    assert_eq!(client.upstream.started(), 3);
+    assert_eq!(timed(client.get(7)).await, (Ok(107), 200 * MS));
+    assert_eq!(client.upstream.started(), 2, "no hedge yet");
+    assert_eq!(
+        timed(client.get(7)).await,
+        (Ok(307), 60 * MS),
+        "the copy won"
+    );
+    assert_eq!(client.upstream.started(), 4);
     assert_eq!(client.budget.available(), 0, "the hedge was paid for");
+}
+
+/// An attempt refused below (an open breaker) never reached the service:
+/// it earns the budget nothing.
+#[tokio::test(start_paused = true)]
+async fn a_refused_attempt_earns_no_hedge() {
+    static SHUT: CircuitBreaker = CircuitBreaker::builder().name("test-hedge-shut").build();
+    static EARNED: RetryBudget = RetryBudget::builder().min_per_sec(0).ratio(1.0).build();
+    #[hedge(after = "50ms", budget = EARNED)]
+    #[circuit_breaker(shared = SHUT)]
+    async fn shut(upstream: &Upstream) -> Result<u32, Error> {
+        upstream.call().await
+    }
+    let upstream = Upstream::new(&[(10, Ok(0))]);
+    SHUT.force_open();
+    assert_eq!(shut(&upstream).await, Err(Error::Open));
+    assert_eq!(EARNED.available(), 0, "refused: nothing earned");
+    SHUT.reset();
+    assert_eq!(shut(&upstream).await, Ok(0));
+    assert_eq!(EARNED.available(), 1, "reached the service: one earned");
 }
 
 #[tokio::test(start_paused = true)]
@@ -300,6 +325,21 @@ async fn an_after_of_zero_starts_every_copy_at_once() {
     );
     assert_eq!(timed(client.get(7)).await, (Ok(207), 10 * MS));
     assert_eq!(client.upstream.start_times(), [Duration::ZERO; 3]);
+}
+
+/// With a zero `after`, every copy starts at the first poll: no timer
+/// stands between them (a timer's millisecond would, in real time).
+#[tokio::test]
+async fn an_after_of_zero_starts_every_copy_at_the_first_poll() {
+    let client = client(
+        Duration::ZERO,
+        RetryBudget::builder().build(),
+        &[(30, Ok(0)), (20, Ok(1)), (10, Ok(2))],
+    );
+    let mut call = pin!(client.get(7));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(call.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(client.upstream.started(), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -557,6 +597,24 @@ async fn hedges_nest() {
         upstream.start_times(),
         [Duration::ZERO, 50 * MS, 100 * MS, 150 * MS]
     );
+}
+
+/// By hand, a race dropped before it ends (a timeout around it) leaves no
+/// copy in the caller's slots: they are cancelled at once.
+#[tokio::test(start_paused = true)]
+async fn by_hand_a_dropped_race_empties_its_slots() {
+    let upstream = Upstream::new(&[(1000, Ok(0)), (1000, Ok(1))]);
+    let mut first = pin!(None);
+    let mut second = pin!(None);
+    let hedge = Hedge::after(50 * MS);
+    let raced = tokio::time::timeout(
+        100 * MS,
+        hedge.run([first.as_mut(), second.as_mut()], || upstream.call()),
+    )
+    .await;
+    assert!(raced.is_err(), "cut off");
+    assert!(first.is_none() && second.is_none());
+    assert_eq!(upstream.cancelled(), 2);
 }
 
 /// By hand: a slot per copy, pinned by the caller.

@@ -33,6 +33,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// What an event allocates (a rejection, a hedged copy) when the
+/// `metrics` feature is on: the facade builds the metric's key with its
+/// `name` label in a vector (the name itself is shared, not copied). The
+/// success path allocates nothing either way.
+const EVENT: usize = if cfg!(feature = "metrics") { 1 } else { 0 };
+
 /// Allocations made on this thread while building and polling `make()`'s
 /// future to completion (it must complete without waiting).
 fn allocations<F: IntoFuture>(make: impl FnOnce() -> F) -> (usize, F::Output) {
@@ -125,12 +131,12 @@ fn time_window_and_slow_call_success_allocates_nothing_after_the_first() {
 }
 
 #[test]
-fn breaker_rejection_allocates_nothing() {
+fn breaker_rejection_allocates_at_most_its_metric() {
     let breaker = CircuitBreaker::builder().failures(1).build();
     let _ = allocations(|| breaker.call(async { Err::<(), _>(Rejected) }));
     let (n, out) = allocations(|| breaker.call(async { Ok::<_, Rejected>(1) }));
     assert!(out.is_err(), "the breaker should be open");
-    assert_eq!(n, 0);
+    assert_eq!(n, EVENT);
 }
 
 #[resilient::retry(attempts = 3, backoff = exponential(initial = "100ms", max = "1s"))]
@@ -205,7 +211,7 @@ async fn through_tripped(fail: bool) -> Result<u32, StackError> {
 }
 
 #[test]
-fn the_attribute_stack_and_its_rejection_allocate_nothing() {
+fn the_attribute_stack_allocates_nothing_and_its_rejection_at_most_its_metric() {
     // The first call registers the per-function breaker (the registry
     // allocates once); the timeout reads the clock but makes no timer on a
     // call that completes at once.
@@ -216,7 +222,7 @@ fn the_attribute_stack_and_its_rejection_allocate_nothing() {
     let _ = allocations(|| through_tripped(true));
     let (n, out) = allocations(|| through_tripped(false));
     assert!(out.is_err(), "the breaker should be open");
-    assert_eq!(n, 0);
+    assert_eq!(n, EVENT);
 }
 
 #[resilient::retry(attempts = 3)]
@@ -266,7 +272,7 @@ async fn through_a_full_bulkhead() -> Result<u32, StackError> {
 }
 
 #[test]
-fn a_bulkhead_place_and_a_full_bulkhead_allocate_nothing() {
+fn a_bulkhead_place_allocates_nothing_and_a_full_bulkhead_at_most_its_metric() {
     let _ = allocations(|| behind_a_bulkhead(0));
     let (n, out) = allocations(|| behind_a_bulkhead(3));
     assert_eq!((n, out.ok()), (0, Some(3)));
@@ -274,7 +280,7 @@ fn a_bulkhead_place_and_a_full_bulkhead_allocate_nothing() {
     let _held = FULL_ONE.try_enter().unwrap();
     let (n, out) = allocations(through_a_full_bulkhead);
     assert!(out.is_err(), "the bulkhead is full");
-    assert_eq!(n, 0);
+    assert_eq!(n, EVENT);
 }
 
 impl From<resilient::RateLimited> for StackError {
@@ -300,7 +306,7 @@ async fn over_the_rate() -> Result<u32, StackError> {
 }
 
 #[test]
-fn a_rate_limited_call_and_a_rejection_allocate_nothing() {
+fn a_rate_limited_call_allocates_nothing_and_a_rejection_at_most_its_metric() {
     let _ = allocations(|| under_a_rate_limit(0));
     let (n, out) = allocations(|| under_a_rate_limit(3));
     assert_eq!((n, out.ok()), (0, Some(3)));
@@ -308,7 +314,7 @@ fn a_rate_limited_call_and_a_rejection_allocate_nothing() {
     let _ = allocations(over_the_rate);
     let (n, out) = allocations(over_the_rate);
     assert!(out.is_err(), "over the rate");
-    assert_eq!(n, 0);
+    assert_eq!(n, EVENT);
 }
 
 #[resilient::rate_limit(key = tenant, rate = 1000000, per = "1s")]
@@ -346,7 +352,7 @@ async fn hedged_over_tags(n: u32) -> Result<u32, StackError> {
 /// the runtime's own state) allocates nothing either: the copies live in
 /// the call's future.
 #[test]
-fn a_hedge_allocates_nothing_even_when_it_hedges() {
+fn a_hedge_allocates_nothing_but_its_copies_metrics() {
     let (n, out) = allocations(|| hedged(false));
     assert_eq!((n, out.ok()), (0, Some(1)));
     let _ = allocations(|| hedged_over_tags(0));
@@ -367,8 +373,8 @@ fn a_hedge_allocates_nothing_even_when_it_hedges() {
         let copies = HEDGED_COPIES.load(std::sync::atomic::Ordering::Relaxed) - copies;
         assert_eq!(
             (n, copies),
-            (0, 3),
-            "three copies raced, and nothing was allocated"
+            (2 * EVENT, 3),
+            "three copies raced, and nothing was allocated but two copies' metrics"
         );
     });
 }

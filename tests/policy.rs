@@ -24,9 +24,10 @@ fn defaults_match_the_attribute_defaults() {
 
 #[test]
 fn a_policy_is_a_few_words() {
-    // Built per call by generated code: keep it small and `Copy`.
+    // Built per call by generated code: keep it small and `Copy`. (Two
+    // words of it are its name, for the retry's metrics.)
     assert!(
-        size_of::<RetryPolicy>() <= 96,
+        size_of::<RetryPolicy>() <= 112,
         "{}",
         size_of::<RetryPolicy>()
     );

@@ -989,33 +989,46 @@ impl<E: ?Sized> ViaDefault for &HintWrap<'_, E> {
 }
 
 /// `#[hedge]`: races the copies `make` starts in `copies`; the first
-/// outcome `won` accepts ends the race, or the last once every copy
-/// started has failed.
-pub async fn hedged<O, M, Fut, W, const N: usize>(
+/// outcome `verdict` calls a win ends the race, or the last once every
+/// copy started has failed.
+pub async fn hedged<O, M, Fut, V, const N: usize>(
     hedge: Hedge<'_>,
     mut copies: [core::pin::Pin<&mut Option<Fut>>; N],
     make: M,
-    won: W,
+    verdict: V,
 ) -> O
 where
     M: Fn() -> Fut, // #[hedge] runs the body several times at once: it may not give away or mutably borrow what the copies share
     Fut: Future<Output = O>,
-    W: Fn(&O) -> bool,
+    V: Fn(&O) -> Verdict,
 {
-    hedge.race(&mut copies, make, won).await
+    hedge.race(&mut copies, make, verdict).await
 }
 
-/// Whether a hedged copy's result ends the race: an `Ok`.
+pub use crate::hedge::Verdict;
+
+/// A hedged copy's result: an `Ok` wins.
 #[inline]
-pub fn hedge_won<R: RetryResult>(result: &R) -> bool {
-    result.retry_error().is_none()
+pub fn hedge_verdict<R: RetryResult>(result: &R) -> Verdict {
+    if result.retry_error().is_none() {
+        Verdict::Won
+    } else {
+        Verdict::Failed
+    }
 }
 
-/// [`hedge_won`] under layers that can reject or cut off a copy: a
-/// rejection or a timeout is a failed copy.
+/// [`hedge_verdict`] under layers that can reject or cut off a copy: a
+/// timeout is a failed copy; a rejection (an open breaker, a full
+/// bulkhead, a rate limit) one that never reached the service.
 #[inline]
-pub fn hedge_won_tagged<R: RetryResult, J, T, F, L>(outcome: &Outcome<R, J, T, F, L>) -> bool {
-    matches!(outcome, Outcome::Done(result) if hedge_won(result))
+pub fn hedge_verdict_tagged<R: RetryResult, J, T, F, L>(
+    outcome: &Outcome<R, J, T, F, L>,
+) -> Verdict {
+    match outcome {
+        Outcome::Done(result) => hedge_verdict(result),
+        Outcome::TimedOut(_) => Verdict::Failed,
+        Outcome::Rejected(_) | Outcome::Full(_) | Outcome::Limited(_) => Verdict::NotReached,
+    }
 }
 
 /// Puts the winning copy's payload (a rejection, a timeout, a key's

@@ -169,7 +169,7 @@ impl Bulkhead {
         // Debug, not warn: an overloaded service turns many calls away,
         // and each is a line.
         #[cfg(feature = "metrics")]
-        crate::metrics::bulkhead_full(self.name.as_str());
+        crate::metrics::bulkhead_full(&self.name);
         #[cfg(feature = "tracing")]
         tracing::debug!(
             target: "resilient::bulkhead",

@@ -81,9 +81,10 @@ impl Hedge<'_> {
         self
     }
 
-    /// Limits hedges with `budget`, as a retry budget limits retries: each
-    /// call deposits, each copy after the first withdraws one, and an empty
-    /// budget starts no copy (the call goes on with the copies it has).
+    /// Limits hedges with `budget`, as a retry budget limits retries: a
+    /// race that reached the service deposits when it ends, each copy
+    /// after the first withdraws one, and an empty budget starts no copy
+    /// (the call goes on with the copies it has).
     ///
     /// ```
     /// use std::pin::pin;
@@ -140,28 +141,30 @@ impl Hedge<'_> {
         Fut: Future<Output = Result<T, E>>,
     {
         const { assert!(N > 0, "a hedge needs a slot for the first attempt") };
-        self.race(&mut copies, make, Result::is_ok).await
+        self.race(&mut copies, make, Verdict::of_result).await
     }
 
-    /// The race: `won` says which outcome ends it. `copies` is not empty.
-    pub(crate) async fn race<O, M, Fut, W>(
+    /// The race: `verdict` says which outcome ends it, and whether it
+    /// reached the service (for the budget). `copies` is not empty.
+    pub(crate) async fn race<O, M, Fut, V>(
         &self,
         copies: &mut [Pin<&mut Option<Fut>>],
         make: M,
-        won: W,
+        verdict: V,
     ) -> O
     where
         M: Fn() -> Fut,
         Fut: Future<Output = O>,
-        W: Fn(&O) -> bool,
+        V: Fn(&O) -> Verdict,
     {
-        if let Some(budget) = self.budget {
-            budget.deposit();
-        }
-        let slots = copies.len();
+        // However the race ends (a winner, the last failure, or the race
+        // itself dropped: a timeout or a `select!` around it), no copy is
+        // left in a slot the caller may still hold.
+        let copies = Clear(copies);
+        let slots = copies.0.len();
         let mut started = 0;
         let mut running = 0;
-        if let Some(first) = copies.first_mut() {
+        if let Some(first) = copies.0.first_mut() {
             first.set(Some(make()));
             started = 1;
             running = 1;
@@ -171,10 +174,10 @@ impl Hedge<'_> {
         // its first poll never touches the timer wheel.
         let mut hedging = slots > 1;
         let mut timer: Pin<&mut Option<Sleep>> = pin!(None);
-        poll_fn(|cx| {
+        let out = poll_fn(|cx| {
             loop {
                 let mut finished = None;
-                for (index, slot) in copies.iter_mut().enumerate().take(started) {
+                for (index, slot) in copies.0.iter_mut().enumerate().take(started) {
                     let Some(copy) = slot.as_mut().as_pin_mut() else {
                         continue;
                     };
@@ -183,63 +186,47 @@ impl Hedge<'_> {
                     };
                     slot.set(None);
                     running -= 1;
-                    let winner = won(&out);
-                    if winner || running == 0 {
-                        finished = Some((index, out, winner));
+                    let verdict = verdict(&out);
+                    if verdict == Verdict::Won || running == 0 {
+                        finished = Some((index, out, verdict));
                         break;
                     }
                 }
-                if let Some((index, out, winner)) = finished {
-                    if winner {
-                        #[cfg(feature = "tracing")]
-                        if index > 0 {
-                            tracing::debug!(
-                                target: "resilient::hedge",
-                                hedge = %self.name,
-                                copy = index + 1,
-                                "a hedged copy won"
-                            );
-                        }
-                        // The losers are dropped, and so cancelled.
-                        for other in copies.iter_mut() {
-                            other.set(None);
-                        }
+                if let Some((index, out, verdict)) = finished {
+                    if verdict == Verdict::Won && index > 0 {
+                        self.copy_won(index);
                     }
-                    #[cfg(not(feature = "tracing"))]
-                    let _ = index;
-                    return Poll::Ready(out);
+                    return Poll::Ready((out, verdict));
                 }
                 if !hedging || running == 0 {
                     // `running == 0` cannot happen with a copy started: the
                     // last one to fail ends the race above.
                     return Poll::Pending;
                 }
-                if timer.is_none() {
-                    let Some(deadline) = Instant::now().checked_add(self.after) else {
-                        // Past the clock's range: never.
-                        hedging = false;
+                // A zero `after` starts every copy now, timer or not.
+                if !self.after.is_zero() {
+                    if timer.is_none() {
+                        let Some(deadline) = Instant::now().checked_add(self.after) else {
+                            // Past the clock's range: never.
+                            hedging = false;
+                            return Poll::Pending;
+                        };
+                        timer.set(Some(tokio::time::sleep_until(deadline)));
+                    }
+                    let Some(sleep) = timer.as_mut().as_pin_mut() else {
                         return Poll::Pending;
                     };
-                    timer.set(Some(tokio::time::sleep_until(deadline)));
+                    if sleep.poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    timer.set(None);
                 }
-                let Some(sleep) = timer.as_mut().as_pin_mut() else {
-                    return Poll::Pending;
-                };
-                if sleep.poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                timer.set(None);
                 if self.budget.is_some_and(|b| b.try_withdraw().is_none()) {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(
-                        target: "resilient::hedge",
-                        hedge = %self.name,
-                        "retry budget empty: no hedge"
-                    );
+                    self.refused();
                     hedging = false;
                     return Poll::Pending;
                 }
-                let Some(slot) = copies.get_mut(started) else {
+                let Some(slot) = copies.0.get_mut(started) else {
                     hedging = false;
                     return Poll::Pending;
                 };
@@ -247,19 +234,105 @@ impl Hedge<'_> {
                 started += 1;
                 running += 1;
                 hedging = started < slots;
-                #[cfg(feature = "metrics")]
-                crate::metrics::hedge_copy(self.name);
-                #[cfg(feature = "tracing")]
-                tracing::debug!(
-                    target: "resilient::hedge",
-                    hedge = %self.name,
-                    copy = started,
-                    of = slots,
-                    "attempt slow: hedging"
-                );
+                self.copy_started(started, slots);
                 // Round again: the new copy's first poll, then its timer.
             }
         })
-        .await
+        .await;
+        let (out, verdict) = out;
+        // An attempt that reached the service earns the budget its share,
+        // once, whatever copy answered; one refused below (an open
+        // breaker, a full bulkhead, a rate limit) earns nothing.
+        if verdict != Verdict::NotReached
+            && let Some(budget) = self.budget
+        {
+            budget.deposit();
+        }
+        // The losers are dropped here, and so cancelled.
+        drop(copies);
+        out
+    }
+}
+
+impl Hedge<'_> {
+    /// Events: copy `number` of `slots` started.
+    #[cold]
+    fn copy_started(&self, number: usize, slots: usize) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::hedge_copy(self.name);
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            target: "resilient::hedge",
+            hedge = %self.name,
+            copy = number,
+            of = slots,
+            "attempt slow: hedging"
+        );
+        #[cfg(not(any(feature = "tracing", feature = "metrics")))]
+        let _ = (self, number, slots);
+        #[cfg(all(feature = "metrics", not(feature = "tracing")))]
+        let _ = (number, slots);
+    }
+
+    /// Events: the copy at `index` (not the first) won.
+    #[cold]
+    fn copy_won(&self, index: usize) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            target: "resilient::hedge",
+            hedge = %self.name,
+            copy = index + 1,
+            "a hedged copy won"
+        );
+        #[cfg(not(feature = "tracing"))]
+        let _ = (self, index);
+    }
+
+    /// Events: the budget refused a copy.
+    #[cold]
+    fn refused(&self) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            target: "resilient::hedge",
+            hedge = %self.name,
+            "retry budget empty: no hedge"
+        );
+        #[cfg(not(feature = "tracing"))]
+        let _ = self;
+    }
+}
+
+/// What a finished copy means for the race (the attribute's glue decides
+/// it from the copy's outcome).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It succeeded: the race ends with it.
+    Won,
+    /// It failed after reaching the service.
+    Failed,
+    /// A layer below refused it before it reached the service.
+    NotReached,
+}
+
+impl Verdict {
+    /// `Won` for an `Ok`, else `Failed`.
+    pub(crate) fn of_result<T, E>(result: &Result<T, E>) -> Self {
+        if result.is_ok() {
+            Self::Won
+        } else {
+            Self::Failed
+        }
+    }
+}
+
+/// The caller's slots, emptied when the race ends or is dropped.
+struct Clear<'c, 'p, Fut>(&'c mut [Pin<&'p mut Option<Fut>>]);
+
+impl<Fut> Drop for Clear<'_, '_, Fut> {
+    fn drop(&mut self) {
+        for slot in self.0.iter_mut() {
+            slot.set(None);
+        }
     }
 }

@@ -26,7 +26,7 @@
 
 use metrics::{counter, gauge};
 
-use crate::{CircuitState, StopReason};
+use crate::{BreakerName, CircuitState, StopReason};
 
 const STATES: [CircuitState; 3] = [
     CircuitState::Closed,
@@ -43,24 +43,24 @@ fn state_label(state: CircuitState) -> &'static str {
 }
 
 /// The state gauge of breaker `name`: 1 for `state`, 0 for the others.
-pub(crate) fn breaker_state(name: &str, state: CircuitState) {
+pub(crate) fn breaker_state(name: &BreakerName, state: CircuitState) {
     for each in STATES {
         let value = if each == state { 1.0 } else { 0.0 };
-        gauge!("resilient_circuitbreaker_state", "name" => name.to_owned(), "state" => state_label(each))
+        gauge!("resilient_circuitbreaker_state", "name" => name.label(), "state" => state_label(each))
             .set(value);
     }
 }
 
-pub(crate) fn breaker_failure(name: &str) {
-    counter!("resilient_circuitbreaker_failed_calls_total", "name" => name.to_owned()).increment(1);
+pub(crate) fn breaker_failure(name: &BreakerName) {
+    counter!("resilient_circuitbreaker_failed_calls_total", "name" => name.label()).increment(1);
 }
 
-pub(crate) fn breaker_slow(name: &str) {
-    counter!("resilient_circuitbreaker_slow_calls_total", "name" => name.to_owned()).increment(1);
+pub(crate) fn breaker_slow(name: &BreakerName) {
+    counter!("resilient_circuitbreaker_slow_calls_total", "name" => name.label()).increment(1);
 }
 
-pub(crate) fn breaker_refused(name: &str) {
-    counter!("resilient_circuitbreaker_not_permitted_calls_total", "name" => name.to_owned())
+pub(crate) fn breaker_refused(name: &BreakerName) {
+    counter!("resilient_circuitbreaker_not_permitted_calls_total", "name" => name.label())
         .increment(1);
 }
 
@@ -84,16 +84,16 @@ pub(crate) fn timed_out() {
     counter!("resilient_timeout_calls_total").increment(1);
 }
 
-pub(crate) fn bulkhead_full(name: &str) {
-    counter!("resilient_bulkhead_rejected_calls_total", "name" => name.to_owned()).increment(1);
+pub(crate) fn bulkhead_full(name: &BreakerName) {
+    counter!("resilient_bulkhead_rejected_calls_total", "name" => name.label()).increment(1);
 }
 
-pub(crate) fn rate_limited(name: &str) {
-    counter!("resilient_ratelimiter_rejected_calls_total", "name" => name.to_owned()).increment(1);
+pub(crate) fn rate_limited(name: &BreakerName) {
+    counter!("resilient_ratelimiter_rejected_calls_total", "name" => name.label()).increment(1);
 }
 
-pub(crate) fn rate_paused(name: &str) {
-    counter!("resilient_ratelimiter_pauses_total", "name" => name.to_owned()).increment(1);
+pub(crate) fn rate_paused(name: &BreakerName) {
+    counter!("resilient_ratelimiter_pauses_total", "name" => name.label()).increment(1);
 }
 
 pub(crate) fn hedge_copy(name: &'static str) {

@@ -253,7 +253,7 @@ pub(crate) fn list_on_first_use(breaker: &'static CircuitBreaker) {
 fn push(mut list: MutexGuard<'static, Vec<Entry>>, handle: BreakerHandle, on_first_use: bool) {
     // Its state gauge exists from now on, not from its first change.
     #[cfg(feature = "metrics")]
-    crate::metrics::breaker_state(handle.name().as_str(), handle.state());
+    crate::metrics::breaker_state(handle.name(), handle.state());
     let shared = list
         .iter()
         .any(|entry| entry.handle.name() == handle.name())

@@ -27,4 +27,9 @@ async fn fill(buf: &mut Vec<u8>, (ref mut count, _): (u32, u32)) -> Result<usize
     Ok(buf.len())
 }
 
+#[hedge(after = "50ms")]
+async fn maybe_fill(buf: Option<&mut Vec<u8>>) -> Result<usize, ()> {
+    Ok(buf.map_or(0, |buf| buf.len()))
+}
+
 fn main() {}

@@ -31,6 +31,11 @@ async fn max_known_at_run_time() -> Result<u32, ()> {
     Ok(1)
 }
 
+#[hedge(after = "50ms", max = 99999999999)]
+async fn max_past_u32() -> Result<u32, ()> {
+    Ok(1)
+}
+
 const SEARCH: &str = "search";
 
 fn copies() -> u32 {

@@ -9,7 +9,7 @@ use syn::{Expr, ItemFn, LitStr};
 
 use super::{
     DurationArg, Errors, Keyed, Settings, Unsettled, budget_expr, limits, name_literal,
-    parse_duration, set, whole_number,
+    parse_duration, set, whole_number_in,
 };
 use crate::item;
 
@@ -48,12 +48,17 @@ impl HedgeArgs {
                         format!("{why}, and each copy would need `&mut self` to itself: take `&self`, and keep what the body changes behind a `Mutex` or an atomic"),
                     );
                 }
-                syn::FnArg::Typed(typed) if item::is_mut_reference(&typed.ty) => {
+                syn::FnArg::Typed(typed) if holds_mut_reference(&typed.ty) => {
                     let name = arg_name(&typed.pat);
+                    let what = if item::is_mut_reference(&typed.ty) {
+                        "a `&mut`"
+                    } else {
+                        "it holds a `&mut`"
+                    };
                     // At the name: a span cannot cover `&mut T` on stable.
                     errors.at(
                         typed.pat.span(),
-                        format!("{why}, and each copy would need {name} (a `&mut`) to itself: take `&`, and keep what the body changes behind a `Mutex` or an atomic"),
+                        format!("{why}, and each copy would need {name} ({what}) to itself: take `&`, and keep what the body changes behind a `Mutex` or an atomic"),
                     );
                 }
                 _ => {}
@@ -74,6 +79,21 @@ impl HedgeArgs {
         }
         errors.finish()
     }
+}
+
+/// Whether `ty` is or holds a `&mut` (`&mut T`, `Option<&mut T>`,
+/// `(&mut A, B)`): each copy would need it to itself.
+fn holds_mut_reference(ty: &syn::Type) -> bool {
+    struct Find(bool);
+    impl syn::visit_mut::VisitMut for Find {
+        fn visit_type_reference_mut(&mut self, reference: &mut syn::TypeReference) {
+            self.0 |= reference.mutability.is_some();
+            syn::visit_mut::visit_type_reference_mut(self, reference);
+        }
+    }
+    let mut find = Find(false);
+    syn::visit_mut::VisitMut::visit_type_mut(&mut find, &mut ty.clone());
+    find.0
 }
 
 /// "`name`" for a plain binding, "this argument" for a pattern.
@@ -101,7 +121,9 @@ impl Settings for HedgeArgs {
                 }
             }
             "max" => {
-                if let Some(n) = whole_number(meta.value()?, name, limits::MAX_HEDGED, errors)? {
+                if let Some(n) =
+                    whole_number_in(meta.value()?, name, 2, limits::MAX_HEDGED, errors)?
+                {
                     set(&mut self.max, key, name, n, errors);
                 }
             }

@@ -487,6 +487,17 @@ pub(crate) fn whole_number(
     max: u32,
     errors: &mut Errors,
 ) -> syn::Result<Option<(u32, Span)>> {
+    whole_number_in(input, key, 1, max, errors)
+}
+
+/// [`whole_number`] for a setting whose range starts at `min`.
+pub(crate) fn whole_number_in(
+    input: ParseStream<'_>,
+    key: &str,
+    min: u32,
+    max: u32,
+    errors: &mut Errors,
+) -> syn::Result<Option<(u32, Span)>> {
     if !input.peek(LitInt) {
         let value: Expr = input.parse()?;
         errors.at(
@@ -499,7 +510,7 @@ pub(crate) fn whole_number(
     if let Ok(n) = lit.base10_parse::<u32>() {
         return Ok(Some((n, lit.span())));
     }
-    errors.at(lit.span(), format!("`{key}` must be from 1 to {max}"));
+    errors.at(lit.span(), format!("`{key}` must be from {min} to {max}"));
     Ok(None)
 }
 

@@ -26,7 +26,7 @@ use crate::stack::StackInput;
 //                 let copy = inner;
 //                 (copy, slot, ..)
 //             },
-//             |copy| hedge_won(&copy.0),     // the first `Ok` wins
+//             |copy| hedge_verdict(&copy.0), // the first `Ok` wins
 //         ).await;
 //         restore(&mut slot, taken); ..      // the payloads the winner parked
 //         out
@@ -78,10 +78,10 @@ pub(crate) fn expand(
     let settings = settings(stack, args, depth, several);
     let pins = (0..args.copies()).map(|_| quote!(::core::pin::pin!(::core::option::Option::None)));
     let prelude = prelude(stack);
-    let won = if inner_tags.any() {
-        quote_spanned!(stack.output.span()=> ::resilient::__private::hedge_won_tagged)
+    let verdict = if inner_tags.any() {
+        quote_spanned!(stack.output.span()=> ::resilient::__private::hedge_verdict_tagged)
     } else {
-        quote_spanned!(stack.output.span()=> ::resilient::__private::hedge_won::<#erased>)
+        quote_spanned!(stack.output.span()=> ::resilient::__private::hedge_verdict::<#erased>)
     };
     if slots.is_empty() {
         // Nothing parked below: a copy is the attempt's own future.
@@ -96,7 +96,7 @@ pub(crate) fn expand(
                 #settings,
                 [#(#pins),*],
                 || #attempt,
-                |#copy: &#inner_type| #won(#copy),
+                |#copy: &#inner_type| #verdict(#copy),
             )
             .await
         };
@@ -112,7 +112,7 @@ pub(crate) fn expand(
                     let #copy: #inner_type = #run;
                     (#copy, #(#names,)*)
                 },
-                |#copy: &(#inner_type, #(#types,)*)| #won(&#copy.0),
+                |#copy: &(#inner_type, #(#types,)*)| #verdict(&#copy.0),
             )
             .await;
             #(__resilient::restore(&mut #names, #taken);)*

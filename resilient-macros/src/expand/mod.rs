@@ -31,7 +31,7 @@ use quote::{format_ident, quote};
 
 use self::protocol::{Below, Inner, Tag, Tags, convert_tags};
 use crate::item::erase_impl_trait;
-use crate::kind::LayerArgs;
+use crate::kind::{Kind, LayerArgs};
 use crate::stack::StackInput;
 
 /// `__stack!`: generates every layer, innermost first, around the body.
@@ -52,7 +52,29 @@ pub(crate) fn generate_stack(input: &StackInput) -> TokenStream {
             Err(error) => return error.into_compile_error(),
         }
     }
+    if let Err(error) = check_order(input) {
+        return error.into_compile_error();
+    }
     stack(input, &layers)
+}
+
+/// Orders that cannot mean what they read: a `#[fallback]` below a
+/// `#[hedge]` turns each failed copy into a success, which then wins the
+/// race over a copy that would have succeeded.
+fn check_order(input: &StackInput) -> syn::Result<()> {
+    let Some(hedge) = input.layers.iter().position(|l| l.kind == Kind::Hedge) else {
+        return Ok(());
+    };
+    match input.layers[hedge..]
+        .iter()
+        .find(|l| l.kind == Kind::Fallback)
+    {
+        Some(fallback) => Err(syn::Error::new(
+            fallback.span,
+            "`#[fallback]` below `#[hedge]` makes every failed copy a success, which would win the race over a copy still running: put `#[fallback]` above `#[hedge]`",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The whole stack: `layers[0]` outermost, the user's block innermost.

@@ -462,7 +462,7 @@ impl Keys {
         let breaker =
             Arc::new(CircuitBreaker::new(name, self.settings).in_group(Arc::downgrade(self)));
         #[cfg(feature = "metrics")]
-        crate::metrics::breaker_state(breaker.name().as_str(), breaker.state());
+        crate::metrics::breaker_state(breaker.name(), breaker.state());
         let entry = Entry {
             key: key.into(),
             breaker: Arc::clone(&breaker),

@@ -454,7 +454,7 @@ impl CircuitBreaker {
     /// or [`FORCED_OPEN`].
     pub(crate) fn rejection(&self, wait: i64) -> CircuitOpen {
         #[cfg(feature = "metrics")]
-        crate::metrics::breaker_refused(self.name.as_str());
+        crate::metrics::breaker_refused(&self.name);
         if wait == FORCED_OPEN {
             CircuitOpen::forced(self.name.clone(), self.settings.reset)
         } else {
@@ -603,10 +603,10 @@ impl CircuitBreaker {
     #[cold]
     fn count(&self, failed: bool, slow: bool) {
         if failed {
-            crate::metrics::breaker_failure(self.name.as_str());
+            crate::metrics::breaker_failure(&self.name);
         }
         if slow {
-            crate::metrics::breaker_slow(self.name.as_str());
+            crate::metrics::breaker_slow(&self.name);
         }
     }
 
@@ -734,7 +734,7 @@ impl CircuitBreaker {
     /// use the breaker (even `reset` it).
     fn announce(&self, change: Change) {
         #[cfg(feature = "metrics")]
-        crate::metrics::breaker_state(self.name.as_str(), change.to);
+        crate::metrics::breaker_state(&self.name, change.to);
         #[cfg(feature = "tracing")]
         tracing::info!(
             target: "resilient::circuit_breaker",

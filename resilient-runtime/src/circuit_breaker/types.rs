@@ -113,6 +113,15 @@ enum Repr {
 }
 
 impl BreakerName {
+    /// The name as a metric label, without copying it.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn label(&self) -> metrics::SharedString {
+        match &self.0 {
+            Repr::Static(name) => metrics::SharedString::const_str(name),
+            Repr::Shared(name) => metrics::SharedString::from_shared(Arc::clone(name)),
+        }
+    }
+
     /// A name known at compile time.
     pub const fn new(name: &'static str) -> Self {
         Self(Repr::Static(name))

@@ -250,7 +250,7 @@ impl KeyedRateLimiter {
     pub(crate) fn pause_slot(&self, slot: &LimiterSlot, pause: Duration) {
         if let Some(pause) = slot.0.gcra.pause(&self.settings, clock::now(), pause) {
             #[cfg(feature = "metrics")]
-            crate::metrics::rate_paused(slot.0.name.as_str());
+            crate::metrics::rate_paused(&slot.0.name);
             #[cfg(feature = "tracing")]
             tracing::info!(
                 target: "resilient::rate_limit",

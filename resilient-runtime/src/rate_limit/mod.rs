@@ -208,7 +208,7 @@ impl RateLimiter {
     pub fn pause_for(&self, pause: Duration) {
         if let Some(pause) = self.gcra.pause(&self.settings, clock::now(), pause) {
             #[cfg(feature = "metrics")]
-            crate::metrics::rate_paused(self.name.as_str());
+            crate::metrics::rate_paused(&self.name);
             #[cfg(feature = "tracing")]
             tracing::info!(
                 target: "resilient::rate_limit",
@@ -261,7 +261,7 @@ impl RateLimiter {
 /// The rejection by the limiter `name`, logged.
 pub(crate) fn limited(name: &BreakerName, wait: i64, paused: bool) -> RateLimited {
     #[cfg(feature = "metrics")]
-    crate::metrics::rate_limited(name.as_str());
+    crate::metrics::rate_limited(name);
     #[cfg(feature = "tracing")]
     tracing::debug!(
         target: "resilient::rate_limit",
