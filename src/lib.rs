@@ -53,6 +53,9 @@
 //!   (retries, breaker states, failures and refusals, timeouts, bulkhead
 //!   and rate-limit rejections, pauses, hedged copies), emitted on events
 //!   only; the names are in the README.
+//! - `tower`: the module `tower`: `RetryLayer`, `CircuitBreakerLayer`,
+//!   `TimeoutLayer`, `BulkheadLayer` and `RateLimitLayer` over the same
+//!   runtime objects as the attributes.
 //! - `reqwest`: the module `reqwest`: `RetryHint` for `reqwest::Error`,
 //!   `HttpError` (a status with its `Retry-After`, a failed request, and
 //!   the layers' rejections) and `ResponseExt::check_status`.
@@ -72,6 +75,8 @@ pub use resilient_runtime::{
 
 #[cfg(feature = "reqwest")]
 pub use resilient_runtime::reqwest;
+#[cfg(feature = "tower")]
+pub use resilient_runtime::tower;
 
 /// Retries an `async fn`: the attribute form of [`retry()`].
 ///

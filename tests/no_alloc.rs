@@ -378,3 +378,36 @@ fn a_hedge_allocates_nothing_but_its_copies_metrics() {
         );
     });
 }
+
+static TOWER_BREAKER: CircuitBreaker = CircuitBreaker::builder().name("no-alloc-tower").build();
+static TOWER_BULKHEAD: resilient::Bulkhead = resilient::Bulkhead::builder()
+    .name("no-alloc-tower")
+    .max(10)
+    .build();
+static TOWER_RATE: resilient::RateLimiter = resilient::RateLimiter::builder()
+    .name("no-alloc-tower")
+    .rate(1_000_000)
+    .build();
+
+/// Every tower layer, stacked over a plain service: a call that goes
+/// through allocates nothing.
+#[test]
+fn tower_layers_allocate_nothing_on_success() {
+    use resilient::tower::{
+        BoxedErrors, BulkheadLayer, CircuitBreakerLayer, RateLimitLayer, RetryLayer, TimeoutLayer,
+    };
+    use tower::{ServiceBuilder, ServiceExt};
+
+    let service = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryPolicy::new()).classify(BoxedErrors))
+        .layer(BulkheadLayer::new(&TOWER_BULKHEAD))
+        .layer(CircuitBreakerLayer::new(&TOWER_BREAKER))
+        .layer(RateLimitLayer::new(&TOWER_RATE))
+        .layer(TimeoutLayer::new(Duration::from_secs(2)))
+        .service(tower::service_fn(|n: u32| async move {
+            Ok::<_, std::io::Error>(n)
+        }));
+    let _ = allocations(|| service.clone().oneshot(0));
+    let (n, out) = allocations(|| service.clone().oneshot(5));
+    assert_eq!((n, out.ok()), (0, Some(5)));
+}

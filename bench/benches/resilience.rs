@@ -559,6 +559,64 @@ where
     })
 }
 
+/// The tower layers beside tower's own over the same service, a call that
+/// goes through: resilient's breaker layer (and tower-resilience's),
+/// bulkhead layer against tower's concurrency limit, timeout layer
+/// against tower's timeout, and the whole stack.
+fn tower_layers(c: &mut Criterion) {
+    use resilient::tower as rt_tower;
+    let rt = runtime();
+    let plain = tower::service_fn(direct);
+    let breaker = rt_tower::CircuitBreakerLayer::new(&TOWER_BREAKER).layer(plain);
+    let tower_resilience = CircuitBreakerLayer::builder()
+        .consecutive_failures(5)
+        .build()
+        .unwrap()
+        .layer(plain);
+    let bulkhead = rt_tower::BulkheadLayer::new(&TOWER_BULKHEAD).layer(plain);
+    let limit = tower::limit::ConcurrencyLimitLayer::new(64).layer(plain);
+    let timeout = rt_tower::TimeoutLayer::new(Duration::from_secs(2)).layer(plain);
+    let tower_timeout = tower::timeout::TimeoutLayer::new(Duration::from_secs(2)).layer(plain);
+    let stack = tower::ServiceBuilder::new()
+        .layer(rt_tower::RetryLayer::new(resilient::RetryPolicy::new()).classify(rt_tower::BoxedErrors))
+        .layer(rt_tower::CircuitBreakerLayer::new(&TOWER_BREAKER))
+        .layer(rt_tower::TimeoutLayer::new(Duration::from_secs(2)))
+        .service(plain);
+    let mut group = c.benchmark_group("tower layers, call goes through");
+    group.bench_function("service_fn", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| plain.oneshot(i)))
+    });
+    group.bench_function("resilient CircuitBreakerLayer", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| breaker.clone().oneshot(i)))
+    });
+    group.bench_function("tower-resilience circuit breaker", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| tower_resilience.clone().oneshot(i)))
+    });
+    group.bench_function("resilient BulkheadLayer", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| bulkhead.clone().oneshot(i)))
+    });
+    group.bench_function("tower ConcurrencyLimit", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| limit.clone().oneshot(i)))
+    });
+    group.bench_function("resilient TimeoutLayer", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| timeout.clone().oneshot(i)))
+    });
+    group.bench_function("tower Timeout", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| tower_timeout.clone().oneshot(i)))
+    });
+    group.bench_function("resilient retry+breaker+timeout layers", |b| {
+        b.iter_custom(|n| run(&rt, n, |i| stack.clone().oneshot(i)))
+    });
+    group.finish();
+}
+
+static TOWER_BREAKER: resilient::CircuitBreaker =
+    resilient::CircuitBreaker::builder().name("bench-tower").build();
+static TOWER_BULKHEAD: resilient::Bulkhead = resilient::Bulkhead::builder()
+    .name("bench-tower")
+    .max(64)
+    .build();
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -569,6 +627,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = inlinable_body, retry_success, stacks, breaker_closed, breaker_open, bulkhead_room, hedge_first_answers, contended
+    targets = inlinable_body, retry_success, stacks, breaker_closed, breaker_open, bulkhead_room, hedge_first_answers, tower_layers, contended
 }
 criterion_main!(benches);

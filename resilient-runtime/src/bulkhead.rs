@@ -111,6 +111,26 @@ impl Bulkhead {
         self.try_place().ok_or_else(|| self.full(Duration::ZERO))
     }
 
+    /// A place taken now, if one is free, and kept until
+    /// [`give_back`](Self::give_back): for a future that cannot borrow the
+    /// bulkhead (a tower service's response).
+    #[cfg(feature = "tower")]
+    pub(crate) fn take_place(&self) -> Result<(), BulkheadFull> {
+        match self.try_place() {
+            Some(place) => {
+                place.forget();
+                Ok(())
+            }
+            None => Err(self.full(Duration::ZERO)),
+        }
+    }
+
+    /// Gives back a place from [`take_place`](Self::take_place).
+    #[cfg(feature = "tower")]
+    pub(crate) fn give_back(&self) {
+        self.permits.add_permits(1);
+    }
+
     /// A place if one is free now, without building a rejection.
     #[inline]
     pub(crate) fn try_place(&self) -> Option<BulkheadPermit<'_>> {
@@ -202,6 +222,16 @@ impl fmt::Debug for Bulkhead {
 #[derive(Debug)]
 pub struct BulkheadPermit<'a> {
     _permit: SemaphorePermit<'a>,
+}
+
+#[cfg(feature = "tower")]
+impl BulkheadPermit<'_> {
+    /// Keeps the place taken past this permit; given back with
+    /// [`Bulkhead::give_back`].
+    #[allow(clippy::used_underscore_binding)] // held for its drop elsewhere
+    pub(crate) fn forget(self) {
+        self._permit.forget();
+    }
 }
 
 /// A call turned away by a full [`Bulkhead`] without running.

@@ -54,6 +54,8 @@ pub mod registry;
 pub mod reqwest;
 pub mod retry_after;
 pub mod testing;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[doc(hidden)]
 pub mod __private;

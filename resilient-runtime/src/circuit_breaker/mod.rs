@@ -935,6 +935,54 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// A [`Permit`] that holds its breaker (a `&'static` or an `Arc` of it),
+/// for a future that cannot borrow one (a tower service's response).
+/// Settled once; dropped unsettled, it is a [`Permit`] dropped.
+#[cfg(feature = "tower")]
+pub(crate) struct OwnedPermit<B: core::ops::Deref<Target = CircuitBreaker>> {
+    breaker: B,
+    admitted: Option<Word>,
+}
+
+#[cfg(feature = "tower")]
+impl<B: core::ops::Deref<Target = CircuitBreaker>> OwnedPermit<B> {
+    /// A permit from `breaker`, or its rejection.
+    pub(crate) fn acquire(breaker: B) -> Result<Self, CircuitOpen> {
+        let admitted = {
+            let permit = breaker.acquire()?;
+            // Its time is stamped; it is settled below, from this word.
+            core::mem::ManuallyDrop::new(permit).admitted
+        };
+        Ok(Self {
+            breaker,
+            admitted: Some(admitted),
+        })
+    }
+
+    /// The call failed if `failed`, else succeeded.
+    pub(crate) fn record(&mut self, failed: bool) {
+        if let Some(admitted) = self.admitted.take() {
+            Permit {
+                breaker: &self.breaker,
+                admitted,
+            }
+            .record(failed);
+        }
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<B: core::ops::Deref<Target = CircuitBreaker>> Drop for OwnedPermit<B> {
+    fn drop(&mut self) {
+        if let Some(admitted) = self.admitted.take() {
+            drop(Permit {
+                breaker: &self.breaker,
+                admitted,
+            });
+        }
+    }
+}
+
 /// `admitted` with the time now, for a breaker that counts slow calls;
 /// out of line, so a breaker that does not pays one compare.
 #[cold]
