@@ -78,7 +78,8 @@ pub use resilient_runtime::reqwest;
 #[cfg(feature = "tower")]
 pub use resilient_runtime::tower;
 
-/// Retries an `async fn`: the attribute form of [`retry()`].
+/// Retries an `async fn` (or a plain `fn`, sleeping with
+/// `std::thread::sleep`): the attribute form of [`retry()`].
 ///
 /// Write one plain attempt; the attribute re-runs it while it fails with a
 /// transient error, sleeping with backoff and jitter between attempts, and

@@ -17,5 +17,6 @@ fn ui() {
     cases.compile_fail("tests/ui/bulkhead-*.rs");
     cases.compile_fail("tests/ui/rate_limit-*.rs");
     cases.compile_fail("tests/ui/hedge-*.rs");
+    cases.compile_fail("tests/ui/blocking-*.rs");
     cases.pass("tests/ui/pass-*.rs");
 }

@@ -17,11 +17,12 @@ pub(crate) struct BodySlot<'a> {
     /// prologue (`let __self = self; let arg = arg;`), which moves the
     /// arguments into its block and must run once, not per attempt.
     pub(crate) keep: usize,
+    /// A plain (non-`async`) `fn`: its layers block the thread.
+    pub(crate) blocking: bool,
 }
 
 /// Why a function cannot take the attribute.
 pub(crate) enum NotSupported {
-    NotAsync,
     NoReturnType,
 }
 
@@ -42,15 +43,33 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
             block: &mut item.block,
             output,
             keep: 0,
+            blocking: false,
         });
     }
-    let output = boxed_future_output(&item.sig.output).ok_or(NotSupported::NotAsync)?;
-    let block = async_trait_block(&mut item.block).ok_or(NotSupported::NotAsync)?;
-    let keep = prologue_len(&block.stmts);
+    // A method after `#[async_trait]` (asked twice: a borrow returned
+    // from one branch only would outlive the check).
+    if let Some(output) = boxed_future_output(&item.sig.output)
+        && async_trait_block(&mut item.block).is_some()
+    {
+        let block = async_trait_block(&mut item.block).ok_or(NotSupported::NoReturnType)?;
+        let keep = prologue_len(&block.stmts);
+        return Ok(BodySlot {
+            block,
+            output,
+            keep,
+            blocking: false,
+        });
+    }
+    // A plain `fn`.
+    let ReturnType::Type(_, output) = &item.sig.output else {
+        return Err(NotSupported::NoReturnType);
+    };
+    let output = (**output).clone();
     Ok(BodySlot {
-        block,
+        block: &mut item.block,
         output,
-        keep,
+        keep: 0,
+        blocking: true,
     })
 }
 
@@ -412,13 +431,13 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_fn_is_not_async() {
+    fn a_plain_fn_blocks() {
         let mut item: ItemFn = parse_quote!(
             fn f() -> Result<(), E> {
                 Ok(())
             }
         );
-        assert!(matches!(body_slot(&mut item), Err(NotSupported::NotAsync)));
+        assert!(body_slot(&mut item).is_ok_and(|slot| slot.blocking));
         let mut item: ItemFn = parse_quote!(
             async fn f() {}
         );

@@ -61,6 +61,23 @@ impl Kind {
             .ok_or_else(|| syn::Error::new(ident.span(), format!("unknown layer `{ident}`")))
     }
 
+    /// Why this layer cannot go on a plain (non-`async`) `fn`, if it
+    /// cannot.
+    pub(crate) fn blocking_problem(self) -> Option<&'static str> {
+        match self {
+            Self::Timeout => Some(
+                "`#[timeout]` needs an `async fn`: a plain `fn` blocks its thread, and nothing can cut a blocking call off from outside; make it `async`, or set the time limit on the blocking operation itself (a socket's read timeout)",
+            ),
+            Self::Hedge => Some(
+                "`#[hedge]` needs an `async fn`: its copies run at once on one task, and a plain `fn` blocks its thread until it returns; make it `async`",
+            ),
+            Self::RateLimit => Some(
+                "`#[rate_limit]` needs an `async fn`: on a plain `fn` it would block the thread for its slot; make it `async`, or call `RateLimiter::try_acquire` in the body",
+            ),
+            Self::Retry | Self::CircuitBreaker | Self::Fallback | Self::Bulkhead => None,
+        }
+    }
+
     /// Reads and checks this attribute's arguments: the arguments, if they
     /// could be read, and every mistake (both when some were refused).
     pub(crate) fn parse(self, tokens: TokenStream) -> (Option<LayerArgs>, Errors) {

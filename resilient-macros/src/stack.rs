@@ -45,6 +45,8 @@ pub(crate) struct Layer {
 pub(crate) struct StackInput {
     pub(crate) fn_name: LitStr,
     pub(crate) output: Type,
+    /// A plain `fn`: the layers block the thread (no `.await`).
+    pub(crate) blocking: bool,
     /// Arguments bound `mut`, whose `mut` moved from the signature into the
     /// stack: each attempt of a retry starts from a fresh copy.
     pub(crate) fresh: Vec<Ident>,
@@ -86,29 +88,9 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     };
     let fn_name = function.sig.ident.to_string();
     let fn_span_ident = function.sig.ident.span();
-    let fn_span = function.sig.fn_token.span;
-    let output_tokens = match &function.sig.output {
-        syn::ReturnType::Type(arrow, ty) => {
-            let ty = ty.to_token_stream();
-            quote!(#arrow #ty)
-        }
-        syn::ReturnType::Default => function.sig.ident.to_token_stream(),
-    };
     let mut fresh = item::take_mut_arguments(&mut function.sig);
     let signature = function.sig.clone();
-    let slot = item::body_slot(&mut function).map_err(|reason| match reason {
-        NotSupported::NotAsync => syn::Error::new(
-            fn_span,
-            format!("`#[{name}]` works on `async fn` only: plain functions are not supported yet"),
-        ),
-        NotSupported::NoReturnType => syn::Error::new_spanned(
-            output_tokens,
-            format!(
-                "`#[{name}]` needs a function that returns `Result<T, E>`: this one returns `()`"
-            ),
-        ),
-    });
-    let slot = match (slot, args_checked) {
+    let slot = match (slot_for(kind, &mut function), args_checked) {
         (Ok(slot), Ok(())) => slot,
         (Err(signature), Err(mut args)) => {
             args.combine(signature);
@@ -118,6 +100,10 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
     };
 
     let keep = slot.keep;
+    // A plain `fn` under a fallback always returns `Ok`, which clippy's
+    // pedantic `unnecessary_wraps` would blame on the user's signature.
+    let allow_wraps = (slot.blocking && kind == Kind::Fallback)
+        .then(|| quote!(#[allow(clippy::unnecessary_wraps)]));
     fresh.extend(item::take_mut_bindings(
         &signature,
         &mut slot.block.stmts[..keep],
@@ -149,6 +135,7 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
             // default name reads the line from it.
             fn_name: LitStr::new(&fn_name, fn_span_ident),
             output: slot.output,
+            blocking: slot.blocking,
             fresh,
             layers: Vec::new(),
             body: raw_body.clone().unwrap_or_else(|| {
@@ -177,13 +164,41 @@ fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Resu
         let ItemFn {
             attrs, vis, sig, ..
         } = &function;
-        return Ok(quote!(#(#attrs)* #vis #sig #body));
+        return Ok(quote!(#(#attrs)* #allow_wraps #vis #sig #body));
     }
     slot.block.stmts.truncate(keep);
     slot.block
         .stmts
         .push(Stmt::Expr(syn::parse_quote!(#invocation), None));
+    if let Some(allow) = allow_wraps {
+        function.attrs.push(syn::parse_quote!(#allow));
+    }
     Ok(function.into_token_stream())
+}
+
+/// Where `kind`'s stack goes in `function`, or why it cannot: no return
+/// type, or a layer that needs an `async fn` on a plain one.
+fn slot_for(kind: Kind, function: &mut ItemFn) -> syn::Result<item::BodySlot<'_>> {
+    let name = kind.name();
+    let output_tokens = match &function.sig.output {
+        syn::ReturnType::Type(arrow, ty) => {
+            let ty = ty.to_token_stream();
+            quote!(#arrow #ty)
+        }
+        syn::ReturnType::Default => function.sig.ident.to_token_stream(),
+    };
+    let slot = item::body_slot(function).map_err(|NotSupported::NoReturnType| {
+        syn::Error::new_spanned(
+            output_tokens,
+            format!(
+                "`#[{name}]` needs a function that returns `Result<T, E>`: this one returns `()`"
+            ),
+        )
+    })?;
+    match kind.blocking_problem() {
+        Some(problem) if slot.blocking => Err(syn::Error::new(Span::call_site(), problem)),
+        _ => Ok(slot),
+    }
 }
 
 /// The annotated item. An `async fn` is read without its body's
@@ -297,7 +312,7 @@ fn parse_function(name: &str, item: &TokenStream) -> syn::Result<ItemFn> {
         }
         syn::Error::new(
             first_span(item),
-            format!("`#[{name}]` goes on an `async fn`: this item is not a function"),
+            format!("`#[{name}]` goes on a function (an `async fn`, or a plain `fn` for the layers that can block): this item is not a function"),
         )
     })
 }
@@ -354,6 +369,7 @@ impl StackInput {
         let Self {
             fn_name,
             output,
+            blocking,
             fresh,
             layers,
             body,
@@ -366,6 +382,7 @@ impl StackInput {
             ::resilient::__private::__stack! {
                 fn_name = #fn_name,
                 output = (#output),
+                blocking = #blocking,
                 fresh = [#(#fresh),*],
                 layers = #(#layers)*,
                 body = #body
@@ -391,6 +408,9 @@ impl Parse for StackInput {
         let content;
         syn::parenthesized!(content in input);
         let output = content.parse()?;
+        input.parse::<Token![,]>()?;
+        key(input, "blocking")?;
+        let blocking = input.parse::<syn::LitBool>()?.value;
         input.parse::<Token![,]>()?;
         key(input, "fresh")?;
         let names;
@@ -424,6 +444,7 @@ impl Parse for StackInput {
         Ok(Self {
             fn_name,
             output,
+            blocking,
             fresh,
             layers,
             body,

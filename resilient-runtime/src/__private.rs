@@ -104,6 +104,42 @@ pub fn typed<R, F: Future<Output = R>>(body: F) -> F {
     body
 }
 
+/// A plain `fn`'s body as one attempt: the closure's return type is the
+/// function's, so its `return`s and `?` are checked as the function's
+/// own, and a `return` ends the attempt, not the function.
+#[inline]
+pub fn typed_blocking<R, F: FnOnce() -> R>(body: F) -> R {
+    body()
+}
+
+/// [`pause`] for a plain `fn`: blocks the thread until `now + delay`.
+pub fn pause_blocking(now: Instant, delay: Duration) {
+    let wait = now.checked_add(delay).map_or(delay, |deadline| {
+        deadline.saturating_duration_since(Instant::now())
+    });
+    if !wait.is_zero() {
+        std::thread::sleep(wait);
+    }
+}
+
+/// [`wait_enter`] for a plain `fn`: tries for a place every millisecond
+/// until the bulkhead's `wait` runs out, blocking the thread. Not in
+/// turn: a thread cannot queue on tokio's semaphore without a runtime.
+pub fn wait_enter_blocking(bulkhead: &Bulkhead) -> Result<BulkheadPermit<'_>, BulkheadFull> {
+    let wait = bulkhead.wait();
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(place) = bulkhead.try_place() {
+            return Ok(place);
+        }
+        let waited = start.elapsed();
+        if waited >= wait {
+            return Err(bulkhead.full(wait));
+        }
+        std::thread::sleep(wait.saturating_sub(waited).min(Duration::from_millis(1)));
+    }
+}
+
 /// Puts `value` in its slot; the layer then hands `Parked` outward.
 #[inline]
 pub fn park<V>(slot: &mut Option<V>, value: V) -> Parked {

@@ -60,6 +60,11 @@ pub(crate) fn expand(
             __resilient::Outcome::Done(#result)
         }
     };
+    let wait_enter = if stack.blocking {
+        quote!(__resilient::wait_enter_blocking(#bulkhead))
+    } else {
+        quote!(__resilient::wait_enter(#bulkhead).await)
+    };
     let entered = syn::Lifetime {
         apostrophe: Span::mixed_site(),
         ident: format_ident!("__resilient_entered_{}", depth, span = Span::mixed_site()),
@@ -70,7 +75,7 @@ pub(crate) fn expand(
             let #out: #out_type = #entered: {
                 let #permit = match __resilient::try_enter(#bulkhead) {
                     ::core::option::Option::Some(#permit) => #permit,
-                    ::core::option::Option::None => match __resilient::wait_enter(#bulkhead).await {
+                    ::core::option::Option::None => match #wait_enter {
                         ::core::result::Result::Ok(#permit) => #permit,
                         ::core::result::Result::Err(#full) => {
                             break #entered #tagged(__resilient::park(&mut #slot, #full));

@@ -48,15 +48,22 @@ pub(crate) fn expand(
                 ::resilient::__private::Recover(::resilient::__private::apply(#handler, #error_here))
                     .__resilient_resolve()
             };
-            quote! {{
-                #[allow(unused_imports)]
-                use __resilient::RecoverAsync as _;
-                let #later = match #call {
-                    __resilient::Resolved::Ready(#value) => break #label #value,
-                    __resilient::Resolved::Later(#later) => #later,
-                };
-                #later.await
-            }}
+            if stack.blocking {
+                // A plain `fn`'s handler returns the function's result.
+                quote_spanned! {handler.span()=>
+                    ::resilient::__private::apply(#handler, #error_here)
+                }
+            } else {
+                quote! {{
+                    #[allow(unused_imports)]
+                    use __resilient::RecoverAsync as _;
+                    let #later = match #call {
+                        __resilient::Resolved::Ready(#value) => break #label #value,
+                        __resilient::Resolved::Later(#later) => #later,
+                    };
+                    #later.await
+                }}
+            }
         }
         FallbackForm::Value(expr) => {
             quote_spanned!(expr.span()=> ::core::result::Result::Ok(#expr))

@@ -429,6 +429,14 @@ pub(crate) fn body_future(stack: &StackInput, stmts: &TokenStream) -> TokenStrea
     let erased = erase_impl_trait(&stack.output);
     let mut block = Group::new(Delimiter::Brace, stmts.clone());
     block.set_span(stack.body.span());
+    if stack.blocking {
+        // A plain `fn`: the block in a closure, called at once (a `return`
+        // ends the closure, as it ends an `async` block).
+        let typed = quote_spanned! {stack.output.span()=>
+            ::resilient::__private::typed_blocking::<#erased, _>
+        };
+        return quote!(#typed(|| #block));
+    }
     let typed = quote_spanned! {stack.output.span()=>
         ::resilient::__private::typed::<#erased, _>
     };
@@ -467,10 +475,15 @@ pub(crate) fn run_attempt(stack: &StackInput, inner: &Inner, prelude: &TokenStre
     match inner {
         Inner::Body(stmts) => {
             let body = body_future(stack, stmts);
-            if prelude.is_empty() {
-                quote!(#body.await)
+            let body = if stack.blocking {
+                body
             } else {
-                quote!({ #prelude #body.await })
+                quote!(#body.await)
+            };
+            if prelude.is_empty() {
+                body
+            } else {
+                quote!({ #prelude #body })
             }
         }
         Inner::Layer(layer) => quote!({ #prelude #layer }),

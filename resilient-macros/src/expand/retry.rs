@@ -122,6 +122,11 @@ pub(crate) fn expand(
         quote!(#state.on_failure(&#policy_var, #failure, #now))
     };
 
+    let pause = if stack.blocking {
+        quote!(__resilient::pause_blocking(#now, #delay);)
+    } else {
+        quote!(__resilient::pause(#now, #delay).await;)
+    };
     // The outcome lives in an inner block that ends before the sleep, so
     // it is not held across the `.await`: the future stays `Send` even
     // when `T` or `E` is not (`Box<dyn Error>`).
@@ -146,7 +151,7 @@ pub(crate) fn expand(
                         #stop
                     }
                 };
-                __resilient::pause(#now, #delay).await;
+                #pause
             }
         }
     }

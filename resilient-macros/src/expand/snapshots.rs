@@ -437,3 +437,21 @@ fn hedge_alone() {
         }
     ));
 }
+
+/// A plain `fn`: the body in a closure, the backoff a blocking sleep.
+#[test]
+fn blocking_stack() {
+    insta::assert_snapshot!(expand_kinds(
+        &[
+            (Kind::Fallback, quote!(with = cached)),
+            (Kind::Retry, quote!(attempts = 3)),
+            (Kind::Bulkhead, quote!(max = 4, wait = "10ms")),
+            (Kind::CircuitBreaker, quote!(failures = 5)),
+        ],
+        quote! {
+            fn fetch(id: u64) -> Result<Data, ApiError> {
+                get(id)
+            }
+        }
+    ));
+}

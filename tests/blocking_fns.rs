@@ -1,0 +1,169 @@
+//! Plain (non-`async`) functions under `#[retry]`, `#[circuit_breaker]`,
+//! `#[fallback]` and `#[bulkhead]`: the layers block the thread (sleeping
+//! with `std::thread::sleep`). Real time, short durations.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use resilient::{
+    BulkheadFull, CircuitBreaker, CircuitOpen, CircuitState, RetryHint, bulkhead, circuit_breaker,
+    fallback, retry,
+};
+
+#[derive(Debug, PartialEq)]
+enum Error {
+    Down,
+    Fatal,
+    Open,
+    Full,
+}
+
+impl RetryHint for Error {
+    fn is_transient(&self) -> bool {
+        !matches!(self, Self::Fatal)
+    }
+}
+
+impl From<CircuitOpen> for Error {
+    fn from(_: CircuitOpen) -> Self {
+        Self::Open
+    }
+}
+
+impl From<BulkheadFull> for Error {
+    fn from(_: BulkheadFull) -> Self {
+        Self::Full
+    }
+}
+
+#[test]
+fn a_plain_fn_is_retried_with_its_backoff() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[retry(attempts = 3, backoff = fixed("20ms"), jitter = none)]
+    fn flaky() -> Result<u32, Error> {
+        let n = CALLS.fetch_add(1, Ordering::SeqCst);
+        if n < 2 { Err(Error::Down) } else { Ok(n) }
+    }
+    let start = Instant::now();
+    assert_eq!(flaky(), Ok(2));
+    assert!(
+        start.elapsed() >= Duration::from_millis(40),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_permanent_error_is_not_retried_and_return_ends_one_attempt() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[retry(attempts = 3, backoff = fixed("1ms"))]
+    fn fatal(early: bool) -> Result<u32, Error> {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        if early {
+            return Err(Error::Fatal);
+        }
+        Ok(1)
+    }
+    assert_eq!(fatal(true), Err(Error::Fatal));
+    assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+    assert_eq!(fatal(false), Ok(1));
+}
+
+static BREAKER: CircuitBreaker = CircuitBreaker::builder()
+    .name("blocking-breaker")
+    .failures(2)
+    .build();
+
+#[circuit_breaker(shared = BREAKER)]
+fn guarded(fail: bool) -> Result<u32, Error> {
+    if fail { Err(Error::Down) } else { Ok(1) }
+}
+
+#[test]
+fn a_breaker_on_a_plain_fn_opens_and_refuses() {
+    assert_eq!(guarded(false), Ok(1));
+    assert_eq!(guarded(true), Err(Error::Down));
+    assert_eq!(guarded(true), Err(Error::Down));
+    assert_eq!(BREAKER.state(), CircuitState::Open);
+    assert_eq!(guarded(false), Err(Error::Open));
+}
+
+#[fallback(with = |_| Ok(0))]
+#[retry(attempts = 2, backoff = fixed("1ms"))]
+#[circuit_breaker(failures = 10)]
+fn degraded(fail: bool) -> Result<u32, Error> {
+    if fail { Err(Error::Down) } else { Ok(7) }
+}
+
+#[test]
+fn a_whole_stack_on_a_plain_fn() {
+    assert_eq!(degraded(false), Ok(7));
+    assert_eq!(degraded(true), Ok(0), "retried, then the fallback");
+}
+
+struct Store {
+    calls: AtomicU32,
+}
+
+impl Store {
+    #[fallback(value = u32::MAX)]
+    #[retry(attempts = 3, backoff = fixed("1ms"))]
+    fn read(&self, key: u32) -> Result<u32, Error> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n.is_multiple_of(2) {
+            Err(Error::Down)
+        } else {
+            Ok(key + n)
+        }
+    }
+}
+
+#[test]
+fn a_method_taking_self_by_reference() {
+    let store = Store {
+        calls: AtomicU32::new(0),
+    };
+    assert_eq!(store.read(10), Ok(11));
+}
+
+#[bulkhead(max = 1, name = "blocking-bulkhead")]
+fn exclusive(hold: Duration, barrier: &Barrier) -> Result<(), Error> {
+    barrier.wait();
+    std::thread::sleep(hold);
+    Ok(())
+}
+
+#[bulkhead(max = 1, wait = "500ms", name = "blocking-bulkhead-wait")]
+fn patient(hold: Duration) -> Result<Instant, Error> {
+    std::thread::sleep(hold);
+    Ok(Instant::now())
+}
+
+/// A full bulkhead turns a second thread away at once; with `wait`, the
+/// second thread gets in when the first leaves.
+#[test]
+fn a_bulkhead_on_a_plain_fn_across_threads() {
+    let barrier = Arc::new(Barrier::new(2));
+    let holder = {
+        let barrier = Arc::clone(&barrier);
+        std::thread::spawn(move || exclusive(Duration::from_millis(100), &barrier))
+    };
+    // Once the holder is inside, wait for it at the barrier's other end.
+    let inside = Barrier::new(1);
+    barrier.wait();
+    assert_eq!(exclusive(Duration::ZERO, &inside), Err(Error::Full));
+    assert_eq!(holder.join().unwrap(), Ok(()));
+
+    let first = std::thread::spawn(|| patient(Duration::from_millis(100)));
+    std::thread::sleep(Duration::from_millis(20));
+    let start = Instant::now();
+    let second = patient(Duration::ZERO).unwrap();
+    let first = first.join().unwrap().unwrap();
+    assert!(second >= first, "the second ran after the first left");
+    assert!(
+        start.elapsed() < Duration::from_millis(450),
+        "{:?}",
+        start.elapsed()
+    );
+}
