@@ -55,19 +55,48 @@ fn a_plain_fn_is_retried_with_its_backoff() {
 }
 
 #[test]
-fn a_permanent_error_is_not_retried_and_return_ends_one_attempt() {
+fn a_permanent_error_is_not_retried() {
     static CALLS: AtomicU32 = AtomicU32::new(0);
     #[retry(attempts = 3, backoff = fixed("1ms"))]
-    fn fatal(early: bool) -> Result<u32, Error> {
+    fn fatal() -> Result<u32, Error> {
         CALLS.fetch_add(1, Ordering::SeqCst);
-        if early {
-            return Err(Error::Fatal);
-        }
-        Ok(1)
+        Err(Error::Fatal)
     }
-    assert_eq!(fatal(true), Err(Error::Fatal));
+    assert_eq!(fatal(), Err(Error::Fatal));
     assert_eq!(CALLS.load(Ordering::SeqCst), 1);
-    assert_eq!(fatal(false), Ok(1));
+}
+
+/// A `return` (or `?`) ends one attempt, not the function: the retry
+/// goes on after it.
+#[test]
+fn return_ends_one_attempt() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[retry(attempts = 3, backoff = fixed("1ms"))]
+    fn early() -> Result<u32, Error> {
+        let n = CALLS.fetch_add(1, Ordering::SeqCst);
+        if n < 2 {
+            return Err(Error::Down);
+        }
+        Ok(n)
+    }
+    assert_eq!(early(), Ok(2));
+    assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+}
+
+/// Each attempt starts from the caller's value of a `mut` argument, as
+/// for an `async fn`.
+#[test]
+fn each_attempt_starts_from_the_callers_mut_arguments() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[retry(attempts = 3, backoff = fixed("1ms"))]
+    fn bump(mut n: u32) -> Result<u32, Error> {
+        n += 1;
+        if CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+            return Err(Error::Down);
+        }
+        Ok(n)
+    }
+    assert_eq!(bump(0), Ok(1), "not 3: no attempt sees another's change");
 }
 
 static BREAKER: CircuitBreaker = CircuitBreaker::builder()
@@ -89,10 +118,13 @@ fn a_breaker_on_a_plain_fn_opens_and_refuses() {
     assert_eq!(guarded(false), Err(Error::Open));
 }
 
+static DEGRADED_CALLS: AtomicU32 = AtomicU32::new(0);
+
 #[fallback(with = |_| Ok(0))]
 #[retry(attempts = 2, backoff = fixed("1ms"))]
 #[circuit_breaker(failures = 10)]
 fn degraded(fail: bool) -> Result<u32, Error> {
+    DEGRADED_CALLS.fetch_add(1, Ordering::SeqCst);
     if fail { Err(Error::Down) } else { Ok(7) }
 }
 
@@ -100,6 +132,11 @@ fn degraded(fail: bool) -> Result<u32, Error> {
 fn a_whole_stack_on_a_plain_fn() {
     assert_eq!(degraded(false), Ok(7));
     assert_eq!(degraded(true), Ok(0), "retried, then the fallback");
+    assert_eq!(
+        DEGRADED_CALLS.load(Ordering::SeqCst),
+        3,
+        "one call, then two attempts"
+    );
 }
 
 struct Store {

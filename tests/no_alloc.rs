@@ -131,7 +131,7 @@ fn time_window_and_slow_call_success_allocates_nothing_after_the_first() {
 }
 
 #[test]
-fn breaker_rejection_allocates_at_most_its_metric() {
+fn breaker_rejection_allocates_at_most_its_metrics_label() {
     let breaker = CircuitBreaker::builder().failures(1).build();
     let _ = allocations(|| breaker.call(async { Err::<(), _>(Rejected) }));
     let (n, out) = allocations(|| breaker.call(async { Ok::<_, Rejected>(1) }));
@@ -211,7 +211,7 @@ async fn through_tripped(fail: bool) -> Result<u32, StackError> {
 }
 
 #[test]
-fn the_attribute_stack_allocates_nothing_and_its_rejection_at_most_its_metric() {
+fn the_attribute_stack_allocates_nothing_and_its_rejection_at_most_its_metrics_label() {
     // The first call registers the per-function breaker (the registry
     // allocates once); the timeout reads the clock but makes no timer on a
     // call that completes at once.
@@ -272,7 +272,7 @@ async fn through_a_full_bulkhead() -> Result<u32, StackError> {
 }
 
 #[test]
-fn a_bulkhead_place_allocates_nothing_and_a_full_bulkhead_at_most_its_metric() {
+fn a_bulkhead_place_allocates_nothing_and_a_full_bulkhead_at_most_its_metrics_label() {
     let _ = allocations(|| behind_a_bulkhead(0));
     let (n, out) = allocations(|| behind_a_bulkhead(3));
     assert_eq!((n, out.ok()), (0, Some(3)));
@@ -306,7 +306,7 @@ async fn over_the_rate() -> Result<u32, StackError> {
 }
 
 #[test]
-fn a_rate_limited_call_allocates_nothing_and_a_rejection_at_most_its_metric() {
+fn a_rate_limited_call_allocates_nothing_and_a_rejection_at_most_its_metrics_label() {
     let _ = allocations(|| under_a_rate_limit(0));
     let (n, out) = allocations(|| under_a_rate_limit(3));
     assert_eq!((n, out.ok()), (0, Some(3)));
@@ -352,7 +352,7 @@ async fn hedged_over_tags(n: u32) -> Result<u32, StackError> {
 /// the runtime's own state) allocates nothing either: the copies live in
 /// the call's future.
 #[test]
-fn a_hedge_allocates_nothing_but_its_copies_metrics() {
+fn a_hedge_allocates_nothing_but_its_copies_metrics_labels() {
     let (n, out) = allocations(|| hedged(false));
     assert_eq!((n, out.ok()), (0, Some(1)));
     let _ = allocations(|| hedged_over_tags(0));

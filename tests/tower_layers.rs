@@ -405,3 +405,83 @@ async fn tower_a_retry_budget_limits_retries() {
         "the budget refused the retry"
     );
 }
+
+/// The bulkhead and rate-limit layers in an axum router (which needs
+/// `Sync` services), with a breaker above them: a call the bulkhead turns
+/// away is a 503 and counts nothing against the breaker.
+#[tokio::test(start_paused = true)]
+async fn tower_bulkhead_and_rate_limit_layers_in_an_axum_router() {
+    static ONE: Bulkhead = Bulkhead::builder()
+        .name("tower-axum-bulkhead")
+        .max(1)
+        .build();
+    static RATE: RateLimiter = RateLimiter::builder()
+        .name("tower-axum-rate")
+        .rate(1000)
+        .build();
+    static STRICT: CircuitBreaker = CircuitBreaker::builder()
+        .name("tower-axum-breaker")
+        .failures(1)
+        .build();
+    let guard = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|err: BoxError| async move {
+            (StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+        }))
+        .layer(CircuitBreakerLayer::new(&STRICT))
+        .layer(BulkheadLayer::new(&ONE))
+        .layer(RateLimitLayer::new(&RATE));
+    let router = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                sleep(Duration::from_millis(100)).await;
+                "done"
+            }),
+        )
+        .route_layer(guard);
+    let call = || {
+        router.clone().oneshot(
+            Request::get("/slow")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+    };
+    let (first, second) = tokio::join!(call(), async {
+        sleep(Duration::from_millis(10)).await;
+        call().await
+    });
+    assert_eq!(first.unwrap().status(), StatusCode::OK);
+    assert_eq!(second.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        STRICT.state(),
+        CircuitState::Closed,
+        "a full bulkhead is not a failure"
+    );
+}
+
+/// The breaker is asked before the layers below reserve anything: while
+/// it is open, a bulkhead below keeps its places free.
+#[tokio::test(start_paused = true)]
+async fn tower_an_open_breaker_reserves_nothing_below() {
+    static BELOW: Bulkhead = Bulkhead::builder().name("tower-below").max(1).build();
+    static SHUT: CircuitBreaker = CircuitBreaker::builder().name("tower-shut").build();
+    SHUT.force_open();
+    let mut service = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(&SHUT))
+        .layer(BulkheadLayer::new(&BELOW))
+        .service(service_fn(|(): ()| async { Ok::<_, Down>(()) }));
+    service.ready().await.unwrap();
+    assert_eq!(BELOW.running(), 0, "no place taken for a refused call");
+    let err = service.call(()).await.unwrap_err();
+    assert!(err.is::<CircuitOpen>());
+    SHUT.reset();
+}
+
+/// A `static` breaker used only through the layer is listed in the
+/// registry when the layer is made.
+#[test]
+fn tower_a_static_breaker_of_a_layer_is_listed() {
+    static ONLY_TOWER: CircuitBreaker = CircuitBreaker::builder().name("tower-only").build();
+    let _layer = CircuitBreakerLayer::new(&ONLY_TOWER);
+    assert!(registry::get("tower-only").is_some());
+}

@@ -113,7 +113,9 @@ fn prologue(item: &ItemFn) -> Option<&[Stmt]> {
 /// with its `mut`, and that one is taken here.
 pub(crate) fn take_mut_arguments(sig: &mut syn::Signature) -> Vec<syn::Ident> {
     let mut taken = TakeMut::default();
-    let async_trait = sig.asyncness.is_none();
+    // A method after `#[async_trait]` returns a boxed future; a plain
+    // `fn` does not, and its `mut`s are taken like an `async fn`'s.
+    let async_trait = sig.asyncness.is_none() && boxed_future_output(&sig.output).is_some();
     for input in &mut sig.inputs {
         if let syn::FnArg::Typed(typed) = input
             && !is_mut_reference(&typed.ty)

@@ -115,14 +115,8 @@ impl Bulkhead {
     /// [`give_back`](Self::give_back): for a future that cannot borrow the
     /// bulkhead (a tower service's response).
     #[cfg(feature = "tower")]
-    pub(crate) fn take_place(&self) -> Result<(), BulkheadFull> {
-        match self.try_place() {
-            Some(place) => {
-                place.forget();
-                Ok(())
-            }
-            None => Err(self.full(Duration::ZERO)),
-        }
+    pub(crate) fn take_place(&self) -> bool {
+        self.try_place().map(BulkheadPermit::forget).is_some()
     }
 
     /// Gives back a place from [`take_place`](Self::take_place).

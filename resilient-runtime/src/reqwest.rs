@@ -153,7 +153,14 @@ impl HttpError {
     pub fn is_service_failure(&self) -> bool {
         match self {
             Self::Status { status, .. } => status.is_server_error(),
-            Self::Request(error) => error.status().is_none_or(|s| s.is_server_error()),
+            // A request that could not be built or was redirected in a
+            // loop is the caller's; anything else that did not complete
+            // (or was unreadable) is the service's.
+            Self::Request(error) => {
+                !error.is_builder()
+                    && !error.is_redirect()
+                    && error.status().is_none_or(|s| s.is_server_error())
+            }
             Self::Elapsed(_) => true,
             Self::Open(_) | Self::Full(_) | Self::Limited(_) => false,
         }

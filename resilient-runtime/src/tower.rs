@@ -165,10 +165,17 @@ pub struct CircuitBreakerLayer<C = AnyError> {
 
 impl CircuitBreakerLayer {
     /// A layer over `breaker` (`&STATIC` or an `Arc`), counting every
-    /// `Err` as a failure.
+    /// `Err` as a failure. A `static` breaker is listed in the
+    /// [`registry`](crate::registry) now, as `#[circuit_breaker]` lists
+    /// its own on first use; list an `Arc` one with
+    /// [`registry::register`](crate::registry::register).
     pub fn new(breaker: impl Into<Shared<CircuitBreaker>>) -> Self {
+        let breaker = breaker.into();
+        if let Repr::Static(breaker) = breaker.0 {
+            crate::registry::list_on_first_use(breaker);
+        }
         Self {
-            breaker: breaker.into(),
+            breaker,
             classify: AnyError,
         }
     }
@@ -192,16 +199,42 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
             inner,
             breaker: self.breaker.clone(),
             classify: self.classify.clone(),
+            admission: None,
         }
     }
 }
 
-/// The service of a [`CircuitBreakerLayer`].
-#[derive(Clone, Debug)]
+type Admission = Result<OwnedPermit<Shared<CircuitBreaker>>, CircuitOpen>;
+
+/// The service of a [`CircuitBreakerLayer`]. The breaker is asked in
+/// `poll_ready`, before the service below (a bulkhead, a rate limit)
+/// reserves anything for a call the breaker would refuse; a clone starts
+/// without asking.
 pub struct CircuitBreakerService<S, C = AnyError> {
     inner: S,
     breaker: Shared<CircuitBreaker>,
     classify: C,
+    admission: Option<Admission>,
+}
+
+impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            breaker: self.breaker.clone(),
+            classify: self.classify.clone(),
+            admission: None,
+        }
+    }
+}
+
+impl<S: core::fmt::Debug, C> core::fmt::Debug for CircuitBreakerService<S, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CircuitBreakerService")
+            .field("inner", &self.inner)
+            .field("breaker", self.breaker.name())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
@@ -215,11 +248,23 @@ where
     type Future = CircuitBreakerFuture<S::Future, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        let breaker = &self.breaker;
+        match self
+            .admission
+            .get_or_insert_with(|| OwnedPermit::acquire(breaker.clone()))
+        {
+            // Refused: `call` answers with it, without the service.
+            Err(_) => Poll::Ready(Ok(())),
+            Ok(_) => self.inner.poll_ready(cx).map_err(Into::into),
+        }
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        match OwnedPermit::acquire(self.breaker.clone()) {
+        let admission = self
+            .admission
+            .take()
+            .unwrap_or_else(|| OwnedPermit::acquire(self.breaker.clone()));
+        match admission {
             Ok(permit) => CircuitBreakerFuture {
                 inner: Some(self.inner.call(req)),
                 permit: Some(permit),
@@ -267,11 +312,25 @@ where
         };
         let result = ready!(inner.poll(cx));
         this.inner.set(None);
+        let failed = this.classify.is_failure(&result);
+        let result = result.map_err(Into::into);
         if let Some(mut permit) = this.permit.take() {
-            permit.record(this.classify.is_failure(&result));
+            // A layer below that turned the call away says nothing about
+            // the service, as in an attribute stack.
+            if matches!(&result, Err(e) if turned_away(e)) {
+                permit.ignore();
+            } else {
+                permit.record(failed);
+            }
         }
-        Poll::Ready(result.map_err(Into::into))
+        Poll::Ready(result)
     }
+}
+
+/// A rejection by one of the layers here: the call never reached the
+/// service.
+fn turned_away(error: &BoxError) -> bool {
+    error.is::<BulkheadFull>() || error.is::<RateLimited>() || error.is::<CircuitOpen>()
 }
 
 // ---------------------------------------------------------------------------
@@ -433,7 +492,9 @@ impl core::fmt::Debug for Place {
     }
 }
 
-type Waiting<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// A boxed wait, behind a `Mutex` only so the service is `Sync` (axum's
+/// router asks for it); it is polled through `&mut`, never locked.
+type Waiting<T> = std::sync::Mutex<Pin<Box<dyn Future<Output = T> + Send>>>;
 
 /// Where a service clone stands with its bulkhead before `call`.
 enum Entry {
@@ -490,21 +551,24 @@ where
         loop {
             match &mut self.entry {
                 Entry::Idle => {
-                    self.entry = match self.bulkhead.take_place() {
-                        Ok(()) => Entry::Placed(Place(self.bulkhead.clone())),
-                        Err(full) if self.bulkhead.wait().is_zero() => Entry::Full(full),
-                        Err(_) => {
-                            let bulkhead = self.bulkhead.clone();
-                            Entry::Waiting(Box::pin(async move {
-                                bulkhead
-                                    .wait_for_room()
-                                    .await
-                                    .map(crate::BulkheadPermit::forget)
-                            }))
-                        }
+                    self.entry = if self.bulkhead.take_place() {
+                        Entry::Placed(Place(self.bulkhead.clone()))
+                    } else if self.bulkhead.wait().is_zero() {
+                        Entry::Full(self.bulkhead.full(Duration::ZERO))
+                    } else {
+                        let bulkhead = self.bulkhead.clone();
+                        Entry::Waiting(std::sync::Mutex::new(Box::pin(async move {
+                            bulkhead
+                                .wait_for_room()
+                                .await
+                                .map(crate::BulkheadPermit::forget)
+                        })))
                     };
                 }
                 Entry::Waiting(waiting) => {
+                    let waiting = waiting
+                        .get_mut()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     self.entry = match ready!(waiting.as_mut().poll(cx)) {
                         Ok(()) => Entry::Placed(Place(self.bulkhead.clone())),
                         Err(full) => Entry::Full(full),
@@ -529,18 +593,21 @@ where
                 full: Some(full),
             },
             // Called without readiness: a place now, or turned away.
-            Entry::Idle | Entry::Waiting(_) => match self.bulkhead.take_place() {
-                Ok(()) => BulkheadFuture {
-                    inner: Some(self.inner.call(req)),
-                    place: Some(Place(self.bulkhead.clone())),
-                    full: None,
-                },
-                Err(full) => BulkheadFuture {
-                    inner: None,
-                    place: None,
-                    full: Some(full),
-                },
-            },
+            Entry::Idle | Entry::Waiting(_) => {
+                if self.bulkhead.take_place() {
+                    BulkheadFuture {
+                        inner: Some(self.inner.call(req)),
+                        place: Some(Place(self.bulkhead.clone())),
+                        full: None,
+                    }
+                } else {
+                    BulkheadFuture {
+                        inner: None,
+                        place: None,
+                        full: Some(self.bulkhead.full(Duration::ZERO)),
+                    }
+                }
+            }
         }
     }
 }

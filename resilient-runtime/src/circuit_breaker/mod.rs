@@ -969,6 +969,18 @@ impl<B: core::ops::Deref<Target = CircuitBreaker>> OwnedPermit<B> {
             .record(failed);
         }
     }
+
+    /// The call says nothing about the service (a layer below turned it
+    /// away): nothing counted, a trial given back.
+    pub(crate) fn ignore(&mut self) {
+        if let Some(admitted) = self.admitted.take() {
+            Permit {
+                breaker: &self.breaker,
+                admitted,
+            }
+            .ignore();
+        }
+    }
 }
 
 #[cfg(feature = "tower")]
