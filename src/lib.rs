@@ -56,6 +56,8 @@
 //! - `tower`: the module `tower`: `RetryLayer`, `CircuitBreakerLayer`,
 //!   `TimeoutLayer`, `BulkheadLayer` and `RateLimitLayer` over the same
 //!   runtime objects as the attributes.
+//! - `redis`: the module `fleet`: operator overrides shared by a fleet
+//!   of instances through Redis, every decision staying local.
 //! - `reqwest`: the module `reqwest`: `RetryHint` for `reqwest::Error`,
 //!   `HttpError` (a status with its `Retry-After`, a failed request, and
 //!   the layers' rejections) and `ResponseExt::check_status`.
@@ -73,6 +75,8 @@ pub use resilient_runtime::{
     registry, retry, retry_after, retry_with_hints, testing, timeout,
 };
 
+#[cfg(feature = "redis")]
+pub use resilient_runtime::fleet;
 #[cfg(feature = "reqwest")]
 pub use resilient_runtime::reqwest;
 #[cfg(feature = "tower")]

@@ -49,6 +49,8 @@ mod sleep;
 mod sync;
 mod timeout;
 
+#[cfg(feature = "redis")]
+pub mod fleet;
 pub mod registry;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;

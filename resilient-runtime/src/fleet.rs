@@ -1,0 +1,512 @@
+//! Breaker state shared by a fleet of instances through Redis (feature
+//! `redis`).
+//!
+//! Every decision stays local: a call through a breaker never waits on the
+//! network. A background task keeps the fleet in step:
+//!
+//! - **Operator overrides** ([`Fleet::force_open`], [`Fleet::disable`],
+//!   [`Fleet::reset`]) are applied here at once, stored in Redis and
+//!   published, so every instance applies them within moments, and one
+//!   that starts or reconnects later reads them on connecting.
+//! - **The instance announces itself** with a key that expires, so the
+//!   fleet knows who is alive ([`Fleet::live_instances`]).
+//! - **Redis unreachable, slow or restarted**: breakers go on deciding
+//!   locally; the task reconnects with backoff (this crate's own
+//!   [`retry`](crate::retry())), emits an event, and on reconnecting reads
+//!   the overrides again, undoing any that were lifted meanwhile.
+//!
+//! A `Fleet` holds its own set of breakers ([`Fleet::add`]), so one process
+//! can run several instances (tests do).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use resilient::CircuitBreaker;
+//! use resilient::fleet::Fleet;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), resilient::fleet::FleetError> {
+//! let payments = Arc::new(CircuitBreaker::builder().name("payments").build());
+//! let fleet = Fleet::builder("redis://127.0.0.1:6379").start()?;
+//! fleet.add(&payments);
+//! // An operator switches payments off for the whole fleet:
+//! fleet.force_open("payments").await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use core::fmt;
+use core::future::Future;
+use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt as _;
+use tokio::sync::Notify;
+
+use crate::{Backoff, CircuitBreaker, Jitter, RetryHint, RetryPolicy};
+
+/// What went wrong talking to Redis: the fleet's own error. The breakers
+/// never see it; an operator's override does.
+#[derive(Debug)]
+pub struct FleetError(FleetErrorKind);
+
+#[derive(Debug)]
+enum FleetErrorKind {
+    Redis(redis::RedisError),
+    TimedOut,
+    Closed,
+}
+
+impl fmt::Display for FleetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            FleetErrorKind::Redis(error) => write!(f, "redis: {error}"),
+            FleetErrorKind::TimedOut => f.write_str("redis did not answer in time"),
+            FleetErrorKind::Closed => f.write_str("the redis subscription closed"),
+        }
+    }
+}
+
+impl std::error::Error for FleetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            FleetErrorKind::Redis(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<redis::RedisError> for FleetError {
+    fn from(error: redis::RedisError) -> Self {
+        Self(FleetErrorKind::Redis(error))
+    }
+}
+
+/// Every failure to reach Redis is worth another try, after a backoff.
+impl RetryHint for FleetError {}
+
+/// An operator's override of one breaker, fleet-wide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Override {
+    ForceOpen,
+    Disable,
+    Reset,
+}
+
+impl Override {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ForceOpen => "force_open",
+            Self::Disable => "disable",
+            Self::Reset => "reset",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "force_open" => Some(Self::ForceOpen),
+            "disable" => Some(Self::Disable),
+            "reset" => Some(Self::Reset),
+            _ => None,
+        }
+    }
+}
+
+/// Builds a [`Fleet`]; from [`Fleet::builder`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `start` is called"]
+pub struct FleetBuilder {
+    url: String,
+    prefix: String,
+    instance: Option<String>,
+    announce_every: Duration,
+    command_timeout: Duration,
+}
+
+impl FleetBuilder {
+    /// The prefix of every key and channel (default `resilient`): fleets
+    /// that must not see each other on one Redis use different ones.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// This instance's name in the fleet (default: random).
+    pub fn instance(mut self, name: impl Into<String>) -> Self {
+        self.instance = Some(name.into());
+        self
+    }
+
+    /// How often the instance announces itself (default 5 s); its key
+    /// expires after three of these.
+    pub fn announce_every(mut self, every: Duration) -> Self {
+        self.announce_every = every;
+        self
+    }
+
+    /// How long one Redis command may take before the connection is given
+    /// up and made again (default 2 s): a stopped Redis is noticed.
+    pub fn command_timeout(mut self, limit: Duration) -> Self {
+        self.command_timeout = limit;
+        self
+    }
+
+    /// Starts the fleet's background task on the current tokio runtime.
+    /// It returns at once: the task connects (and reconnects) by itself,
+    /// and the breakers work meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// The URL is not a Redis URL.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn start(self) -> Result<Fleet, FleetError> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let instance = self.instance.unwrap_or_else(random_name);
+        let shared = Arc::new(Shared {
+            keys: Keys::new(&self.prefix),
+            instance,
+            announce_every: self.announce_every.max(Duration::from_millis(10)),
+            command_timeout: self.command_timeout.max(Duration::from_millis(10)),
+            breakers: Mutex::new(BTreeMap::new()),
+            from_fleet: Mutex::new(BTreeSet::new()),
+            connected: AtomicBool::new(false),
+            stop: Notify::new(),
+            client,
+        });
+        let task = tokio::spawn(run(Arc::clone(&shared)));
+        Ok(Fleet {
+            shared,
+            task: task.abort_handle(),
+        })
+    }
+}
+
+/// The names of the fleet's keys and channel.
+#[derive(Debug)]
+struct Keys {
+    overrides: String,
+    channel: String,
+    instances: String,
+}
+
+impl Keys {
+    fn new(prefix: &str) -> Self {
+        Self {
+            overrides: format!("{prefix}:overrides"),
+            channel: format!("{prefix}:events"),
+            instances: format!("{prefix}:instance:"),
+        }
+    }
+}
+
+struct Shared {
+    keys: Keys,
+    instance: String,
+    announce_every: Duration,
+    command_timeout: Duration,
+    /// This instance's breakers, by name.
+    breakers: Mutex<BTreeMap<String, Arc<CircuitBreaker>>>,
+    /// The breakers an override from the fleet holds now: lifted ones are
+    /// reset on the next resynchronisation.
+    from_fleet: Mutex<BTreeSet<String>>,
+    connected: AtomicBool,
+    stop: Notify,
+    client: redis::Client,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet")
+            .field("instance", &self.instance)
+            .field("connected", &self.connected.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Breaker state shared through Redis; see the [module](self).
+#[derive(Debug)]
+pub struct Fleet {
+    shared: Arc<Shared>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.shared.stop.notify_one();
+        self.task.abort();
+    }
+}
+
+impl Fleet {
+    /// A fleet on the Redis at `url` (`redis://host:port/db`).
+    pub fn builder(url: impl Into<String>) -> FleetBuilder {
+        FleetBuilder {
+            url: url.into(),
+            prefix: String::from("resilient"),
+            instance: None,
+            announce_every: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// This instance's name in the fleet.
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
+    /// Whether the background task is connected to Redis now.
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Acquire)
+    }
+
+    /// Takes `breaker` into the fleet, under its name: overrides for that
+    /// name reach it. One already known by that name is replaced.
+    pub fn add(&self, breaker: &Arc<CircuitBreaker>) {
+        let name = breaker.name().as_str().to_owned();
+        lock(&self.shared.breakers).insert(name, Arc::clone(breaker));
+    }
+
+    /// Forces the breaker `name` open on every instance (an operator's
+    /// kill switch), until [`reset`](Self::reset).
+    ///
+    /// # Errors
+    ///
+    /// Redis could not be reached: the override holds here only.
+    pub async fn force_open(&self, name: &str) -> Result<(), FleetError> {
+        self.operate(name, Override::ForceOpen).await
+    }
+
+    /// Disables the breaker `name` on every instance (calls always go
+    /// through), until [`reset`](Self::reset).
+    ///
+    /// # Errors
+    ///
+    /// Redis could not be reached: the override holds here only.
+    pub async fn disable(&self, name: &str) -> Result<(), FleetError> {
+        self.operate(name, Override::Disable).await
+    }
+
+    /// Lifts an override of `name` on every instance: its breaker starts
+    /// closed again.
+    ///
+    /// # Errors
+    ///
+    /// Redis could not be reached: the reset holds here only.
+    pub async fn reset(&self, name: &str) -> Result<(), FleetError> {
+        self.operate(name, Override::Reset).await
+    }
+
+    /// How many instances announced themselves within their key's life,
+    /// this one included once it has.
+    ///
+    /// # Errors
+    ///
+    /// Redis could not be reached.
+    pub async fn live_instances(&self) -> Result<usize, FleetError> {
+        let shared = &self.shared;
+        let mut conn = shared.connection().await?;
+        let pattern = format!("{}*", shared.keys.instances);
+        let keys: Vec<String> = shared
+            .bounded(redis::cmd("KEYS").arg(pattern).query_async(&mut conn))
+            .await?;
+        Ok(keys.len())
+    }
+
+    async fn operate(&self, name: &str, op: Override) -> Result<(), FleetError> {
+        let shared = &self.shared;
+        shared.apply(name, op);
+        let mut conn = shared.connection().await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if op == Override::Reset {
+            pipe.cmd("HDEL").arg(&shared.keys.overrides).arg(name);
+        } else {
+            pipe.cmd("HSET")
+                .arg(&shared.keys.overrides)
+                .arg(name)
+                .arg(op.as_str());
+        }
+        pipe.cmd("PUBLISH")
+            .arg(&shared.keys.channel)
+            .arg(format!("{}\t{}", op.as_str(), name));
+        shared.bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+}
+
+impl Shared {
+    /// A command connection, within the command timeout.
+    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, FleetError> {
+        self.bounded(self.client.get_multiplexed_async_connection())
+            .await
+    }
+
+    /// `fut` cut off after the command timeout.
+    async fn bounded<T, F>(&self, fut: F) -> Result<T, FleetError>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        match crate::timeout(self.command_timeout, fut).await {
+            Ok(result) => result.map_err(FleetError::from),
+            Err(_) => Err(FleetError(FleetErrorKind::TimedOut)),
+        }
+    }
+
+    /// Applies `op` to the breaker `name`, if this instance has one.
+    fn apply(&self, name: &str, op: Override) {
+        let breaker = lock(&self.breakers).get(name).cloned();
+        let Some(breaker) = breaker else {
+            return;
+        };
+        match op {
+            Override::ForceOpen => breaker.force_open(),
+            Override::Disable => breaker.disable(),
+            Override::Reset => breaker.reset(),
+        }
+        let mut from_fleet = lock(&self.from_fleet);
+        if op == Override::Reset {
+            from_fleet.remove(name);
+        } else {
+            from_fleet.insert(name.to_owned());
+        }
+    }
+
+    /// Reads every override stored in Redis and applies it; an override
+    /// this instance holds that is no longer stored was lifted meanwhile,
+    /// and is reset.
+    fn resync(&self, stored: &BTreeMap<String, String>) {
+        let lifted: Vec<String> = lock(&self.from_fleet)
+            .iter()
+            .filter(|name| !stored.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in lifted {
+            self.apply(&name, Override::Reset);
+        }
+        for (name, op) in stored {
+            if let Some(op) = Override::parse(op) {
+                self.apply(name, op);
+            }
+        }
+    }
+
+    fn event(&self, text: &str) {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(target: "resilient::fleet", instance = %self.instance, "{text}");
+        #[cfg(not(feature = "tracing"))]
+        let _ = (self, text);
+    }
+}
+
+/// The background task: sessions, made again with backoff after each
+/// loss, until the fleet is dropped.
+async fn run(shared: Arc<Shared>) {
+    const RECONNECT: RetryPolicy = RetryPolicy::builder()
+        .attempts(u32::MAX)
+        .backoff(Backoff::exponential(
+            Duration::from_millis(50),
+            2.0,
+            Duration::from_secs(5),
+        ))
+        .jitter(Jitter::Full)
+        .name("resilient fleet")
+        .build();
+    let _ = crate::retry(&RECONNECT, || {
+        let shared = Arc::clone(&shared);
+        async move {
+            let lost = session(&shared).await;
+            if shared.connected.swap(false, Ordering::AcqRel) {
+                shared.event("lost redis: breakers decide alone until it is back");
+            }
+            lost
+        }
+    })
+    .await;
+}
+
+/// One connection's life: subscribe, read the overrides, then follow the
+/// channel and announce the instance until something fails.
+async fn session(shared: &Shared) -> Result<(), FleetError> {
+    let mut conn = shared.connection().await?;
+    let mut pubsub = shared.bounded(shared.client.get_async_pubsub()).await?;
+    shared
+        .bounded(pubsub.subscribe(&shared.keys.channel))
+        .await?;
+    // Subscribed first, then read: nothing published in between is lost.
+    let stored: BTreeMap<String, String> = shared
+        .bounded(
+            redis::cmd("HGETALL")
+                .arg(&shared.keys.overrides)
+                .query_async(&mut conn),
+        )
+        .await?;
+    shared.resync(&stored);
+    announce(shared, &mut conn).await?;
+    if !shared.connected.swap(true, Ordering::AcqRel) {
+        #[cfg(feature = "tracing")]
+        tracing::info!(target: "resilient::fleet", instance = %shared.instance, "connected to redis");
+    }
+    let mut messages = pubsub.on_message();
+    let mut ticks = tokio::time::interval(shared.announce_every);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else {
+                    return Err(FleetError(FleetErrorKind::Closed));
+                };
+                let Ok(payload) = message.get_payload::<String>() else {
+                    continue;
+                };
+                if let Some((op, name)) = payload.split_once('\t')
+                    && let Some(op) = Override::parse(op)
+                {
+                    shared.apply(name, op);
+                }
+            }
+            _ = ticks.tick() => announce(shared, &mut conn).await?,
+            () = shared.stop.notified() => return Ok(()),
+        }
+    }
+}
+
+/// Sets this instance's key, to expire after three announcement periods.
+async fn announce(
+    shared: &Shared,
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> Result<(), FleetError> {
+    let ttl = u64::try_from((shared.announce_every * 3).as_millis()).unwrap_or(u64::MAX);
+    shared
+        .bounded(
+            redis::cmd("SET")
+                .arg(format!("{}{}", shared.keys.instances, shared.instance))
+                .arg(1)
+                .arg("PX")
+                .arg(ttl.max(1))
+                .query_async::<()>(conn),
+        )
+        .await
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A name no other instance is likely to have: the process, the time and
+/// a random number.
+fn random_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{}-{}-{:08x}",
+        std::process::id(),
+        nanos,
+        crate::rng::uniform(0, u64::from(u32::MAX))
+    )
+}

@@ -1,0 +1,263 @@
+//! Feature `redis`: a fleet of instances (several `Fleet`s in this one
+//! process, each with breakers of its own) sharing operator overrides
+//! through a real `redis-server` (Debian's package) that each test starts
+//! on a free loopback port, stops, restarts and pauses. Real time.
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use resilient::CircuitBreaker;
+use resilient::fleet::Fleet;
+
+/// A `redis-server` of this test's own, killed when dropped.
+struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+/// Debian's `redis-server`, installed on first use where it is missing
+/// and this runs as root with apt (a fresh machine of this project's
+/// kind; `.ci/run` installs it too), so `cargo test --workspace` needs no
+/// step of its own.
+fn ensure_installed() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let present = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if present {
+            return;
+        }
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+        assert!(
+            root,
+            "the fleet tests need redis-server: `apt-get install redis-server` (Debian's package)"
+        );
+        for args in [
+            &["update", "-qq"][..],
+            &["install", "-y", "-qq", "redis-server"],
+        ] {
+            let status = Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .expect("apt-get runs");
+            assert!(status.success(), "apt-get {args:?} failed");
+        }
+    });
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        ensure_installed();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self { port, child: None };
+        server.restart();
+        server
+    }
+
+    /// Starts it (again) on its port, empty, and waits until it answers.
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (Debian's redis-server package)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `SIGSTOP` (`pause`) or `SIGCONT`: a Redis that hangs, connections
+    /// open.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A paused server cannot be killed until it runs again.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
+        self.stop();
+    }
+}
+
+/// An instance: a fleet and its own breaker named `name` (one failure
+/// opens it).
+fn instance(server: &RedisServer, name: &'static str) -> (Fleet, Arc<CircuitBreaker>) {
+    let fleet = Fleet::builder(server.url())
+        .announce_every(Duration::from_millis(100))
+        .command_timeout(Duration::from_millis(300))
+        .start()
+        .unwrap();
+    let breaker = Arc::new(CircuitBreaker::builder().name(name).failures(1).build());
+    fleet.add(&breaker);
+    (fleet, breaker)
+}
+
+/// Waits up to `limit` for `condition`, checking every 5 ms.
+async fn eventually(limit: Duration, what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_an_override_reaches_every_instance() {
+    let server = RedisServer::start();
+    let (a, a_breaker) = instance(&server, "payments");
+    let (b, b_breaker) = instance(&server, "payments");
+    eventually(Duration::from_secs(5), "both connected", || {
+        a.is_connected() && b.is_connected()
+    })
+    .await;
+
+    a.force_open("payments").await.unwrap();
+    assert!(a_breaker.acquire().is_err(), "at once here");
+    eventually(Duration::from_secs(2), "forced open on b", || {
+        b_breaker.acquire().is_err()
+    })
+    .await;
+    assert!(b_breaker.acquire().unwrap_err().is_forced());
+
+    a.reset("payments").await.unwrap();
+    eventually(Duration::from_secs(2), "reset on b", || {
+        b_breaker.acquire().is_ok()
+    })
+    .await;
+    assert_eq!(b.live_instances().await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_a_late_instance_reads_the_overrides() {
+    let server = RedisServer::start();
+    let (a, _) = instance(&server, "search");
+    eventually(Duration::from_secs(5), "a connected", || a.is_connected()).await;
+    a.disable("search").await.unwrap();
+
+    let (late, late_breaker) = instance(&server, "search");
+    eventually(Duration::from_secs(5), "late connected", || {
+        late.is_connected()
+    })
+    .await;
+    // Disabled: a failure does not open it (it would, with one failure).
+    late_breaker.acquire().unwrap().failure();
+    assert!(
+        late_breaker.acquire().is_ok(),
+        "disabled by the stored override"
+    );
+}
+
+/// Redis killed: the breakers go on alone, the task notices; Redis back
+/// (empty, as after a restart without persistence): every instance
+/// reconnects and resynchronises, so an override that is no longer stored
+/// is lifted, and new overrides flow again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_redis_killed_and_restarted() {
+    let mut server = RedisServer::start();
+    let (a, a_breaker) = instance(&server, "payments");
+    let (b, b_breaker) = instance(&server, "payments");
+    eventually(Duration::from_secs(5), "both connected", || {
+        a.is_connected() && b.is_connected()
+    })
+    .await;
+    b.force_open("payments").await.unwrap();
+    eventually(Duration::from_secs(2), "forced open on a", || {
+        a_breaker.acquire().is_err()
+    })
+    .await;
+
+    server.stop();
+    eventually(Duration::from_secs(5), "a sees redis gone", || {
+        !a.is_connected()
+    })
+    .await;
+    assert!(
+        a.force_open("payments").await.is_err(),
+        "no redis: an error"
+    );
+    // The breaker still decides alone.
+    assert!(a_breaker.acquire().is_err());
+
+    server.restart();
+    eventually(Duration::from_secs(10), "both reconnected", || {
+        a.is_connected() && b.is_connected()
+    })
+    .await;
+    eventually(Duration::from_secs(2), "the lost override lifted", || {
+        a_breaker.acquire().is_ok() && b_breaker.acquire().is_ok()
+    })
+    .await;
+    a.force_open("payments").await.unwrap();
+    eventually(Duration::from_secs(2), "overrides flow again", || {
+        b_breaker.acquire().is_err()
+    })
+    .await;
+}
+
+/// Redis paused (`SIGSTOP`, connections open, nothing answers): calls
+/// through the breakers go on without waiting, the task gives the
+/// connection up after its command timeout, and reconnects once Redis
+/// runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_redis_stopped_while_calls_continue() {
+    let server = RedisServer::start();
+    let (a, a_breaker) = instance(&server, "payments");
+    eventually(Duration::from_secs(5), "connected", || a.is_connected()).await;
+
+    server.signal("-STOP");
+    // Calls never touch Redis: 100 000 of them finish at once (the guard
+    // only catches a hang).
+    let calls = tokio::time::timeout(Duration::from_secs(5), async {
+        for _ in 0..100_000 {
+            a_breaker.acquire().unwrap().success();
+        }
+    });
+    calls.await.expect("calls do not wait on a stopped redis");
+    eventually(
+        Duration::from_secs(5),
+        "the task gives the connection up",
+        || !a.is_connected(),
+    )
+    .await;
+
+    server.signal("-CONT");
+    eventually(Duration::from_secs(10), "reconnected", || a.is_connected()).await;
+}
