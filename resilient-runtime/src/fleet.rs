@@ -23,7 +23,7 @@
 //! use resilient::CircuitBreaker;
 //! use resilient::fleet::Fleet;
 //!
-//! # #[tokio::main]
+//! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), resilient::fleet::FleetError> {
 //! let payments = Arc::new(CircuitBreaker::builder().name("payments").build());
 //! let fleet = Fleet::builder("redis://127.0.0.1:6379").start()?;
