@@ -261,3 +261,22 @@ async fn fleet_redis_stopped_while_calls_continue() {
     server.signal("-CONT");
     eventually(Duration::from_secs(10), "reconnected", || a.is_connected()).await;
 }
+
+/// An override made while Redis is unreachable fails to reach the fleet
+/// (an error says so) but holds here, and reconnecting does not undo it:
+/// it was never the fleet's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_an_override_without_redis_holds_here() {
+    let mut server = RedisServer::start();
+    let (a, a_breaker) = instance(&server, "payments");
+    eventually(Duration::from_secs(5), "connected", || a.is_connected()).await;
+    server.stop();
+    eventually(Duration::from_secs(5), "redis gone", || !a.is_connected()).await;
+    assert!(a.force_open("payments").await.is_err());
+    assert!(a_breaker.acquire().is_err(), "forced open here");
+    server.restart();
+    eventually(Duration::from_secs(10), "reconnected", || a.is_connected()).await;
+    assert!(a_breaker.acquire().is_err(), "still forced open");
+    a.reset("payments").await.unwrap();
+    assert!(a_breaker.acquire().is_ok());
+}

@@ -44,7 +44,9 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt as _;
 use tokio::sync::Notify;
 
-use crate::{Backoff, CircuitBreaker, Jitter, RetryHint, RetryPolicy};
+use crate::{
+    Backoff, CircuitBreaker, Decision, Failure, Jitter, RetryHint, RetryPolicy, RetryState,
+};
 
 /// What went wrong talking to Redis: the fleet's own error. The breakers
 /// never see it; an operator's override does.
@@ -100,6 +102,14 @@ impl Override {
             Self::ForceOpen => "force_open",
             Self::Disable => "disable",
             Self::Reset => "reset",
+        }
+    }
+
+    fn apply_to(self, breaker: &CircuitBreaker) {
+        match self {
+            Self::ForceOpen => breaker.force_open(),
+            Self::Disable => breaker.disable(),
+            Self::Reset => breaker.reset(),
         }
     }
 
@@ -318,7 +328,11 @@ impl Fleet {
 
     async fn operate(&self, name: &str, op: Override) -> Result<(), FleetError> {
         let shared = &self.shared;
-        shared.apply(name, op);
+        // Here at once; as the fleet's (undone by a resynchronisation that
+        // no longer finds it stored) once it comes back on the channel.
+        if let Some(breaker) = lock(&shared.breakers).get(name) {
+            op.apply_to(breaker);
+        }
         let mut conn = shared.connection().await?;
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -361,11 +375,7 @@ impl Shared {
         let Some(breaker) = breaker else {
             return;
         };
-        match op {
-            Override::ForceOpen => breaker.force_open(),
-            Override::Disable => breaker.disable(),
-            Override::Reset => breaker.reset(),
-        }
+        op.apply_to(&breaker);
         let mut from_fleet = lock(&self.from_fleet);
         if op == Override::Reset {
             from_fleet.remove(name);
@@ -402,7 +412,8 @@ impl Shared {
 }
 
 /// The background task: sessions, made again with backoff after each
-/// loss, until the fleet is dropped.
+/// loss (this crate's retry state machine, started afresh once a session
+/// has connected), until the fleet is dropped.
 async fn run(shared: Arc<Shared>) {
     const RECONNECT: RetryPolicy = RetryPolicy::builder()
         .attempts(u32::MAX)
@@ -414,17 +425,27 @@ async fn run(shared: Arc<Shared>) {
         .jitter(Jitter::Full)
         .name("resilient fleet")
         .build();
-    let _ = crate::retry(&RECONNECT, || {
-        let shared = Arc::clone(&shared);
-        async move {
-            let lost = session(&shared).await;
-            if shared.connected.swap(false, Ordering::AcqRel) {
-                shared.event("lost redis: breakers decide alone until it is back");
-            }
-            lost
+    let mut state = RetryState::new();
+    loop {
+        if session(&shared).await.is_ok() {
+            return;
         }
-    })
-    .await;
+        if shared.connected.swap(false, Ordering::AcqRel) {
+            shared.event("lost redis: breakers decide alone until it is back");
+            // A connection that worked: the next one starts from the
+            // shortest backoff.
+            state = RetryState::new();
+        }
+        let now = tokio::time::Instant::now();
+        let delay = match state.on_failure(&RECONNECT, Failure::transient(), now) {
+            Decision::Retry(attempt) => attempt.delay(),
+            Decision::Stop(_) => RECONNECT.backoff().max(),
+        };
+        tokio::select! {
+            () = crate::__private::pause(now, delay) => {}
+            () = shared.stop.notified() => return,
+        }
+    }
 }
 
 /// One connection's life: subscribe, read the overrides, then follow the
