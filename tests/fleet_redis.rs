@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use resilient::CircuitBreaker;
 use resilient::fleet::Fleet;
+use resilient::{CircuitBreaker, CircuitState};
 
 /// A `redis-server` of this test's own, killed when dropped.
 struct RedisServer {
@@ -279,4 +279,38 @@ async fn fleet_an_override_without_redis_holds_here() {
     assert!(a_breaker.acquire().is_err(), "still forced open");
     a.reset("payments").await.unwrap();
     assert!(a_breaker.acquire().is_ok());
+}
+
+/// Three instances, quorum one half: one instance's breaker opening on
+/// its own failures leaves the other two closed; a second one's opens the
+/// third's too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_a_quorum_opens_a_breaker_everywhere() {
+    let server = RedisServer::start();
+    let (a, a_breaker) = instance(&server, "db");
+    let (b, b_breaker) = instance(&server, "db");
+    let (c, c_breaker) = instance(&server, "db");
+    eventually(Duration::from_secs(5), "all connected", || {
+        a.is_connected() && b.is_connected() && c.is_connected()
+    })
+    .await;
+    while a.live_instances().await.unwrap() < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // One sick instance: its breaker opens; the others stay closed over
+    // several announcement periods.
+    a_breaker.acquire().unwrap().failure();
+    assert_eq!(a_breaker.state(), CircuitState::Open);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(b_breaker.state(), CircuitState::Closed);
+    assert_eq!(c_breaker.state(), CircuitState::Closed);
+
+    // A second: two of three is a quorum, and the third opens.
+    b_breaker.acquire().unwrap().failure();
+    eventually(Duration::from_secs(2), "c opened by the quorum", || {
+        c_breaker.state() == CircuitState::Open
+    })
+    .await;
+    drop((a, b, c));
 }

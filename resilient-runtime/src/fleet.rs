@@ -8,8 +8,15 @@
 //!   [`Fleet::reset`]) are applied here at once, stored in Redis and
 //!   published, so every instance applies them within moments, and one
 //!   that starts or reconnects later reads them on connecting.
-//! - **The instance announces itself** with a key that expires, so the
+//! - **The instance announces itself** with an entry that expires, so the
 //!   fleet knows who is alive ([`Fleet::live_instances`]).
+//! - **A quorum opens a breaker everywhere.** Each instance reports the
+//!   breakers its own failures opened; when the reports for a breaker
+//!   reach the [`quorum`](FleetBuilder::quorum) share of the live
+//!   instances (half, by default), every instance opens its own, as its
+//!   failures would have (its `reset` runs, trials follow). One sick
+//!   instance does not open the others'. A breaker the quorum opened is
+//!   not reported: only an instance's own evidence counts.
 //! - **Redis unreachable, slow or restarted**: breakers go on deciding
 //!   locally; the task reconnects with backoff (this crate's own
 //!   [`retry`](crate::retry())), emits an event, and on reconnecting reads
@@ -58,6 +65,7 @@ enum FleetErrorKind {
     Redis(redis::RedisError),
     TimedOut,
     Closed,
+    Config(&'static str),
 }
 
 impl fmt::Display for FleetError {
@@ -66,6 +74,7 @@ impl fmt::Display for FleetError {
             FleetErrorKind::Redis(error) => write!(f, "redis: {error}"),
             FleetErrorKind::TimedOut => f.write_str("redis did not answer in time"),
             FleetErrorKind::Closed => f.write_str("the redis subscription closed"),
+            FleetErrorKind::Config(problem) => write!(f, "invalid fleet setting: {problem}"),
         }
     }
 }
@@ -132,9 +141,19 @@ pub struct FleetBuilder {
     instance: Option<String>,
     announce_every: Duration,
     command_timeout: Duration,
+    quorum: f64,
 }
 
 impl FleetBuilder {
+    /// The share of the live instances that must see a breaker open for
+    /// every instance to open it (default 0.5, half): with three
+    /// instances, one sick instance opens only its own breaker, two open
+    /// the third's. Above 0, at most 1.
+    pub fn quorum(mut self, share: f64) -> Self {
+        self.quorum = share;
+        self
+    }
+
     /// The prefix of every key and channel (default `resilient`): fleets
     /// that must not see each other on one Redis use different ones.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -168,12 +187,17 @@ impl FleetBuilder {
     ///
     /// # Errors
     ///
-    /// The URL is not a Redis URL.
+    /// The URL is not a Redis URL, or `quorum` is out of range.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
     pub fn start(self) -> Result<Fleet, FleetError> {
+        if !(self.quorum > 0.0 && self.quorum <= 1.0) {
+            return Err(FleetError(FleetErrorKind::Config(
+                "`quorum` must be above 0 and at most 1",
+            )));
+        }
         let client = redis::Client::open(self.url.as_str())?;
         let instance = self.instance.unwrap_or_else(random_name);
         let shared = Arc::new(Shared {
@@ -181,8 +205,11 @@ impl FleetBuilder {
             instance,
             announce_every: self.announce_every.max(Duration::from_millis(10)),
             command_timeout: self.command_timeout.max(Duration::from_millis(10)),
+            quorum: self.quorum,
             breakers: Mutex::new(BTreeMap::new()),
             from_fleet: Mutex::new(BTreeSet::new()),
+            reported: Mutex::new(BTreeSet::new()),
+            opened_by_fleet: Mutex::new(BTreeSet::new()),
             connected: AtomicBool::new(false),
             stop: Notify::new(),
             client,
@@ -200,7 +227,10 @@ impl FleetBuilder {
 struct Keys {
     overrides: String,
     channel: String,
+    /// A hash: instance → when its announcement expires (ms since the
+    /// Unix epoch).
     instances: String,
+    prefix: String,
 }
 
 impl Keys {
@@ -208,8 +238,15 @@ impl Keys {
         Self {
             overrides: format!("{prefix}:overrides"),
             channel: format!("{prefix}:events"),
-            instances: format!("{prefix}:instance:"),
+            instances: format!("{prefix}:instances"),
+            prefix: prefix.to_owned(),
         }
+    }
+
+    /// A hash: instance → when its report that the breaker `name` is open
+    /// expires.
+    fn open(&self, name: &str) -> String {
+        format!("{}:open:{name}", self.prefix)
     }
 }
 
@@ -223,6 +260,13 @@ struct Shared {
     /// The breakers an override from the fleet holds now: lifted ones are
     /// reset on the next resynchronisation.
     from_fleet: Mutex<BTreeSet<String>>,
+    quorum: f64,
+    /// The breakers this instance reports open (its own failures opened
+    /// them).
+    reported: Mutex<BTreeSet<String>>,
+    /// The breakers the quorum opened here: not this instance's own
+    /// evidence, so never reported.
+    opened_by_fleet: Mutex<BTreeSet<String>>,
     connected: AtomicBool,
     stop: Notify,
     client: redis::Client,
@@ -260,6 +304,7 @@ impl Fleet {
             instance: None,
             announce_every: Duration::from_secs(5),
             command_timeout: Duration::from_secs(2),
+            quorum: 0.5,
         }
     }
 
@@ -319,11 +364,7 @@ impl Fleet {
     pub async fn live_instances(&self) -> Result<usize, FleetError> {
         let shared = &self.shared;
         let mut conn = shared.connection().await?;
-        let pattern = format!("{}*", shared.keys.instances);
-        let keys: Vec<String> = shared
-            .bounded(redis::cmd("KEYS").arg(pattern).query_async(&mut conn))
-            .await?;
-        Ok(keys.len())
+        shared.live(&mut conn, &shared.keys.instances).await
     }
 
     async fn operate(&self, name: &str, op: Override) -> Result<(), FleetError> {
@@ -401,6 +442,121 @@ impl Shared {
                 self.apply(name, op);
             }
         }
+    }
+
+    /// How many fields of the hash `key` hold an expiry still ahead (and
+    /// the expired ones removed).
+    async fn live(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        key: &str,
+    ) -> Result<usize, FleetError> {
+        let fields: BTreeMap<String, u64> = self
+            .bounded(redis::cmd("HGETALL").arg(key).query_async(conn))
+            .await?;
+        let now = now_ms();
+        let expired: Vec<&String> = fields
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(field, _)| field)
+            .collect();
+        if !expired.is_empty() {
+            self.bounded(
+                redis::cmd("HDEL")
+                    .arg(key)
+                    .arg(&expired)
+                    .query_async::<()>(conn),
+            )
+            .await?;
+        }
+        Ok(fields.len() - expired.len())
+    }
+
+    /// The expiry of a report made now: three announcement periods ahead.
+    fn expiry(&self) -> u64 {
+        let ttl = u64::try_from((self.announce_every * 3).as_millis()).unwrap_or(u64::MAX);
+        now_ms().saturating_add(ttl)
+    }
+
+    /// Reports this instance's open breakers (opened by its own failures)
+    /// and withdraws the reports of those that closed; a new report is
+    /// announced on the channel, so the others weigh it at once.
+    async fn report(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<(), FleetError> {
+        let breakers: Vec<(String, Arc<CircuitBreaker>)> = lock(&self.breakers)
+            .iter()
+            .map(|(name, breaker)| (name.clone(), Arc::clone(breaker)))
+            .collect();
+        for (name, breaker) in breakers {
+            let open = breaker.state() == crate::CircuitState::Open;
+            if !open {
+                lock(&self.opened_by_fleet).remove(&name);
+            }
+            let own = open && !lock(&self.opened_by_fleet).contains(&name);
+            if own {
+                self.bounded(
+                    redis::cmd("HSET")
+                        .arg(self.keys.open(&name))
+                        .arg(&self.instance)
+                        .arg(self.expiry())
+                        .query_async::<()>(conn),
+                )
+                .await?;
+                if lock(&self.reported).insert(name.clone()) {
+                    self.bounded(
+                        redis::cmd("PUBLISH")
+                            .arg(&self.keys.channel)
+                            .arg(format!("open\t{name}"))
+                            .query_async::<()>(conn),
+                    )
+                    .await?;
+                }
+            } else if lock(&self.reported).remove(&name) {
+                self.bounded(
+                    redis::cmd("HDEL")
+                        .arg(self.keys.open(&name))
+                        .arg(&self.instance)
+                        .query_async::<()>(conn),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens this instance's closed breaker `name` if a quorum of the live
+    /// instances reports it open.
+    async fn weigh(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        name: &str,
+    ) -> Result<(), FleetError> {
+        let breaker = lock(&self.breakers).get(name).cloned();
+        let Some(breaker) = breaker else {
+            return Ok(());
+        };
+        if breaker.state() != crate::CircuitState::Closed {
+            return Ok(());
+        }
+        let reports = self.live(conn, &self.keys.open(name)).await?;
+        if reports == 0 {
+            return Ok(());
+        }
+        let live = self.live(conn, &self.keys.instances).await?.max(1);
+        #[allow(clippy::cast_precision_loss)] // instance counts are small
+        let share = reports as f64 / live as f64;
+        if share >= self.quorum && breaker.open_now() {
+            lock(&self.opened_by_fleet).insert(name.to_owned());
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                target: "resilient::fleet",
+                instance = %self.instance,
+                breaker = name,
+                reports,
+                live,
+                "a quorum of the fleet sees this breaker open: opened here too"
+            );
+        }
+        Ok(())
     }
 
     fn event(&self, text: &str) {
@@ -482,34 +638,51 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                 let Ok(payload) = message.get_payload::<String>() else {
                     continue;
                 };
-                if let Some((op, name)) = payload.split_once('\t')
-                    && let Some(op) = Override::parse(op)
-                {
-                    shared.apply(name, op);
+                match payload.split_once('\t') {
+                    Some(("open", name)) => shared.weigh(&mut conn, name).await?,
+                    Some((op, name)) => {
+                        if let Some(op) = Override::parse(op) {
+                            shared.apply(name, op);
+                        }
+                    }
+                    None => {}
                 }
             }
-            _ = ticks.tick() => announce(shared, &mut conn).await?,
+            _ = ticks.tick() => {
+                announce(shared, &mut conn).await?;
+                shared.report(&mut conn).await?;
+                let names: Vec<String> = lock(&shared.breakers).keys().cloned().collect();
+                for name in names {
+                    shared.weigh(&mut conn, &name).await?;
+                }
+            }
             () = shared.stop.notified() => return Ok(()),
         }
     }
 }
 
-/// Sets this instance's key, to expire after three announcement periods.
+/// Announces this instance, until three announcement periods from now.
 async fn announce(
     shared: &Shared,
     conn: &mut redis::aio::MultiplexedConnection,
 ) -> Result<(), FleetError> {
-    let ttl = u64::try_from((shared.announce_every * 3).as_millis()).unwrap_or(u64::MAX);
     shared
         .bounded(
-            redis::cmd("SET")
-                .arg(format!("{}{}", shared.keys.instances, shared.instance))
-                .arg(1)
-                .arg("PX")
-                .arg(ttl.max(1))
+            redis::cmd("HSET")
+                .arg(&shared.keys.instances)
+                .arg(&shared.instance)
+                .arg(shared.expiry())
                 .query_async::<()>(conn),
         )
         .await
+}
+
+/// Milliseconds since the Unix epoch: expiries compare across instances
+/// (whose clocks should agree to well within an announcement period).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

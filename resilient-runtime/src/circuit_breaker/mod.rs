@@ -444,6 +444,36 @@ impl CircuitBreaker {
         );
     }
 
+    /// Opens a closed breaker now, as its own failures would (its `reset`
+    /// then runs, and trials follow): the fleet's quorum. Nothing if it is
+    /// not closed, or a kill switch holds it; whether it opened.
+    #[cfg(feature = "redis")]
+    pub(crate) fn open_now(&self) -> bool {
+        let change = {
+            let mut window = lock(&self.lock);
+            let mut word = Word(self.word.load(Ordering::Acquire));
+            loop {
+                if word.phase() != Phase::Closed || word.forced_open() || word.disabled() {
+                    return false;
+                }
+                self.opened_at.store(clock::now(), Ordering::Relaxed);
+                match self.word.compare_exchange_weak(
+                    word.0,
+                    word.next(Phase::Open).0,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(actual) => word = Word(actual),
+                }
+            }
+            window.clear();
+            self.change(CircuitState::Closed, CircuitState::Open)
+        };
+        self.announce(change);
+        true
+    }
+
     fn open_until(&self) -> i64 {
         self.opened_at
             .load(Ordering::Relaxed)
