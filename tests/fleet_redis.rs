@@ -314,3 +314,17 @@ async fn fleet_a_quorum_opens_a_breaker_everywhere() {
     .await;
     drop((a, b, c));
 }
+
+/// A breaker added after the fleet connected gets the override in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_a_breaker_added_late_gets_the_override_in_force() {
+    let server = RedisServer::start();
+    let (a, _) = instance(&server, "reports");
+    eventually(Duration::from_secs(5), "connected", || a.is_connected()).await;
+    a.force_open("reports").await.unwrap();
+    let fleet = Fleet::builder(server.url()).start().unwrap();
+    eventually(Duration::from_secs(5), "connected", || fleet.is_connected()).await;
+    let late = Arc::new(CircuitBreaker::builder().name("reports").build());
+    fleet.add(&late);
+    assert!(late.acquire().unwrap_err().is_forced());
+}

@@ -208,6 +208,7 @@ impl FleetBuilder {
             quorum: self.quorum,
             breakers: Mutex::new(BTreeMap::new()),
             from_fleet: Mutex::new(BTreeSet::new()),
+            known: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
             opened_by_fleet: Mutex::new(BTreeSet::new()),
             connected: AtomicBool::new(false),
@@ -260,6 +261,9 @@ struct Shared {
     /// The breakers an override from the fleet holds now: lifted ones are
     /// reset on the next resynchronisation.
     from_fleet: Mutex<BTreeSet<String>>,
+    /// The fleet's overrides as last read or heard, for a breaker added
+    /// after they came.
+    known: Mutex<BTreeMap<String, Override>>,
     quorum: f64,
     /// The breakers this instance reports open (its own failures opened
     /// them).
@@ -319,10 +323,15 @@ impl Fleet {
     }
 
     /// Takes `breaker` into the fleet, under its name: overrides for that
-    /// name reach it. One already known by that name is replaced.
+    /// name reach it, the one in force now included. One already known by
+    /// that name is replaced.
     pub fn add(&self, breaker: &Arc<CircuitBreaker>) {
         let name = breaker.name().as_str().to_owned();
-        lock(&self.shared.breakers).insert(name, Arc::clone(breaker));
+        lock(&self.shared.breakers).insert(name.clone(), Arc::clone(breaker));
+        let known = lock(&self.shared.known).get(&name).copied();
+        if let Some(op) = known {
+            self.shared.apply(&name, op);
+        }
     }
 
     /// Forces the breaker `name` open on every instance (an operator's
@@ -410,6 +419,20 @@ impl Shared {
         }
     }
 
+    /// Records the fleet's `op` for `name` and applies it to the breaker
+    /// of that name, if this instance has one.
+    fn hear(&self, name: &str, op: Override) {
+        {
+            let mut known = lock(&self.known);
+            if op == Override::Reset {
+                known.remove(name);
+            } else {
+                known.insert(name.to_owned(), op);
+            }
+        }
+        self.apply(name, op);
+    }
+
     /// Applies `op` to the breaker `name`, if this instance has one.
     fn apply(&self, name: &str, op: Override) {
         let breaker = lock(&self.breakers).get(name).cloned();
@@ -437,10 +460,13 @@ impl Shared {
         for name in lifted {
             self.apply(&name, Override::Reset);
         }
+        let stored: BTreeMap<String, Override> = stored
+            .iter()
+            .filter_map(|(name, op)| Some((name.clone(), Override::parse(op)?)))
+            .collect();
+        *lock(&self.known) = stored.clone();
         for (name, op) in stored {
-            if let Some(op) = Override::parse(op) {
-                self.apply(name, op);
-            }
+            self.apply(&name, op);
         }
     }
 
@@ -642,7 +668,7 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                     Some(("open", name)) => shared.weigh(&mut conn, name).await?,
                     Some((op, name)) => {
                         if let Some(op) = Override::parse(op) {
-                            shared.apply(name, op);
+                            shared.hear(name, op);
                         }
                     }
                     None => {}
