@@ -328,3 +328,71 @@ async fn fleet_a_breaker_added_late_gets_the_override_in_force() {
     fleet.add(&late);
     assert!(late.acquire().unwrap_err().is_forced());
 }
+
+/// An instance with breaker `name` whose `reset` is `reset`, announcing
+/// every 50 ms.
+fn quick_instance(
+    server: &RedisServer,
+    name: &'static str,
+    reset: Duration,
+) -> (Fleet, Arc<CircuitBreaker>) {
+    let fleet = Fleet::builder(server.url())
+        .announce_every(Duration::from_millis(50))
+        .command_timeout(Duration::from_millis(300))
+        .start()
+        .unwrap();
+    let breaker = Arc::new(
+        CircuitBreaker::builder()
+            .name(name)
+            .failures(1)
+            .reset(reset)
+            .build(),
+    );
+    fleet.add(&breaker);
+    (fleet, breaker)
+}
+
+/// Three instances with the breaker open: when its `reset` runs out, one
+/// instance probes the recovering service and the others stay open; the
+/// probe's success closes every instance's breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_one_probe_for_the_whole_fleet() {
+    let server = RedisServer::start();
+    let reset = Duration::from_millis(400);
+    let instances: Vec<_> = (0..3)
+        .map(|_| quick_instance(&server, "ledger", reset))
+        .collect();
+    eventually(Duration::from_secs(5), "all connected", || {
+        instances.iter().all(|(fleet, _)| fleet.is_connected())
+    })
+    .await;
+    for (_, breaker) in &instances {
+        breaker.acquire().unwrap().failure();
+        assert_eq!(breaker.state(), CircuitState::Open);
+    }
+
+    // Every instance asks for a trial every 5 ms for two resets: exactly
+    // one gets it (and keeps it, unsettled, so its breaker stays
+    // half-open).
+    let mut trials = Vec::new();
+    let deadline = Instant::now() + reset * 2;
+    while Instant::now() < deadline {
+        for (index, (_, breaker)) in instances.iter().enumerate() {
+            if let Ok(permit) = breaker.acquire() {
+                trials.push((index, permit));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(trials.len(), 1, "one probe for the fleet");
+
+    // The probe succeeds: every breaker closes.
+    let (_, permit) = trials.pop().unwrap();
+    permit.success();
+    eventually(Duration::from_secs(2), "every breaker closed", || {
+        instances
+            .iter()
+            .all(|(_, breaker)| breaker.state() == CircuitState::Closed)
+    })
+    .await;
+}

@@ -17,6 +17,12 @@
 //!   failures would have (its `reset` runs, trials follow). One sick
 //!   instance does not open the others'. A breaker the quorum opened is
 //!   not reported: only an instance's own evidence counts.
+//! - **One probe for the fleet.** When an open breaker's `reset` is about
+//!   to run out, its instance takes a lease (with an expiry) for the
+//!   breaker's half-open trial; the other instances keep theirs open
+//!   meanwhile, so a recovering dependency gets one probe, not one per
+//!   instance. A probe that succeeds closes every instance's breaker. This
+//!   needs the announcement period well below the breakers' `reset`.
 //! - **Redis unreachable, slow or restarted**: breakers go on deciding
 //!   locally; the task reconnects with backoff (this crate's own
 //!   [`retry`](crate::retry())), emits an event, and on reconnecting reads
@@ -211,6 +217,7 @@ impl FleetBuilder {
             known: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
             opened_by_fleet: Mutex::new(BTreeSet::new()),
+            probing: Mutex::new(BTreeSet::new()),
             connected: AtomicBool::new(false),
             stop: Notify::new(),
             client,
@@ -249,6 +256,11 @@ impl Keys {
     fn open(&self, name: &str) -> String {
         format!("{}:open:{name}", self.prefix)
     }
+
+    /// The lease of the one instance that probes the breaker `name`.
+    fn probe(&self, name: &str) -> String {
+        format!("{}:probe:{name}", self.prefix)
+    }
 }
 
 struct Shared {
@@ -271,6 +283,8 @@ struct Shared {
     /// The breakers the quorum opened here: not this instance's own
     /// evidence, so never reported.
     opened_by_fleet: Mutex<BTreeSet<String>>,
+    /// The breakers whose fleet-wide probe this instance holds.
+    probing: Mutex<BTreeSet<String>>,
     connected: AtomicBool,
     stop: Notify,
     client: redis::Client,
@@ -585,6 +599,94 @@ impl Shared {
         Ok(())
     }
 
+    /// One probe for the fleet: an open breaker about to admit its trial
+    /// (within four announcement periods) takes the probe's lease; if
+    /// another instance holds it, this one stays open a whole `reset`
+    /// longer. A breaker that closed after probing tells the fleet, which
+    /// closes theirs.
+    async fn coordinate_probes(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> Result<(), FleetError> {
+        let breakers: Vec<(String, Arc<CircuitBreaker>)> = lock(&self.breakers)
+            .iter()
+            .map(|(name, breaker)| (name.clone(), Arc::clone(breaker)))
+            .collect();
+        for (name, breaker) in breakers {
+            match breaker.state() {
+                crate::CircuitState::Closed => {
+                    if lock(&self.probing).remove(&name) {
+                        // The probe went through: the service is back, so
+                        // the fleet's reports of it are void, and the
+                        // fleet may close too.
+                        self.bounded(
+                            redis::pipe()
+                                .cmd("DEL")
+                                .arg(self.keys.probe(&name))
+                                .cmd("DEL")
+                                .arg(self.keys.open(&name))
+                                .cmd("PUBLISH")
+                                .arg(&self.keys.channel)
+                                .arg(format!("closed\t{name}"))
+                                .query_async::<()>(conn),
+                        )
+                        .await?;
+                    }
+                }
+                crate::CircuitState::Open => {
+                    // Within four announcement periods of its trial: a
+                    // late tick still comes before the trial.
+                    if breaker.admits_in() > self.announce_every * 4 {
+                        continue;
+                    }
+                    let lease = breaker
+                        .reset_after()
+                        .saturating_add(self.announce_every * 3);
+                    let lease = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+                    let taken: Option<String> = self
+                        .bounded(
+                            redis::cmd("SET")
+                                .arg(self.keys.probe(&name))
+                                .arg(&self.instance)
+                                .arg("NX")
+                                .arg("PX")
+                                .arg(lease)
+                                .arg("GET")
+                                .query_async(conn),
+                        )
+                        .await?;
+                    match taken {
+                        // Ours now, or already: this instance probes.
+                        None => {
+                            lock(&self.probing).insert(name);
+                        }
+                        Some(holder) if holder == self.instance => {
+                            lock(&self.probing).insert(name);
+                        }
+                        Some(_) => breaker.hold_open(),
+                    }
+                }
+                crate::CircuitState::HalfOpen => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The fleet's probe of `name` went through: an open breaker here
+    /// closes too.
+    fn probe_closed(&self, name: &str) {
+        let breaker = lock(&self.breakers).get(name).cloned();
+        if let Some(breaker) = breaker
+            && breaker.state() == crate::CircuitState::Open
+            && !lock(&self.from_fleet).contains(name)
+        {
+            breaker.reset();
+            lock(&self.opened_by_fleet).remove(name);
+            // Its report went with the others.
+            lock(&self.reported).remove(name);
+        }
+    }
+
     fn event(&self, text: &str) {
         #[cfg(feature = "tracing")]
         tracing::warn!(target: "resilient::fleet", instance = %self.instance, "{text}");
@@ -666,6 +768,7 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                 };
                 match payload.split_once('\t') {
                     Some(("open", name)) => shared.weigh(&mut conn, name).await?,
+                    Some(("closed", name)) => shared.probe_closed(name),
                     Some((op, name)) => {
                         if let Some(op) = Override::parse(op) {
                             shared.hear(name, op);
@@ -676,6 +779,9 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
             }
             _ = ticks.tick() => {
                 announce(shared, &mut conn).await?;
+                // A probe that went through first: its news voids the
+                // reports the quorum would otherwise reopen it on.
+                shared.coordinate_probes(&mut conn).await?;
                 shared.report(&mut conn).await?;
                 let names: Vec<String> = lock(&shared.breakers).keys().cloned().collect();
                 for name in names {

@@ -474,6 +474,23 @@ impl CircuitBreaker {
         true
     }
 
+    /// Keeps an open breaker open for another whole `reset` from now (no
+    /// trial yet): another instance of the fleet holds the probe. Nothing
+    /// if it is not open.
+    #[cfg(feature = "redis")]
+    pub(crate) fn hold_open(&self) {
+        let word = Word(self.word.load(Ordering::Acquire));
+        if word.phase() == Phase::Open && !word.forced_open() && !word.disabled() {
+            self.opened_at.store(clock::now(), Ordering::Relaxed);
+        }
+    }
+
+    /// Its `reset` setting.
+    #[cfg(feature = "redis")]
+    pub(crate) fn reset_after(&self) -> Duration {
+        self.settings.reset
+    }
+
     fn open_until(&self) -> i64 {
         self.opened_at
             .load(Ordering::Relaxed)
