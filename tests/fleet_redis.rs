@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use resilient::fleet::Fleet;
-use resilient::{CircuitBreaker, CircuitState};
+use resilient::{CircuitBreaker, CircuitState, KeyedBreaker};
 
 /// A `redis-server` of this test's own, killed when dropped.
 struct RedisServer {
@@ -393,6 +393,53 @@ async fn fleet_one_probe_for_the_whole_fleet() {
         instances
             .iter()
             .all(|(_, breaker)| breaker.state() == CircuitState::Closed)
+    })
+    .await;
+}
+
+/// A keyed breaker's keys are the fleet's: an override of one key holds
+/// that key, an override of the keyed breaker holds every key, a key
+/// first seen later included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_overrides_reach_a_keyed_breakers_keys() {
+    let server = RedisServer::start();
+    let (operator, _) = instance(&server, "unused");
+    let fleet = Fleet::builder(server.url())
+        .announce_every(Duration::from_millis(50))
+        .start()
+        .unwrap();
+    let hosts = Arc::new(KeyedBreaker::builder().name("hosts").build());
+    let a = hosts.breaker("a.example").unwrap();
+    fleet.add_keyed(&hosts);
+    eventually(Duration::from_secs(5), "connected", || {
+        operator.is_connected() && fleet.is_connected()
+    })
+    .await;
+
+    operator.force_open("hosts[a.example]").await.unwrap();
+    eventually(Duration::from_secs(2), "the key forced open", || {
+        a.acquire().is_err()
+    })
+    .await;
+    operator.reset("hosts[a.example]").await.unwrap();
+    eventually(Duration::from_secs(2), "the key reset", || {
+        a.acquire().is_ok()
+    })
+    .await;
+
+    operator.force_open("hosts").await.unwrap();
+    eventually(Duration::from_secs(2), "every key forced open", || {
+        a.acquire().is_err()
+    })
+    .await;
+    let b = hosts.breaker("b.example").unwrap();
+    eventually(Duration::from_secs(2), "a new key forced open too", || {
+        b.acquire().is_err()
+    })
+    .await;
+    operator.reset("hosts").await.unwrap();
+    eventually(Duration::from_secs(2), "every key reset", || {
+        a.acquire().is_ok() && b.acquire().is_ok()
     })
     .await;
 }

@@ -28,8 +28,11 @@
 //!   [`retry`](crate::retry())), emits an event, and on reconnecting reads
 //!   the overrides again, undoing any that were lifted meanwhile.
 //!
-//! A `Fleet` holds its own set of breakers ([`Fleet::add`]), so one process
-//! can run several instances (tests do).
+//! A `Fleet` holds its own set of breakers ([`Fleet::add`], and
+//! [`Fleet::add_keyed`] for a [`KeyedBreaker`], whose keys are
+//! `name[key]`: an override of `name[key]` holds that key, one of `name`
+//! every key), so one process can run several instances (tests do). A
+//! breaker an override holds takes no part in the quorum or the probe.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -58,7 +61,8 @@ use futures_util::StreamExt as _;
 use tokio::sync::Notify;
 
 use crate::{
-    Backoff, CircuitBreaker, Decision, Failure, Jitter, RetryHint, RetryPolicy, RetryState,
+    Backoff, CircuitBreaker, Decision, Failure, Jitter, KeyedBreaker, RetryHint, RetryPolicy,
+    RetryState,
 };
 
 /// What went wrong talking to Redis: the fleet's own error. The breakers
@@ -213,6 +217,8 @@ impl FleetBuilder {
             command_timeout: self.command_timeout.max(Duration::from_millis(10)),
             quorum: self.quorum,
             breakers: Mutex::new(BTreeMap::new()),
+            keyed: Mutex::new(Vec::new()),
+            seen: Mutex::new(BTreeSet::new()),
             from_fleet: Mutex::new(BTreeSet::new()),
             known: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
@@ -270,6 +276,11 @@ struct Shared {
     command_timeout: Duration,
     /// This instance's breakers, by name.
     breakers: Mutex<BTreeMap<String, Arc<CircuitBreaker>>>,
+    /// Its keyed breakers: each key's breaker is `name[key]`.
+    keyed: Mutex<Vec<Arc<KeyedBreaker>>>,
+    /// The names of the breakers seen at the last announcement: a key
+    /// that appears gets the override in force for it.
+    seen: Mutex<BTreeSet<String>>,
     /// The breakers an override from the fleet holds now: lifted ones are
     /// reset on the next resynchronisation.
     from_fleet: Mutex<BTreeSet<String>>,
@@ -342,9 +353,16 @@ impl Fleet {
     pub fn add(&self, breaker: &Arc<CircuitBreaker>) {
         let name = breaker.name().as_str().to_owned();
         lock(&self.shared.breakers).insert(name.clone(), Arc::clone(breaker));
-        let known = lock(&self.shared.known).get(&name).copied();
-        if let Some(op) = known {
-            self.shared.apply(&name, op);
+        self.shared.catch_up(&name, breaker);
+    }
+
+    /// Takes a keyed breaker into the fleet: each key's breaker
+    /// (`name[key]`) is one of the fleet's, and an override of `name`
+    /// holds every key, those seen later too.
+    pub fn add_keyed(&self, keyed: &Arc<KeyedBreaker>) {
+        lock(&self.shared.keyed).push(Arc::clone(keyed));
+        for breaker in keyed.breakers() {
+            self.shared.catch_up(breaker.name().as_str(), &breaker);
         }
     }
 
@@ -394,8 +412,8 @@ impl Fleet {
         let shared = &self.shared;
         // Here at once; as the fleet's (undone by a resynchronisation that
         // no longer finds it stored) once it comes back on the channel.
-        if let Some(breaker) = lock(&shared.breakers).get(name) {
-            op.apply_to(breaker);
+        for (_, breaker) in shared.matching(name) {
+            op.apply_to(&breaker);
         }
         let mut conn = shared.connection().await?;
         let mut pipe = redis::pipe();
@@ -447,13 +465,78 @@ impl Shared {
         self.apply(name, op);
     }
 
-    /// Applies `op` to the breaker `name`, if this instance has one.
-    fn apply(&self, name: &str, op: Override) {
-        let breaker = lock(&self.breakers).get(name).cloned();
-        let Some(breaker) = breaker else {
-            return;
+    /// Every breaker of this instance, with its name: the plain ones and
+    /// each key of the keyed ones.
+    fn all(&self) -> Vec<(String, Arc<CircuitBreaker>)> {
+        let mut all: Vec<_> = lock(&self.breakers)
+            .iter()
+            .map(|(name, breaker)| (name.clone(), Arc::clone(breaker)))
+            .collect();
+        let keyed = lock(&self.keyed).clone();
+        for keyed in keyed {
+            all.extend(
+                keyed
+                    .breakers()
+                    .into_iter()
+                    .map(|breaker| (breaker.name().as_str().to_owned(), breaker)),
+            );
+        }
+        all
+    }
+
+    /// The breakers an override of `name` holds: the one named so, or
+    /// every key of the keyed breaker named so.
+    fn matching(&self, name: &str) -> Vec<(String, Arc<CircuitBreaker>)> {
+        self.all()
+            .into_iter()
+            .filter(|(own, _)| own == name || base(own) == name)
+            .collect()
+    }
+
+    /// Whether an override of the fleet holds the breaker `name` (or its
+    /// keyed breaker): its state is the operator's, not evidence, and the
+    /// quorum and the probe leave it alone.
+    fn overridden(&self, name: &str) -> bool {
+        let from_fleet = lock(&self.from_fleet);
+        from_fleet.contains(name) || from_fleet.contains(base(name))
+    }
+
+    /// One breaker by its own name.
+    fn named(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        self.all()
+            .into_iter()
+            .find(|(own, _)| own == name)
+            .map(|(_, breaker)| breaker)
+    }
+
+    /// A breaker new to the fleet gets the override in force for its name
+    /// (or, for a key, for its keyed breaker).
+    fn catch_up(&self, name: &str, breaker: &CircuitBreaker) {
+        let known = {
+            let known = lock(&self.known);
+            known.get(name).or_else(|| known.get(base(name))).copied()
         };
-        op.apply_to(&breaker);
+        if let Some(op) = known {
+            op.apply_to(breaker);
+        }
+        lock(&self.seen).insert(name.to_owned());
+    }
+
+    /// Keys that appeared since the last look get the override in force.
+    fn catch_up_new_keys(&self) {
+        for (name, breaker) in self.all() {
+            if !lock(&self.seen).contains(&name) {
+                self.catch_up(&name, &breaker);
+            }
+        }
+    }
+
+    /// Applies `op` to the breakers `name` names, if this instance has
+    /// any.
+    fn apply(&self, name: &str, op: Override) {
+        for (_, breaker) in self.matching(name) {
+            op.apply_to(&breaker);
+        }
         let mut from_fleet = lock(&self.from_fleet);
         if op == Override::Reset {
             from_fleet.remove(name);
@@ -522,12 +605,9 @@ impl Shared {
     /// and withdraws the reports of those that closed; a new report is
     /// announced on the channel, so the others weigh it at once.
     async fn report(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<(), FleetError> {
-        let breakers: Vec<(String, Arc<CircuitBreaker>)> = lock(&self.breakers)
-            .iter()
-            .map(|(name, breaker)| (name.clone(), Arc::clone(breaker)))
-            .collect();
+        let breakers = self.all();
         for (name, breaker) in breakers {
-            let open = breaker.state() == crate::CircuitState::Open;
+            let open = breaker.state() == crate::CircuitState::Open && !self.overridden(&name);
             if !open {
                 lock(&self.opened_by_fleet).remove(&name);
             }
@@ -570,11 +650,10 @@ impl Shared {
         conn: &mut redis::aio::MultiplexedConnection,
         name: &str,
     ) -> Result<(), FleetError> {
-        let breaker = lock(&self.breakers).get(name).cloned();
-        let Some(breaker) = breaker else {
+        let Some(breaker) = self.named(name) else {
             return Ok(());
         };
-        if breaker.state() != crate::CircuitState::Closed {
+        if breaker.state() != crate::CircuitState::Closed || self.overridden(name) {
             return Ok(());
         }
         let reports = self.live(conn, &self.keys.open(name)).await?;
@@ -608,11 +687,11 @@ impl Shared {
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
     ) -> Result<(), FleetError> {
-        let breakers: Vec<(String, Arc<CircuitBreaker>)> = lock(&self.breakers)
-            .iter()
-            .map(|(name, breaker)| (name.clone(), Arc::clone(breaker)))
-            .collect();
+        let breakers = self.all();
         for (name, breaker) in breakers {
+            if self.overridden(&name) {
+                continue;
+            }
             match breaker.state() {
                 crate::CircuitState::Closed => {
                     if lock(&self.probing).remove(&name) {
@@ -675,10 +754,9 @@ impl Shared {
     /// The fleet's probe of `name` went through: an open breaker here
     /// closes too.
     fn probe_closed(&self, name: &str) {
-        let breaker = lock(&self.breakers).get(name).cloned();
-        if let Some(breaker) = breaker
+        if let Some(breaker) = self.named(name)
             && breaker.state() == crate::CircuitState::Open
-            && !lock(&self.from_fleet).contains(name)
+            && !self.overridden(name)
         {
             breaker.reset();
             lock(&self.opened_by_fleet).remove(name);
@@ -783,8 +861,8 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                 // reports the quorum would otherwise reopen it on.
                 shared.coordinate_probes(&mut conn).await?;
                 shared.report(&mut conn).await?;
-                let names: Vec<String> = lock(&shared.breakers).keys().cloned().collect();
-                for name in names {
+                shared.catch_up_new_keys();
+                for (name, _) in shared.all() {
                     shared.weigh(&mut conn, &name).await?;
                 }
             }
@@ -807,6 +885,12 @@ async fn announce(
                 .query_async::<()>(conn),
         )
         .await
+}
+
+/// A key's keyed breaker: `hosts` of `hosts[a.example]` (the name itself
+/// when it has no key).
+fn base(name: &str) -> &str {
+    name.split_once('[').map_or(name, |(base, _)| base)
 }
 
 /// Milliseconds since the Unix epoch: expiries compare across instances
