@@ -5,6 +5,7 @@
 #[path = "../examples/resilient_api/app.rs"]
 #[allow(dead_code)] // the demo's CLI-only knobs
 mod app;
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -464,4 +465,91 @@ async fn metrics_the_api_serves_prometheus_text() {
         text.contains("resilient_retry_retries_total{name=\"upstream\"}"),
         "{text}"
     );
+}
+
+/// Two API instances in a fleet on a real Redis (feature `redis`): an
+/// operator's override sent to one (`POST /admin/fleet/force-open`)
+/// reaches the other, whose requests are then refused without calling
+/// upstream, and the reset lifts it there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_two_api_instances_share_an_override() {
+    let redis = common::redis::RedisServer::start();
+    let mut apis = Vec::new();
+    let mut upstreams = Vec::new();
+    for instance in ["one", "two"] {
+        let (upstream, host) = start_upstream().await;
+        // The same breaker name on both, as on the instances of a service.
+        let api = Api::new(vec![host], &settings("e2e-fleet"));
+        api.join_fleet(&redis.url(), instance).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(axum::serve(listener, app::api_router(api)).into_future());
+        apis.push(format!("http://{addr}"));
+        upstreams.push(upstream);
+    }
+    let client = reqwest::Client::new();
+    let health = |api: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{api}/health"))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for api in &apis {
+        while health(api.clone()).await["fleet"]["connected"] != true {
+            assert!(Instant::now() < deadline, "{api} joined the fleet");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let strict = |api: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{api}/api/strict"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(strict(apis[1].clone()).await, 200);
+
+    let override_on = |op: &str| {
+        let url = format!("{}/admin/fleet/{op}?breaker=e2e-fleet", apis[0]);
+        let client = client.clone();
+        async move { client.post(url).send().await.unwrap().status() }
+    };
+    assert_eq!(override_on("force-open").await, 200);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while strict(apis[1].clone()).await != 503 {
+        assert!(
+            Instant::now() < deadline,
+            "the override reached the second instance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hits = upstreams[1].hits();
+    assert_eq!(strict(apis[1].clone()).await, 503);
+    assert_eq!(
+        upstreams[1].hits(),
+        hits,
+        "refused without calling upstream"
+    );
+
+    assert_eq!(override_on("reset").await, 200);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while strict(apis[1].clone()).await != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the reset reached the second instance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -413,6 +413,8 @@ pub(crate) struct Api {
     attempt_timeout: Duration,
     hedge_after: Duration,
     hedges: RetryBudget,
+    /// The fleet this instance shares its breakers with (`--redis`).
+    fleet: std::sync::OnceLock<resilient::fleet::Fleet>,
 }
 
 impl Api {
@@ -454,7 +456,24 @@ impl Api {
                 .hedges
                 .try_build()
                 .expect("valid hedge budget settings"),
+            fleet: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Shares this instance's breakers with a fleet through the Redis at
+    /// `url`: an operator's override reaches every instance, a quorum of
+    /// instances seeing a host down opens its breaker everywhere, and one
+    /// instance probes a host that recovers.
+    pub(crate) fn join_fleet(&self, url: &str, instance: &str) -> Result<(), String> {
+        let fleet = resilient::fleet::Fleet::builder(url)
+            .instance(instance)
+            .announce_every(Duration::from_secs(1))
+            .start()
+            .map_err(|e| e.to_string())?;
+        fleet.add_keyed(&self.breakers);
+        self.fleet
+            .set(fleet)
+            .map_err(|_| String::from("already in a fleet"))
     }
 
     /// The next host in turn whose breaker is not open (or, if every one
@@ -533,6 +552,7 @@ pub(crate) fn api_router(api: Arc<Api>) -> Router {
         .route("/api/strict", get(api_strict))
         .route("/health", get(health))
         .route("/metrics", get(prometheus))
+        .route("/admin/fleet/{op}", post(fleet_override))
         .with_state(api)
 }
 
@@ -650,6 +670,38 @@ async fn prometheus() -> Response {
     }
 }
 
+#[derive(Deserialize)]
+struct Target {
+    breaker: String,
+}
+
+/// `POST /admin/fleet/{force-open|disable|reset}?breaker=NAME`: an
+/// operator's override for every instance of the fleet (`upstream` for
+/// every host, `upstream[host:port]` for one).
+async fn fleet_override(
+    State(api): State<Arc<Api>>,
+    axum::extract::Path(op): axum::extract::Path<String>,
+    Query(target): Query<Target>,
+) -> Response {
+    let Some(fleet) = api.fleet.get() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "not in a fleet: start with --redis URL",
+        )
+            .into_response();
+    };
+    let done = match op.as_str() {
+        "force-open" => fleet.force_open(&target.breaker).await,
+        "disable" => fleet.disable(&target.breaker).await,
+        "reset" => fleet.reset(&target.breaker).await,
+        _ => return (StatusCode::NOT_FOUND, "force-open, disable or reset").into_response(),
+    };
+    match done {
+        Ok(()) => "ok".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
 async fn health(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {
     let breakers: Vec<_> = registry::all()
         .iter()
@@ -660,6 +712,10 @@ async fn health(State(api): State<Arc<Api>>) -> Json<serde_json::Value> {
         "breakers": breakers,
         "retry_budget": { "available": api.budget.available() },
         "hedge_budget": { "available": api.hedges.available() },
+        "fleet": api.fleet.get().map(|fleet| serde_json::json!({
+            "instance": fleet.instance(),
+            "connected": fleet.is_connected(),
+        })),
         "handlers": { "running": api.handlers.running(), "max": api.handlers.max() },
     }))
 }

@@ -32,6 +32,8 @@ struct Flags {
     api_port: u16,
     upstream_port: u16,
     hosts: u16,
+    /// A fleet to share the breakers with.
+    redis: Option<String>,
 }
 
 fn parse_flags() -> Result<Flags, String> {
@@ -43,6 +45,7 @@ fn parse_flags() -> Result<Flags, String> {
         api_port: 0,
         upstream_port: 0,
         hosts: 2,
+        redis: None,
     };
     let mut date = false;
     let mut args = std::env::args().skip(1);
@@ -89,9 +92,10 @@ fn parse_flags() -> Result<Flags, String> {
                     return Err(String::from("--hosts: at least 1"));
                 }
             }
+            "--redis" => flags.redis = Some(value("--redis")?),
             "-h" | "--help" => {
                 return Err(String::from(
-                    "usage: resilient_api [--failure-rate 0.3] [--latency-ms N] [--down] [--rate-limit SECONDS] [--rate-limit-date] [--api-port PORT] [--upstream-port PORT] [--hosts 2]",
+                    "usage: resilient_api [--failure-rate 0.3] [--latency-ms N] [--down] [--rate-limit SECONDS] [--rate-limit-date] [--api-port PORT] [--upstream-port PORT] [--hosts 2] [--redis redis://127.0.0.1:6379]",
                 ));
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -142,6 +146,17 @@ async fn main() {
     let api = Api::new(hosts, &Settings::demo());
     let api_listener = bind(flags.api_port).await;
     let api_addr = api_listener.local_addr().expect("bound");
+    // `--redis`: the breakers shared with the other API instances on it.
+    if let Some(url) = &flags.redis {
+        if let Err(e) = api.join_fleet(url, &format!("api-{}", api_addr.port())) {
+            eprintln!("--redis {url}: {e}");
+            std::process::exit(2);
+        }
+        println!(
+            "fleet                {url} (instance api-{})",
+            api_addr.port()
+        );
+    }
 
     let addrs: Vec<SocketAddr> = upstreams.iter().map(|(addr, _)| *addr).collect();
     print_banner(&addrs, api_addr);
@@ -189,6 +204,8 @@ Try:
   curl -si http://{api}/api/strict   # 503 + Retry-After while every host's breaker is open
   curl -s http://{api}/health        # each host's breaker, retries left in the budget
   curl -s http://{api}/metrics       # retries, breaker states, rejections, timeouts, hedges (Prometheus)
+  curl -X POST 'http://{api}/admin/fleet/force-open?breaker=upstream'  # with --redis: every instance's upstream breakers
+  curl -X POST 'http://{api}/admin/fleet/reset?breaker=upstream'       # lifted everywhere
 
 Change an upstream while it runs (the same routes on every replica):
   curl -X POST 'http://{last}/admin/down?on=true'          # one host down: its breaker opens, the others serve

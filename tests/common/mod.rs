@@ -36,3 +36,6 @@ pub(crate) fn assert_rejected<T: std::fmt::Debug>(
         Some(message)
     );
 }
+
+/// A `redis-server` of a test's own (the fleet tests).
+pub(crate) mod redis;
