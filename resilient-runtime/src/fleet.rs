@@ -224,6 +224,7 @@ impl FleetBuilder {
             reported: Mutex::new(BTreeSet::new()),
             opened_by_fleet: Mutex::new(BTreeSet::new()),
             probing: Mutex::new(BTreeSet::new()),
+            closed_at: Mutex::new(BTreeMap::new()),
             connected: AtomicBool::new(false),
             stop: Notify::new(),
             client,
@@ -296,6 +297,8 @@ struct Shared {
     opened_by_fleet: Mutex<BTreeSet<String>>,
     /// The breakers whose fleet-wide probe this instance holds.
     probing: Mutex<BTreeSet<String>>,
+    /// When the fleet's probe of a breaker last went through.
+    closed_at: Mutex<BTreeMap<String, std::time::Instant>>,
     connected: AtomicBool,
     stop: Notify,
     client: redis::Client,
@@ -436,8 +439,15 @@ impl Fleet {
 impl Shared {
     /// A command connection, within the command timeout.
     async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, FleetError> {
-        self.bounded(self.client.get_multiplexed_async_connection())
-            .await
+        // The client's own limits (half a second by default) set to ours.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.command_timeout))
+            .set_response_timeout(Some(self.command_timeout));
+        self.bounded(
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
     }
 
     /// `fut` cut off after the command timeout.
@@ -574,6 +584,16 @@ impl Shared {
         conn: &mut redis::aio::MultiplexedConnection,
         key: &str,
     ) -> Result<usize, FleetError> {
+        Ok(self.live_fields(conn, key).await?.len())
+    }
+
+    /// The fields of the hash `key` whose expiry is still ahead (the
+    /// expired ones removed).
+    async fn live_fields(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        key: &str,
+    ) -> Result<Vec<String>, FleetError> {
         let fields: BTreeMap<String, u64> = self
             .bounded(redis::cmd("HGETALL").arg(key).query_async(conn))
             .await?;
@@ -592,12 +612,17 @@ impl Shared {
             )
             .await?;
         }
-        Ok(fields.len() - expired.len())
+        Ok(fields
+            .into_iter()
+            .filter(|(_, until)| *until > now)
+            .map(|(field, _)| field)
+            .collect())
     }
 
     /// The expiry of a report made now: three announcement periods ahead.
     fn expiry(&self) -> u64 {
-        let ttl = u64::try_from((self.announce_every * 3).as_millis()).unwrap_or(u64::MAX);
+        let ttl =
+            u64::try_from(self.announce_every.saturating_mul(3).as_millis()).unwrap_or(u64::MAX);
         now_ms().saturating_add(ttl)
     }
 
@@ -607,7 +632,9 @@ impl Shared {
     async fn report(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<(), FleetError> {
         let breakers = self.all();
         for (name, breaker) in breakers {
-            let open = breaker.state() == crate::CircuitState::Open && !self.overridden(&name);
+            let open = breaker.state() == crate::CircuitState::Open
+                && !self.overridden(&name)
+                && !breaker.switched();
             if !open {
                 lock(&self.opened_by_fleet).remove(&name);
             }
@@ -653,10 +680,28 @@ impl Shared {
         let Some(breaker) = self.named(name) else {
             return Ok(());
         };
-        if breaker.state() != crate::CircuitState::Closed || self.overridden(name) {
+        if breaker.state() != crate::CircuitState::Closed
+            || self.overridden(name)
+            || breaker.switched()
+        {
             return Ok(());
         }
-        let reports = self.live(conn, &self.keys.open(name)).await?;
+        // Just after a probe went through, reports still in flight are
+        // stale: the service is back.
+        let quiet = self.announce_every.saturating_mul(4);
+        if lock(&self.closed_at)
+            .get(name)
+            .is_some_and(|at| at.elapsed() < quiet)
+        {
+            return Ok(());
+        }
+        // An instance's own report is not a vote for itself.
+        let reports = self
+            .live_fields(conn, &self.keys.open(name))
+            .await?
+            .into_iter()
+            .filter(|field| *field != self.instance)
+            .count();
         if reports == 0 {
             return Ok(());
         }
@@ -689,7 +734,7 @@ impl Shared {
     ) -> Result<(), FleetError> {
         let breakers = self.all();
         for (name, breaker) in breakers {
-            if self.overridden(&name) {
+            if self.overridden(&name) || breaker.switched() {
                 continue;
             }
             match breaker.state() {
@@ -698,10 +743,15 @@ impl Shared {
                         // The probe went through: the service is back, so
                         // the fleet's reports of it are void, and the
                         // fleet may close too.
+                        lock(&self.closed_at).insert(name.clone(), std::time::Instant::now());
                         self.bounded(
                             redis::pipe()
-                                .cmd("DEL")
+                                // The lease, only if still this instance's.
+                                .cmd("EVAL")
+                                .arg(DELETE_IF_OURS)
+                                .arg(1)
                                 .arg(self.keys.probe(&name))
+                                .arg(&self.instance)
                                 .cmd("DEL")
                                 .arg(self.keys.open(&name))
                                 .cmd("PUBLISH")
@@ -715,12 +765,12 @@ impl Shared {
                 crate::CircuitState::Open => {
                     // Within four announcement periods of its trial: a
                     // late tick still comes before the trial.
-                    if breaker.admits_in() > self.announce_every * 4 {
+                    if breaker.admits_in() > self.announce_every.saturating_mul(4) {
                         continue;
                     }
                     let lease = breaker
                         .reset_after()
-                        .saturating_add(self.announce_every * 3);
+                        .saturating_add(self.announce_every.saturating_mul(3));
                     let lease = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
                     let taken: Option<String> = self
                         .bounded(
@@ -740,6 +790,15 @@ impl Shared {
                             lock(&self.probing).insert(name);
                         }
                         Some(holder) if holder == self.instance => {
+                            // Still ours: renewed, so a failed probe's
+                            // lease does not lapse before the next trial.
+                            self.bounded(
+                                redis::cmd("PEXPIRE")
+                                    .arg(self.keys.probe(&name))
+                                    .arg(lease)
+                                    .query_async::<()>(conn),
+                            )
+                            .await?;
                             lock(&self.probing).insert(name);
                         }
                         Some(_) => breaker.hold_open(),
@@ -752,17 +811,32 @@ impl Shared {
     }
 
     /// The fleet's probe of `name` went through: an open breaker here
-    /// closes too.
-    fn probe_closed(&self, name: &str) {
+    /// closes too, and this instance's report (one a tick may have
+    /// written after the prober cleared them) is withdrawn.
+    async fn probe_closed(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        name: &str,
+    ) -> Result<(), FleetError> {
+        lock(&self.closed_at).insert(name.to_owned(), std::time::Instant::now());
         if let Some(breaker) = self.named(name)
             && breaker.state() == crate::CircuitState::Open
             && !self.overridden(name)
+            && !breaker.switched()
         {
             breaker.reset();
             lock(&self.opened_by_fleet).remove(name);
-            // Its report went with the others.
-            lock(&self.reported).remove(name);
         }
+        if lock(&self.reported).remove(name) {
+            self.bounded(
+                redis::cmd("HDEL")
+                    .arg(self.keys.open(name))
+                    .arg(&self.instance)
+                    .query_async::<()>(conn),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     fn event(&self, text: &str) {
@@ -846,7 +920,7 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                 };
                 match payload.split_once('\t') {
                     Some(("open", name)) => shared.weigh(&mut conn, name).await?,
-                    Some(("closed", name)) => shared.probe_closed(name),
+                    Some(("closed", name)) => shared.probe_closed(&mut conn, name).await?,
                     Some((op, name)) => {
                         if let Some(op) = Override::parse(op) {
                             shared.hear(name, op);
@@ -886,6 +960,10 @@ async fn announce(
         )
         .await
 }
+
+/// Deletes the key `KEYS[1]` if it holds `ARGV[1]`: a lease given back
+/// only by its holder.
+const DELETE_IF_OURS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// A key's keyed breaker: `hosts` of `hosts[a.example]` (the name itself
 /// when it has no key).

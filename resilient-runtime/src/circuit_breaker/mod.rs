@@ -485,6 +485,14 @@ impl CircuitBreaker {
         }
     }
 
+    /// Whether a kill switch holds it (forced open or disabled): its state
+    /// says nothing about the dependency.
+    #[cfg(feature = "redis")]
+    pub(crate) fn switched(&self) -> bool {
+        let word = Word(self.word.load(Ordering::Acquire));
+        word.forced_open() || word.disabled()
+    }
+
     /// Its `reset` setting.
     #[cfg(feature = "redis")]
     pub(crate) fn reset_after(&self) -> Duration {
