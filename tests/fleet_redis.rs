@@ -9,18 +9,36 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
-use resilient::fleet::Fleet;
+use resilient::fleet::{Fleet, FleetBuilder};
 use resilient::{CircuitBreaker, CircuitState, KeyedBreaker};
 
 /// An instance: a fleet and its own breaker named `name` (one failure
 /// opens it).
 fn instance(server: &RedisServer, name: &'static str) -> (Fleet, Arc<CircuitBreaker>) {
-    let fleet = Fleet::builder(server.url())
-        .announce_every(Duration::from_millis(100))
+    join(fleet_on(server, Duration::from_millis(100)), name, None)
+}
+
+/// A fleet on `server` announcing every `every`, its Redis commands cut
+/// off after 300 ms.
+fn fleet_on(server: &RedisServer, every: Duration) -> FleetBuilder {
+    Fleet::builder(server.url())
+        .announce_every(every)
         .command_timeout(Duration::from_millis(300))
-        .start()
-        .unwrap();
-    let breaker = Arc::new(CircuitBreaker::builder().name(name).failures(1).build());
+}
+
+/// `fleet` started, with a breaker of its own named `name` (one failure
+/// opens it; its `reset` the default unless given).
+fn join(
+    fleet: FleetBuilder,
+    name: &'static str,
+    reset: Option<Duration>,
+) -> (Fleet, Arc<CircuitBreaker>) {
+    let fleet = fleet.start().unwrap();
+    let mut breaker = CircuitBreaker::builder().name(name).failures(1);
+    if let Some(reset) = reset {
+        breaker = breaker.reset(reset);
+    }
+    let breaker = Arc::new(breaker.build());
     fleet.add(&breaker);
     (fleet, breaker)
 }
@@ -188,15 +206,11 @@ async fn fleet_a_quorum_opens_a_breaker_everywhere() {
     // A quorum of 0.6: two of three reach it, one of three (or one of two,
     // should an announcement lapse on a loaded machine) does not.
     let quorum = |()| {
-        let fleet = Fleet::builder(server.url())
-            .announce_every(Duration::from_millis(100))
-            .command_timeout(Duration::from_millis(300))
-            .quorum(0.6)
-            .start()
-            .unwrap();
-        let breaker = Arc::new(CircuitBreaker::builder().name("db").failures(1).build());
-        fleet.add(&breaker);
-        (fleet, breaker)
+        join(
+            fleet_on(&server, Duration::from_millis(100)).quorum(0.6),
+            "db",
+            None,
+        )
     };
     let (a, a_breaker) = quorum(());
     let (b, b_breaker) = quorum(());
@@ -240,29 +254,6 @@ async fn fleet_a_breaker_added_late_gets_the_override_in_force() {
     assert!(late.acquire().unwrap_err().is_forced());
 }
 
-/// An instance with breaker `name` whose `reset` is `reset`, announcing
-/// every 50 ms.
-fn quick_instance(
-    server: &RedisServer,
-    name: &'static str,
-    reset: Duration,
-) -> (Fleet, Arc<CircuitBreaker>) {
-    let fleet = Fleet::builder(server.url())
-        .announce_every(Duration::from_millis(50))
-        .command_timeout(Duration::from_millis(300))
-        .start()
-        .unwrap();
-    let breaker = Arc::new(
-        CircuitBreaker::builder()
-            .name(name)
-            .failures(1)
-            .reset(reset)
-            .build(),
-    );
-    fleet.add(&breaker);
-    (fleet, breaker)
-}
-
 /// Three instances with the breaker open: when its `reset` runs out, one
 /// instance probes the recovering service and the others stay open; the
 /// probe's success closes every instance's breaker.
@@ -271,7 +262,13 @@ async fn fleet_one_probe_for_the_whole_fleet() {
     let server = RedisServer::start();
     let reset = Duration::from_millis(400);
     let instances: Vec<_> = (0..3)
-        .map(|_| quick_instance(&server, "ledger", reset))
+        .map(|_| {
+            join(
+                fleet_on(&server, Duration::from_millis(50)),
+                "ledger",
+                Some(reset),
+            )
+        })
         .collect();
     eventually(Duration::from_secs(5), "all connected", || {
         instances.iter().all(|(fleet, _)| fleet.is_connected())
@@ -315,8 +312,7 @@ async fn fleet_one_probe_for_the_whole_fleet() {
 async fn fleet_overrides_reach_a_keyed_breakers_keys() {
     let server = RedisServer::start();
     let (operator, _) = instance(&server, "unused");
-    let fleet = Fleet::builder(server.url())
-        .announce_every(Duration::from_millis(50))
+    let fleet = fleet_on(&server, Duration::from_millis(50))
         .start()
         .unwrap();
     let hosts = Arc::new(KeyedBreaker::builder().name("hosts").build());

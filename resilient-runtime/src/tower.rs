@@ -652,6 +652,10 @@ where
 /// What a result says about a pause, for a [`RateLimitLayer`]: the wait a
 /// service asked for (a `429`'s `Retry-After`), which pauses the limiter.
 pub trait PauseOn<Res, E> {
+    /// Whether it ever pauses: without, a call's future holds no
+    /// reference to the limiter.
+    const PAUSES: bool = true;
+
     /// The pause `result` asks for, if any.
     fn pause(&self, result: &Result<Res, E>) -> Option<Duration>;
 }
@@ -661,6 +665,8 @@ pub trait PauseOn<Res, E> {
 pub struct NoPause;
 
 impl<Res, E> PauseOn<Res, E> for NoPause {
+    const PAUSES: bool = false;
+
     fn pause(&self, _: &Result<Res, E>) -> Option<Duration> {
         None
     }
@@ -833,13 +839,14 @@ where
         match slot {
             Slot::Limited(limited) => RateLimitFuture {
                 inner: None,
-                limiter: self.limiter.clone(),
+                limiter: None,
                 pause_on: self.pause_on.clone(),
                 limited: Some(limited),
             },
             _ => RateLimitFuture {
                 inner: Some(self.inner.call(req)),
-                limiter: self.limiter.clone(),
+                // Only a future that may pause the limiter holds it.
+                limiter: P::PAUSES.then(|| self.limiter.clone()),
                 pause_on: self.pause_on.clone(),
                 limited: None,
             },
@@ -852,7 +859,7 @@ pin_project! {
     pub struct RateLimitFuture<F, P> {
         #[pin]
         inner: Option<F>,
-        limiter: Shared<RateLimiter>,
+        limiter: Option<Shared<RateLimiter>>,
         pause_on: P,
         limited: Option<RateLimited>,
     }
@@ -876,8 +883,10 @@ where
         };
         let result = ready!(inner.poll(cx));
         this.inner.set(None);
-        if let Some(pause) = this.pause_on.pause(&result) {
-            this.limiter.pause_for(pause);
+        if let Some(limiter) = this.limiter.as_ref()
+            && let Some(pause) = this.pause_on.pause(&result)
+        {
+            limiter.pause_for(pause);
         }
         Poll::Ready(result.map_err(Into::into))
     }
