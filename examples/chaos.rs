@@ -5,12 +5,17 @@
 //! made twice: with no limit on retries, and with the API's retry budget
 //! (20 % of calls, 10 a second). Then two comparisons: an upstream that
 //! got slow and serves only 8 requests at a time, under 64 clients, with
-//! and without the API's bulkhead; and an upstream with a slow tail, with
-//! and without hedging.
+//! and without the API's bulkhead; an upstream with a slow tail, with
+//! and without hedging; and last a fleet of three API instances in front
+//! of one upstream host, alone and sharing their breakers through Redis.
 //!
 //! ```text
-//! cargo run --release --example chaos
+//! cargo run --release --example chaos [-- --redis redis://127.0.0.1:6379]
 //! ```
+//!
+//! The fleet run uses the Redis at `--redis`, or starts a `redis-server`
+//! from the `PATH` on a free loopback port (Debian: `apt install
+//! redis-server`); without either it is skipped, and says so.
 //!
 //! It prints, for each phase, the requests made, the answers by kind, the
 //! upstream calls per request (retry amplification: what a fleet of such
@@ -125,6 +130,10 @@ async fn main() {
     }
     overload().await;
     slow_tail().await;
+    match Redis::find() {
+        Ok(redis) => fleet(&redis.url).await,
+        Err(why) => println!("\nfleet run skipped: {why}"),
+    }
 }
 
 /// The settings of these runs: short attempts, no breaker trips, no
@@ -145,20 +154,32 @@ fn settings(name: &'static str) -> Settings {
 /// A fresh upstream and an API in front of it, on loopback: the upstream
 /// (steered directly) and the API's address.
 async fn start(settings: &Settings) -> (Arc<Upstream>, std::net::SocketAddr) {
+    let (upstream, host) = serve_upstream().await;
+    let api = Api::new(vec![host], settings);
+    (upstream, serve_api(api).await)
+}
+
+/// A fresh upstream on loopback: the upstream (steered directly) and its
+/// `host:port`.
+async fn serve_upstream() -> (Arc<Upstream>, String) {
     let upstream = Upstream::new(0.0, Duration::ZERO);
-    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_addr = upstream_listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
     let router = app::upstream_router(upstream.clone());
     tokio::spawn(async move {
-        let _ = axum::serve(upstream_listener, router).await;
+        let _ = axum::serve(listener, router).await;
     });
-    let api = Api::new(vec![upstream_addr.to_string()], settings);
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_addr = api_listener.local_addr().unwrap();
+    (upstream, host)
+}
+
+/// `api` served on loopback: its address.
+async fn serve_api(api: Arc<Api>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let _ = axum::serve(api_listener, app::api_router(api)).await;
+        let _ = axum::serve(listener, app::api_router(api)).await;
     });
-    (upstream, api_addr)
+    addr
 }
 
 /// One line of a comparison: requests, real answers a second, latency,
@@ -364,4 +385,291 @@ async fn scenario(
         TRANSITIONS.load(Ordering::Relaxed)
     );
     amplification
+}
+
+/// A Redis for the fleet run: the one at `--redis URL`, or a
+/// `redis-server` from the `PATH` started on a free loopback port, without
+/// persistence, and stopped when this is dropped.
+struct Redis {
+    url: String,
+    server: Option<std::process::Child>,
+}
+
+impl Redis {
+    fn find() -> Result<Self, String> {
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            if arg == "--redis" {
+                let url = args.next().ok_or("--redis needs a URL")?;
+                return Ok(Self { url, server: None });
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map_err(|e| format!("no free loopback port: {e}"))?
+            .port();
+        let server = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "could not start redis-server ({e}); install it (Debian: apt install redis-server) or pass --redis URL"
+                )
+            })?;
+        let redis = Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            server: Some(server),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(String::from("redis-server did not listen within 5 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(redis)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(server) = &mut self.server {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+const INSTANCES: [&str; 3] = ["api-1", "api-2", "api-3"];
+
+/// What one fleet run saw, for the comparison.
+struct FleetRun {
+    /// api-3's breaker after the outage it did not call through.
+    idle_state: resilient::CircuitState,
+    /// Upstream calls while it was down and every instance was called.
+    calls_while_down: u64,
+    /// How long after upstream recovered every breaker was closed.
+    closed_after: Option<Duration>,
+}
+
+/// Three API instances in front of one upstream host, 4 clients each:
+/// first alone, then sharing their breakers through the Redis at `url`.
+async fn fleet(url: &str) {
+    println!("\nfleet: three API instances, one upstream host (breakers: 5 failures, reset 1 s)");
+    println!("each instance alone");
+    let alone = fleet_run(None).await;
+    println!("\nsharing their breakers through Redis (quorum: half the live instances)");
+    let shared = fleet_run(Some(url)).await;
+    let closed = |run: &FleetRun| {
+        run.closed_after.map_or_else(
+            || String::from("not within the phase"),
+            |d| format!("{d:.1?}"),
+        )
+    };
+    println!("\n{:<50} {:>14} {:>14}", "", "alone", "fleet");
+    println!(
+        "{:<50} {:>14} {:>14}",
+        "api-3's breaker after an outage it did not call",
+        alone.idle_state.to_string(),
+        shared.idle_state.to_string()
+    );
+    println!(
+        "{:<50} {:>14} {:>14}",
+        "upstream calls while down (every instance called)",
+        alone.calls_while_down,
+        shared.calls_while_down
+    );
+    println!(
+        "{:<50} {:>14} {:>14}",
+        "every breaker closed after recovery, within",
+        closed(&alone),
+        closed(&shared)
+    );
+}
+
+/// One fleet run: api-1 alone sick (its attempts time out), upstream down
+/// while api-3 is idle, down while every instance is called (the trial
+/// calls a host that is down gets), then recovered.
+#[allow(clippy::too_many_lines)] // one script, read top to bottom
+async fn fleet_run(redis: Option<&str>) -> FleetRun {
+    let (upstream, host) = serve_upstream().await;
+    let mut apis = Vec::new();
+    let mut addrs = Vec::new();
+    let run = if redis.is_some() { "fleet" } else { "alone" };
+    for (i, instance) in INSTANCES.into_iter().enumerate() {
+        let settings = Settings {
+            breaker_failures: 5,
+            breaker_reset: Duration::from_secs(1),
+            // The demo's retry, but no waiting for an open breaker: a
+            // request it refuses is answered at once.
+            retry: resilient::RetryPolicy::builder()
+                .attempts(3)
+                .backoff(resilient::Backoff::exponential(
+                    Duration::from_millis(50),
+                    2.0,
+                    Duration::from_secs(1),
+                ))
+                .jitter(resilient::Jitter::Full)
+                .max_retry_after(Duration::from_millis(100))
+                .build(),
+            // api-1 is the sick one: its attempts are cut off after 10 ms,
+            // so a slower upstream fails for it alone.
+            attempt_timeout: Duration::from_millis(if i == 0 { 10 } else { 200 }),
+            // One breaker name on every instance, as in a real fleet.
+            ..settings("chaos-fleet")
+        };
+        let api = Api::new(vec![host.clone()], &settings);
+        if let Some(url) = redis {
+            let fleet = resilient::fleet::Fleet::builder(url)
+                // Each run its own keys, even on a Redis used before.
+                .prefix(format!("chaos-{}-{run}", std::process::id()))
+                .instance(instance)
+                // Well below the breakers' reset (1 s).
+                .announce_every(Duration::from_millis(100));
+            api.join_fleet(fleet).expect("a Redis URL");
+        }
+        addrs.push(serve_api(api.clone()).await);
+        apis.push(api);
+    }
+    let client = reqwest::Client::new();
+    if redis.is_some() {
+        // Every instance connected (and so announced) before the run.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for addr in &addrs {
+            loop {
+                let health: serde_json::Value = client
+                    .get(format!("http://{addr}/health"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if health["fleet"]["connected"] == true {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "no instance may wait forever");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let states = |apis: &[Arc<Api>]| -> Vec<resilient::CircuitState> {
+        apis.iter().map(|api| api.state(&host)).collect()
+    };
+    let show = |states: &[resilient::CircuitState]| -> String {
+        INSTANCES
+            .iter()
+            .zip(states)
+            .map(|(instance, state)| format!("{instance} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // `clients` clients on each of the instances `on`, all at once.
+    let load_on = |on: &[usize]| {
+        let tasks: Vec<_> = on
+            .iter()
+            .map(|&i| {
+                let (client, addr) = (client.clone(), addrs[i]);
+                tokio::spawn(
+                    async move { load(&client, addr, 4, Instant::now() + PHASE * 2).await },
+                )
+            })
+            .collect();
+        async move {
+            let mut phases = Vec::new();
+            for task in tasks {
+                phases.push(task.await.unwrap());
+            }
+            phases
+        }
+    };
+    let answers = |on: &[usize], phases: &[Phase]| -> String {
+        on.iter()
+            .zip(phases)
+            .map(|(&i, phase)| {
+                let data = phase.answers.get("200 data").copied().unwrap_or(0);
+                format!("{} {data}/{}", INSTANCES[i], phase.latencies.len())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let line = |name: &str, on: &[usize], phases: &[Phase], calls: u64, states: &str| {
+        #[allow(clippy::cast_precision_loss)] // a rate for a report
+        let per_second = calls as f64 / PHASE.as_secs_f64();
+        println!(
+            "{name:<28} upstream calls {calls:>5} ({per_second:>6.1}/s)  data answers {}  breakers: {states}",
+            answers(on, phases)
+        );
+    };
+
+    // 1. Upstream slows to 30 ms: too slow for api-1 alone.
+    upstream.set_latency(Duration::from_millis(30));
+    let before = upstream.hits();
+    let phases = load_on(&[0, 1, 2]).await;
+    line(
+        "api-1's attempts time out",
+        &[0, 1, 2],
+        &phases,
+        upstream.hits() - before,
+        &show(&states(&apis)),
+    );
+
+    // 2. Upstream down; api-3 has no traffic.
+    upstream.set_latency(Duration::ZERO);
+    upstream.set_down(true);
+    let before = upstream.hits();
+    let phases = load_on(&[0, 1]).await;
+    let after_idle = states(&apis);
+    line(
+        "down, api-3 idle",
+        &[0, 1],
+        &phases,
+        upstream.hits() - before,
+        &show(&after_idle),
+    );
+
+    // 3. Still down, every instance called: what upstream sees are the
+    // breakers' trial calls (and api-3's first failures, if alone).
+    let before = upstream.hits();
+    let phases = load_on(&[0, 1, 2]).await;
+    let calls_while_down = upstream.hits() - before;
+    line(
+        "down, every instance called",
+        &[0, 1, 2],
+        &phases,
+        calls_while_down,
+        &show(&states(&apis)),
+    );
+
+    // 4. Upstream back: how long until every breaker lets calls through.
+    upstream.set_down(false);
+    let recovered = Instant::now();
+    let before = upstream.hits();
+    let phases = load_on(&[0, 1, 2]);
+    let mut closed_after = None;
+    while recovered.elapsed() < PHASE {
+        if closed_after.is_none()
+            && states(&apis)
+                .iter()
+                .all(|state| *state == resilient::CircuitState::Closed)
+        {
+            closed_after = Some(recovered.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let phases = phases.await;
+    line(
+        "recovered",
+        &[0, 1, 2],
+        &phases,
+        upstream.hits() - before,
+        &show(&states(&apis)),
+    );
+    FleetRun {
+        idle_state: after_idle[2],
+        calls_while_down,
+        closed_after,
+    }
 }

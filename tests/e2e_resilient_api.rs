@@ -480,7 +480,12 @@ async fn fleet_two_api_instances_share_an_override() {
         let (upstream, host) = start_upstream().await;
         // The same breaker name on both, as on the instances of a service.
         let api = Api::new(vec![host], &settings("e2e-fleet"));
-        api.join_fleet(&redis.url(), instance).unwrap();
+        api.join_fleet(
+            resilient::fleet::Fleet::builder(redis.url())
+                .instance(instance)
+                .announce_every(Duration::from_secs(1)),
+        )
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(axum::serve(listener, app::api_router(api)).into_future());

@@ -460,16 +460,12 @@ impl Api {
         })
     }
 
-    /// Shares this instance's breakers with a fleet through the Redis at
-    /// `url`: an operator's override reaches every instance, a quorum of
+    /// Shares this instance's breakers with the fleet `fleet` describes:
+    /// an operator's override reaches every instance, a quorum of
     /// instances seeing a host down opens its breaker everywhere, and one
     /// instance probes a host that recovers.
-    pub(crate) fn join_fleet(&self, url: &str, instance: &str) -> Result<(), String> {
-        let fleet = resilient::fleet::Fleet::builder(url)
-            .instance(instance)
-            .announce_every(Duration::from_secs(1))
-            .start()
-            .map_err(|e| e.to_string())?;
+    pub(crate) fn join_fleet(&self, fleet: resilient::fleet::FleetBuilder) -> Result<(), String> {
+        let fleet = fleet.start().map_err(|e| e.to_string())?;
         fleet.add_keyed(&self.breakers);
         self.fleet
             .set(fleet)

@@ -148,7 +148,12 @@ async fn main() {
     let api_addr = api_listener.local_addr().expect("bound");
     // `--redis`: the breakers shared with the other API instances on it.
     if let Some(url) = &flags.redis {
-        if let Err(e) = api.join_fleet(url, &format!("api-{}", api_addr.port())) {
+        let fleet = resilient::fleet::Fleet::builder(url.as_str())
+            .instance(format!("api-{}", api_addr.port()))
+            // Well below the breakers' `reset` (30 s): the fleet's one
+            // probe is arranged in time.
+            .announce_every(Duration::from_secs(1));
+        if let Err(e) = api.join_fleet(fleet) {
             eprintln!("--redis {url}: {e}");
             std::process::exit(2);
         }
