@@ -350,3 +350,170 @@ async fn fleet_overrides_reach_a_keyed_breakers_keys() {
     })
     .await;
 }
+
+/// A key made right after an override of its keyed breaker is held from
+/// its first call, not at the next announcement (a minute away here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_a_new_key_is_held_at_once() {
+    let server = RedisServer::start();
+    let (operator, _) = instance(&server, "unused");
+    let fleet = fleet_on(&server, Duration::from_secs(60)).start().unwrap();
+    let hosts = Arc::new(KeyedBreaker::builder().name("hosts").failures(1).build());
+    let a = hosts.breaker("a.example").unwrap();
+    fleet.add_keyed(&hosts);
+    eventually(Duration::from_secs(5), "connected", || {
+        operator.is_connected() && fleet.is_connected()
+    })
+    .await;
+
+    operator.force_open("hosts").await.unwrap();
+    eventually(Duration::from_secs(2), "the known key forced open", || {
+        a.acquire().is_err()
+    })
+    .await;
+    let b = hosts.breaker("b.example").unwrap();
+    assert!(
+        b.acquire().unwrap_err().is_forced(),
+        "a new key is forced open from its first call"
+    );
+
+    operator.disable("hosts").await.unwrap();
+    eventually(Duration::from_secs(2), "the known key disabled", || {
+        a.acquire().is_ok()
+    })
+    .await;
+    let c = hosts.breaker("c.example").unwrap();
+    c.acquire().unwrap().failure();
+    assert!(
+        c.acquire().is_ok(),
+        "a new key is disabled: a failure does not open it"
+    );
+
+    operator.reset("hosts").await.unwrap();
+    eventually(Duration::from_secs(2), "a disabled key reset", || {
+        let probe = hosts.breaker("probe.example").unwrap();
+        probe.acquire().unwrap().failure();
+        probe.acquire().is_err()
+    })
+    .await;
+    let d = hosts.breaker("d.example").unwrap();
+    d.acquire().unwrap().failure();
+    assert!(
+        d.acquire().is_err(),
+        "after the reset, a new key is a plain breaker"
+    );
+}
+
+/// An override of one key comes before one of its keyed breaker, both
+/// ways: setting or lifting the keyed breaker's leaves the key's in force,
+/// and lifting the key's leaves the keyed breaker's. A plain breaker whose
+/// name looks like a key is not one. (Messages arrive in order: once a
+/// `marker` override is seen, so are those sent before it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_a_keys_own_override_comes_first() {
+    let server = RedisServer::start();
+    let (operator, _) = instance(&server, "unused");
+    let (fleet, marker) = join(fleet_on(&server, Duration::from_millis(50)), "marker", None);
+    let hosts = Arc::new(KeyedBreaker::builder().name("hosts").failures(1).build());
+    let a = hosts.breaker("a.example").unwrap();
+    fleet.add_keyed(&hosts);
+    let lookalike = Arc::new(CircuitBreaker::builder().name("hosts[z.example]").build());
+    fleet.add(&lookalike);
+    eventually(Duration::from_secs(5), "connected", || {
+        operator.is_connected() && fleet.is_connected()
+    })
+    .await;
+    let settle = async |marker_on: bool| {
+        if marker_on {
+            operator.force_open("marker").await.unwrap();
+        } else {
+            operator.reset("marker").await.unwrap();
+        }
+        eventually(Duration::from_secs(2), "the marker arrived", || {
+            marker.acquire().is_err() == marker_on
+        })
+        .await;
+    };
+
+    operator.force_open("hosts[a.example]").await.unwrap();
+    operator.disable("hosts").await.unwrap();
+    settle(true).await;
+    assert!(
+        a.acquire().unwrap_err().is_forced(),
+        "the key's own override stays"
+    );
+    assert!(
+        lookalike.acquire().is_ok(),
+        "a plain breaker named like a key is not one"
+    );
+
+    operator.reset("hosts").await.unwrap();
+    settle(false).await;
+    assert!(
+        a.acquire().unwrap_err().is_forced(),
+        "lifting the keyed breaker's override leaves the key's"
+    );
+
+    operator.disable("hosts").await.unwrap();
+    operator.reset("hosts[a.example]").await.unwrap();
+    settle(true).await;
+    a.acquire().unwrap().failure();
+    assert!(
+        a.acquire().is_ok(),
+        "lifting the key's override leaves the keyed breaker's (disabled)"
+    );
+}
+
+/// An override missed on the channel (a subscription lost without a
+/// sign, or a write made straight into Redis) is read at the next
+/// announcement, and so is its removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_a_missed_override_is_read_at_the_next_announcement() {
+    let server = RedisServer::start();
+    let (fleet, breaker) = instance(&server, "payments");
+    eventually(Duration::from_secs(5), "connected", || fleet.is_connected()).await;
+
+    server.cli(&["HSET", "resilient:overrides", "payments", "force_open"]);
+    eventually(Duration::from_secs(2), "forced open", || {
+        breaker.acquire().is_err()
+    })
+    .await;
+    server.cli(&["HDEL", "resilient:overrides", "payments"]);
+    eventually(Duration::from_secs(2), "lifted", || {
+        breaker.acquire().is_ok()
+    })
+    .await;
+}
+
+/// An instance that leaves (`leave`, or dropped) takes its announcement
+/// and its reports with it at once, not when they expire (in 3 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_an_instance_that_leaves_takes_its_entries() {
+    let server = RedisServer::start();
+    let every = Duration::from_secs(1);
+    let (a, _) = join(fleet_on(&server, every).instance("a"), "payments", None);
+    let (b, b_breaker) = join(fleet_on(&server, every).instance("b"), "payments", None);
+    let (c, c_breaker) = join(fleet_on(&server, every).instance("c"), "payments", None);
+    b_breaker.acquire().unwrap().failure();
+    c_breaker.acquire().unwrap().failure();
+    let reporters = || server.cli(&["HKEYS", "resilient:open:payments"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while reporters().lines().count() < 2 || a.live_instances().await.unwrap() < 3 {
+        assert!(Instant::now() < deadline, "b and c announced and reported");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    b.leave().await;
+    assert_eq!(reporters(), "c", "b's report is gone at once");
+    assert_eq!(a.live_instances().await.unwrap(), 2);
+
+    let dropped = Instant::now();
+    drop(c);
+    while !reporters().is_empty() || a.live_instances().await.unwrap() != 1 {
+        assert!(
+            dropped.elapsed() < Duration::from_secs(1),
+            "c's entries gone well before they expire"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

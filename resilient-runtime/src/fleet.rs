@@ -54,12 +54,13 @@ use core::fmt;
 use core::future::Future;
 use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt as _;
 use tokio::sync::Notify;
 
+use crate::circuit_breaker::Hold;
 use crate::{
     Backoff, CircuitBreaker, Decision, Failure, Jitter, KeyedBreaker, RetryHint, RetryPolicy,
     RetryState,
@@ -129,6 +130,15 @@ impl Override {
             Self::ForceOpen => breaker.force_open(),
             Self::Disable => breaker.disable(),
             Self::Reset => breaker.reset(),
+        }
+    }
+
+    /// How a keyed breaker holds its new keys under this override.
+    fn hold(self) -> Option<Hold> {
+        match self {
+            Self::ForceOpen => Some(Hold::ForceOpen),
+            Self::Disable => Some(Hold::Disable),
+            Self::Reset => None,
         }
     }
 
@@ -219,12 +229,13 @@ impl FleetBuilder {
             breakers: Mutex::new(BTreeMap::new()),
             keyed: Mutex::new(Vec::new()),
             seen: Mutex::new(BTreeSet::new()),
-            from_fleet: Mutex::new(BTreeSet::new()),
+            from_fleet: Mutex::new(BTreeMap::new()),
             known: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
             opened_by_fleet: Mutex::new(BTreeSet::new()),
             probing: Mutex::new(BTreeSet::new()),
             closed_at: Mutex::new(BTreeMap::new()),
+            clock_offset_ms: AtomicI64::new(0),
             connected: AtomicBool::new(false),
             stop: Notify::new(),
             client,
@@ -232,7 +243,7 @@ impl FleetBuilder {
         let task = tokio::spawn(run(Arc::clone(&shared)));
         Ok(Fleet {
             shared,
-            task: task.abort_handle(),
+            task: Some(task),
         })
     }
 }
@@ -270,6 +281,32 @@ impl Keys {
     }
 }
 
+/// One of this instance's breakers, as the fleet sees it.
+struct Member {
+    /// Its registry name: `name[key]` for a key.
+    name: String,
+    /// The name of the keyed breaker it is a key of.
+    keyed: Option<&'static str>,
+    breaker: Arc<CircuitBreaker>,
+}
+
+impl Member {
+    /// Whether an override of `name` holds it: one of its own, or of its
+    /// keyed breaker.
+    fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.keyed == Some(name)
+    }
+
+    /// The override in force for it among `known`: its own, else its
+    /// keyed breaker's.
+    fn effective(&self, known: &BTreeMap<String, Override>) -> Option<Override> {
+        known
+            .get(&self.name)
+            .or_else(|| self.keyed.and_then(|keyed| known.get(keyed)))
+            .copied()
+    }
+}
+
 struct Shared {
     keys: Keys,
     instance: String,
@@ -284,7 +321,7 @@ struct Shared {
     seen: Mutex<BTreeSet<String>>,
     /// The breakers an override from the fleet holds now: lifted ones are
     /// reset on the next resynchronisation.
-    from_fleet: Mutex<BTreeSet<String>>,
+    from_fleet: Mutex<BTreeMap<String, Override>>,
     /// The fleet's overrides as last read or heard, for a breaker added
     /// after they came.
     known: Mutex<BTreeMap<String, Override>>,
@@ -299,6 +336,10 @@ struct Shared {
     probing: Mutex<BTreeSet<String>>,
     /// When the fleet's probe of a breaker last went through.
     closed_at: Mutex<BTreeMap<String, std::time::Instant>>,
+    /// Redis' clock minus this machine's, in milliseconds, as last read:
+    /// every expiry is in Redis' time, so the instances' clocks need not
+    /// agree.
+    clock_offset_ms: AtomicI64,
     connected: AtomicBool,
     stop: Notify,
     client: redis::Client,
@@ -317,13 +358,15 @@ impl fmt::Debug for Shared {
 #[derive(Debug)]
 pub struct Fleet {
     shared: Arc<Shared>,
-    task: tokio::task::AbortHandle,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Dropped, the fleet's task takes this instance's entries out of Redis
+/// (its announcement, reports and probe lease) if it can within the
+/// command timeout, and ends; [`Fleet::leave`] waits for that.
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.shared.stop.notify_one();
-        self.task.abort();
     }
 }
 
@@ -356,16 +399,42 @@ impl Fleet {
     pub fn add(&self, breaker: &Arc<CircuitBreaker>) {
         let name = breaker.name().as_str().to_owned();
         lock(&self.shared.breakers).insert(name.clone(), Arc::clone(breaker));
-        self.shared.catch_up(&name, breaker);
+        self.shared.catch_up(&Member {
+            name,
+            keyed: None,
+            breaker: Arc::clone(breaker),
+        });
     }
 
     /// Takes a keyed breaker into the fleet: each key's breaker
     /// (`name[key]`) is one of the fleet's, and an override of `name`
-    /// holds every key, those seen later too.
+    /// holds every key, a key made later from its first call. An override
+    /// of one key comes before one of the keyed breaker: lifting either
+    /// leaves the other in force.
     pub fn add_keyed(&self, keyed: &Arc<KeyedBreaker>) {
-        lock(&self.shared.keyed).push(Arc::clone(keyed));
+        let shared = &self.shared;
+        lock(&shared.keyed).push(Arc::clone(keyed));
+        let whole = lock(&shared.known).get(keyed.name()).copied();
+        keyed.hold_new_keys(whole.and_then(Override::hold));
         for breaker in keyed.breakers() {
-            self.shared.catch_up(breaker.name().as_str(), &breaker);
+            shared.catch_up(&Member {
+                name: breaker.name().as_str().to_owned(),
+                keyed: Some(keyed.name()),
+                breaker,
+            });
+        }
+    }
+
+    /// Leaves the fleet: the task ends, and takes this instance's entries
+    /// out of Redis (its announcement, its reports, a probe lease) if it
+    /// is connected, within the command timeout. Dropping the `Fleet` does
+    /// the same without waiting.
+    pub async fn leave(mut self) {
+        self.shared.stop.notify_one();
+        if let Some(task) = self.task.take() {
+            // A task that panicked or was cancelled with its runtime has
+            // nothing left to do.
+            let _ = task.await;
         }
     }
 
@@ -415,9 +484,13 @@ impl Fleet {
         let shared = &self.shared;
         // Here at once; as the fleet's (undone by a resynchronisation that
         // no longer finds it stored) once it comes back on the channel.
-        for (_, breaker) in shared.matching(name) {
-            op.apply_to(&breaker);
+        let mut known = lock(&shared.known).clone();
+        if op == Override::Reset {
+            known.remove(name);
+        } else {
+            known.insert(name.to_owned(), op);
         }
+        shared.settle(name, op, &known);
         let mut conn = shared.connection().await?;
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -461,8 +534,8 @@ impl Shared {
         }
     }
 
-    /// Records the fleet's `op` for `name` and applies it to the breaker
-    /// of that name, if this instance has one.
+    /// Records the fleet's `op` for `name` and applies it to the breakers
+    /// it holds here, if this instance has any.
     fn hear(&self, name: &str, op: Override) {
         {
             let mut known = lock(&self.known);
@@ -475,105 +548,131 @@ impl Shared {
         self.apply(name, op);
     }
 
-    /// Every breaker of this instance, with its name: the plain ones and
-    /// each key of the keyed ones.
-    fn all(&self) -> Vec<(String, Arc<CircuitBreaker>)> {
-        let mut all: Vec<_> = lock(&self.breakers)
+    /// Every breaker of this instance: the plain ones and each key of the
+    /// keyed ones.
+    fn all(&self) -> Vec<Member> {
+        let mut all: Vec<Member> = lock(&self.breakers)
             .iter()
-            .map(|(name, breaker)| (name.clone(), Arc::clone(breaker)))
+            .map(|(name, breaker)| Member {
+                name: name.clone(),
+                keyed: None,
+                breaker: Arc::clone(breaker),
+            })
             .collect();
         let keyed = lock(&self.keyed).clone();
         for keyed in keyed {
-            all.extend(
-                keyed
-                    .breakers()
-                    .into_iter()
-                    .map(|breaker| (breaker.name().as_str().to_owned(), breaker)),
-            );
+            all.extend(keyed.breakers().into_iter().map(|breaker| Member {
+                name: breaker.name().as_str().to_owned(),
+                keyed: Some(keyed.name()),
+                breaker,
+            }));
         }
         all
     }
 
     /// The breakers an override of `name` holds: the one named so, or
     /// every key of the keyed breaker named so.
-    fn matching(&self, name: &str) -> Vec<(String, Arc<CircuitBreaker>)> {
+    fn matching(&self, name: &str) -> Vec<Member> {
         self.all()
             .into_iter()
-            .filter(|(own, _)| own == name || base(own) == name)
+            .filter(|member| member.answers_to(name))
             .collect()
     }
 
-    /// Whether an override of the fleet holds the breaker `name` (or its
-    /// keyed breaker): its state is the operator's, not evidence, and the
-    /// quorum and the probe leave it alone.
-    fn overridden(&self, name: &str) -> bool {
+    /// Whether an override of the fleet holds `member` (or its keyed
+    /// breaker): its state is the operator's, not evidence, and the quorum
+    /// and the probe leave it alone.
+    fn overridden(&self, member: &Member) -> bool {
         let from_fleet = lock(&self.from_fleet);
-        from_fleet.contains(name) || from_fleet.contains(base(name))
+        from_fleet.contains_key(&member.name)
+            || member
+                .keyed
+                .is_some_and(|keyed| from_fleet.contains_key(keyed))
     }
 
     /// One breaker by its own name.
-    fn named(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
-        self.all()
-            .into_iter()
-            .find(|(own, _)| own == name)
-            .map(|(_, breaker)| breaker)
+    fn named(&self, name: &str) -> Option<Member> {
+        self.all().into_iter().find(|member| member.name == name)
     }
 
-    /// A breaker new to the fleet gets the override in force for its name
-    /// (or, for a key, for its keyed breaker).
-    fn catch_up(&self, name: &str, breaker: &CircuitBreaker) {
-        let known = {
-            let known = lock(&self.known);
-            known.get(name).or_else(|| known.get(base(name))).copied()
-        };
+    /// A breaker new to the fleet gets the override in force for it.
+    fn catch_up(&self, member: &Member) {
+        let known = member.effective(&lock(&self.known));
         if let Some(op) = known {
-            op.apply_to(breaker);
+            op.apply_to(&member.breaker);
         }
-        lock(&self.seen).insert(name.to_owned());
+        lock(&self.seen).insert(member.name.clone());
     }
 
-    /// Keys that appeared since the last look get the override in force.
-    fn catch_up_new_keys(&self) {
-        for (name, breaker) in self.all() {
-            if !lock(&self.seen).contains(&name) {
-                self.catch_up(&name, &breaker);
+    /// Keys that appeared since the last look get an override of their
+    /// own in force (one of their keyed breaker held them from the
+    /// start); the names of breakers gone are forgotten, so a key evicted
+    /// and made again is caught up again.
+    fn catch_up_new_keys(&self, members: &[Member]) {
+        for member in members {
+            if !lock(&self.seen).contains(&member.name) {
+                self.catch_up(member);
             }
         }
+        let current: BTreeSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        lock(&self.seen).retain(|name| current.contains(name.as_str()));
+        lock(&self.opened_by_fleet).retain(|name| current.contains(name.as_str()));
+        let quiet = self.quiet();
+        lock(&self.closed_at).retain(|_, at| at.elapsed() < quiet);
     }
 
-    /// Applies `op` to the breakers `name` names, if this instance has
-    /// any.
+    /// Applies the fleet's `op` for `name` (already in `known`) to the
+    /// breakers it holds here, and counts them as the fleet's.
     fn apply(&self, name: &str, op: Override) {
-        for (_, breaker) in self.matching(name) {
-            op.apply_to(&breaker);
-        }
+        let known = lock(&self.known).clone();
+        self.settle(name, op, &known);
         let mut from_fleet = lock(&self.from_fleet);
         if op == Override::Reset {
             from_fleet.remove(name);
         } else {
-            from_fleet.insert(name.to_owned());
+            from_fleet.insert(name.to_owned(), op);
         }
     }
 
-    /// Reads every override stored in Redis and applies it; an override
-    /// this instance holds that is no longer stored was lifted meanwhile,
-    /// and is reset.
-    fn resync(&self, stored: &BTreeMap<String, String>) {
-        let lifted: Vec<String> = lock(&self.from_fleet)
-            .iter()
-            .filter(|name| !stored.contains_key(*name))
-            .cloned()
-            .collect();
-        for name in lifted {
-            self.apply(&name, Override::Reset);
+    /// After `op` for `name`, with `known` the overrides then in force:
+    /// each breaker `name` names takes the override in force for it (a
+    /// key's own before its keyed breaker's), or, after a reset that
+    /// leaves none, is reset; a keyed breaker named so holds its new keys
+    /// likewise.
+    fn settle(&self, name: &str, op: Override, known: &BTreeMap<String, Override>) {
+        let keyed = lock(&self.keyed).clone();
+        for keyed in keyed.iter().filter(|keyed| keyed.name() == name) {
+            // First, so a key made meanwhile is held or among those below.
+            keyed.hold_new_keys(known.get(name).copied().and_then(Override::hold));
         }
+        for member in self.matching(name) {
+            match member.effective(known) {
+                Some(held) => held.apply_to(&member.breaker),
+                None if op == Override::Reset => member.breaker.reset(),
+                None => {}
+            }
+        }
+    }
+
+    /// Takes the overrides stored in Redis as the fleet's: an override
+    /// this instance holds from the fleet that is no longer stored was
+    /// lifted meanwhile, and is reset. `full` (on connecting) applies
+    /// every stored override again; otherwise (at each announcement,
+    /// for an override missed on the channel) only those that changed.
+    fn resync(&self, stored: &BTreeMap<String, String>, full: bool) {
         let stored: BTreeMap<String, Override> = stored
             .iter()
             .filter_map(|(name, op)| Some((name.clone(), Override::parse(op)?)))
             .collect();
         *lock(&self.known) = stored.clone();
+        let held = lock(&self.from_fleet).clone();
+        for name in held.keys().filter(|name| !stored.contains_key(*name)) {
+            self.apply(name, Override::Reset);
+        }
         for (name, op) in stored {
-            self.apply(&name, op);
+            if full || held.get(&name) != Some(&op) {
+                self.apply(&name, op);
+            }
         }
     }
 
@@ -597,7 +696,7 @@ impl Shared {
         let fields: BTreeMap<String, u64> = self
             .bounded(redis::cmd("HGETALL").arg(key).query_async(conn))
             .await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let expired: Vec<&String> = fields
             .iter()
             .filter(|(_, until)| **until <= now)
@@ -623,26 +722,76 @@ impl Shared {
     fn expiry(&self) -> u64 {
         let ttl =
             u64::try_from(self.announce_every.saturating_mul(3).as_millis()).unwrap_or(u64::MAX);
-        now_ms().saturating_add(ttl)
+        self.now_ms().saturating_add(ttl)
+    }
+
+    /// Now in Redis' time: milliseconds since the Unix epoch by Redis'
+    /// clock, as this machine's clock and the offset last read make it.
+    fn now_ms(&self) -> u64 {
+        local_ms().saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Reads Redis' clock (`TIME`), so expiries written and judged by
+    /// every instance are in one time, whatever their own clocks say.
+    async fn read_clock(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> Result<(), FleetError> {
+        let before = local_ms();
+        let (secs, micros): (u64, u64) = self.bounded(redis::cmd("TIME").query_async(conn)).await?;
+        let after = local_ms();
+        let redis = secs.saturating_mul(1000).saturating_add(micros / 1000);
+        // Read halfway through the round trip.
+        let here = before.saturating_add(after.saturating_sub(before) / 2);
+        #[allow(clippy::cast_possible_wrap)] // both are milliseconds since 1970
+        let offset = (redis as i64).wrapping_sub(here as i64);
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How long after a probe went through the quorum ignores reports
+    /// (those in flight are stale: the service is back).
+    fn quiet(&self) -> Duration {
+        self.announce_every.saturating_mul(4)
     }
 
     /// Reports this instance's open breakers (opened by its own failures)
     /// and withdraws the reports of those that closed; a new report is
     /// announced on the channel, so the others weigh it at once.
-    async fn report(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<(), FleetError> {
-        let breakers = self.all();
-        for (name, breaker) in breakers {
+    async fn report(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        members: &[Member],
+    ) -> Result<(), FleetError> {
+        // A breaker gone (a key evicted) reports nothing any more.
+        let gone: Vec<String> = lock(&self.reported)
+            .iter()
+            .filter(|name| !members.iter().any(|member| member.name == **name))
+            .cloned()
+            .collect();
+        for name in gone {
+            lock(&self.reported).remove(&name);
+            self.bounded(
+                redis::cmd("HDEL")
+                    .arg(self.keys.open(&name))
+                    .arg(&self.instance)
+                    .query_async::<()>(conn),
+            )
+            .await?;
+        }
+        for member in members {
+            let (name, breaker) = (&member.name, &member.breaker);
             let open = breaker.state() == crate::CircuitState::Open
-                && !self.overridden(&name)
+                && !self.overridden(member)
                 && !breaker.switched();
             if !open {
-                lock(&self.opened_by_fleet).remove(&name);
+                lock(&self.opened_by_fleet).remove(name);
             }
-            let own = open && !lock(&self.opened_by_fleet).contains(&name);
+            let own = open && !lock(&self.opened_by_fleet).contains(name);
             if own {
                 self.bounded(
                     redis::cmd("HSET")
-                        .arg(self.keys.open(&name))
+                        .arg(self.keys.open(name))
                         .arg(&self.instance)
                         .arg(self.expiry())
                         .query_async::<()>(conn),
@@ -657,10 +806,10 @@ impl Shared {
                     )
                     .await?;
                 }
-            } else if lock(&self.reported).remove(&name) {
+            } else if lock(&self.reported).remove(name) {
                 self.bounded(
                     redis::cmd("HDEL")
-                        .arg(self.keys.open(&name))
+                        .arg(self.keys.open(name))
                         .arg(&self.instance)
                         .query_async::<()>(conn),
                 )
@@ -670,25 +819,23 @@ impl Shared {
         Ok(())
     }
 
-    /// Opens this instance's closed breaker `name` if a quorum of the live
-    /// instances reports it open.
+    /// Opens this instance's closed breaker `member` if a quorum of the
+    /// live instances reports it open.
     async fn weigh(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
-        name: &str,
+        member: &Member,
     ) -> Result<(), FleetError> {
-        let Some(breaker) = self.named(name) else {
-            return Ok(());
-        };
+        let (name, breaker) = (member.name.as_str(), &member.breaker);
         if breaker.state() != crate::CircuitState::Closed
-            || self.overridden(name)
+            || self.overridden(member)
             || breaker.switched()
         {
             return Ok(());
         }
         // Just after a probe went through, reports still in flight are
         // stale: the service is back.
-        let quiet = self.announce_every.saturating_mul(4);
+        let quiet = self.quiet();
         if lock(&self.closed_at)
             .get(name)
             .is_some_and(|at| at.elapsed() < quiet)
@@ -731,10 +878,21 @@ impl Shared {
     async fn coordinate_probes(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
+        members: &[Member],
     ) -> Result<(), FleetError> {
-        let breakers = self.all();
-        for (name, breaker) in breakers {
-            if self.overridden(&name) || breaker.switched() {
+        // The lease of a breaker gone (a key evicted) is given back.
+        let gone: Vec<String> = lock(&self.probing)
+            .iter()
+            .filter(|name| !members.iter().any(|member| member.name == **name))
+            .cloned()
+            .collect();
+        for name in gone {
+            lock(&self.probing).remove(&name);
+            self.give_back(conn, &name).await?;
+        }
+        for member in members {
+            let (name, breaker) = (member.name.clone(), &member.breaker);
+            if self.overridden(member) || breaker.switched() {
                 continue;
             }
             match breaker.state() {
@@ -810,6 +968,52 @@ impl Shared {
         Ok(())
     }
 
+    /// Gives back the probe lease of `name`, if it is still this
+    /// instance's.
+    async fn give_back(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        name: &str,
+    ) -> Result<(), FleetError> {
+        self.bounded(
+            redis::cmd("EVAL")
+                .arg(DELETE_IF_OURS)
+                .arg(1)
+                .arg(self.keys.probe(name))
+                .arg(&self.instance)
+                .query_async::<()>(conn),
+        )
+        .await
+    }
+
+    /// Takes this instance out of Redis: its announcement, its reports
+    /// and its probe leases. On leaving the fleet.
+    async fn withdraw(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> Result<(), FleetError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HDEL")
+            .arg(&self.keys.instances)
+            .arg(&self.instance)
+            .ignore();
+        for name in std::mem::take(&mut *lock(&self.reported)) {
+            pipe.cmd("HDEL")
+                .arg(self.keys.open(&name))
+                .arg(&self.instance)
+                .ignore();
+        }
+        for name in std::mem::take(&mut *lock(&self.probing)) {
+            pipe.cmd("EVAL")
+                .arg(DELETE_IF_OURS)
+                .arg(1)
+                .arg(self.keys.probe(&name))
+                .arg(&self.instance)
+                .ignore();
+        }
+        self.bounded(pipe.query_async::<()>(conn)).await
+    }
+
     /// The fleet's probe of `name` went through: an open breaker here
     /// closes too, and this instance's report (one a tick may have
     /// written after the prober cleared them) is withdrawn.
@@ -819,12 +1023,12 @@ impl Shared {
         name: &str,
     ) -> Result<(), FleetError> {
         lock(&self.closed_at).insert(name.to_owned(), std::time::Instant::now());
-        if let Some(breaker) = self.named(name)
-            && breaker.state() == crate::CircuitState::Open
-            && !self.overridden(name)
-            && !breaker.switched()
+        if let Some(member) = self.named(name)
+            && member.breaker.state() == crate::CircuitState::Open
+            && !self.overridden(&member)
+            && !member.breaker.switched()
         {
-            breaker.reset();
+            member.breaker.reset();
             lock(&self.opened_by_fleet).remove(name);
         }
         if lock(&self.reported).remove(name) {
@@ -862,15 +1066,26 @@ async fn run(shared: Arc<Shared>) {
         .name("resilient fleet")
         .build();
     let mut state = RetryState::new();
+    // Whether the event for this loss (or for Redis unreachable from the
+    // start) was given: one per loss, not one per attempt.
+    let mut told = false;
     loop {
-        if session(&shared).await.is_ok() {
+        let Err(error) = session(&shared).await else {
             return;
-        }
+        };
         if shared.connected.swap(false, Ordering::AcqRel) {
-            shared.event("lost redis: breakers decide alone until it is back");
+            shared.event(&format!(
+                "lost redis ({error}): breakers decide alone until it is back"
+            ));
             // A connection that worked: the next one starts from the
             // shortest backoff.
             state = RetryState::new();
+            told = true;
+        } else if !told {
+            shared.event(&format!(
+                "cannot reach redis ({error}): breakers decide alone until it answers"
+            ));
+            told = true;
         }
         let now = tokio::time::Instant::now();
         let delay = match state.on_failure(&RECONNECT, Failure::transient(), now) {
@@ -888,25 +1103,18 @@ async fn run(shared: Arc<Shared>) {
 /// channel and announce the instance until something fails.
 async fn session(shared: &Shared) -> Result<(), FleetError> {
     let mut conn = shared.connection().await?;
-    let mut pubsub = shared.bounded(shared.client.get_async_pubsub()).await?;
-    shared
-        .bounded(pubsub.subscribe(&shared.keys.channel))
-        .await?;
+    let pubsub = shared.bounded(shared.client.get_async_pubsub()).await?;
+    let (mut sink, mut messages) = pubsub.split();
+    shared.bounded(sink.subscribe(&shared.keys.channel)).await?;
+    shared.read_clock(&mut conn).await?;
     // Subscribed first, then read: nothing published in between is lost.
-    let stored: BTreeMap<String, String> = shared
-        .bounded(
-            redis::cmd("HGETALL")
-                .arg(&shared.keys.overrides)
-                .query_async(&mut conn),
-        )
-        .await?;
-    shared.resync(&stored);
+    let stored = read_overrides(shared, &mut conn).await?;
+    shared.resync(&stored, true);
     announce(shared, &mut conn).await?;
     if !shared.connected.swap(true, Ordering::AcqRel) {
         #[cfg(feature = "tracing")]
         tracing::info!(target: "resilient::fleet", instance = %shared.instance, "connected to redis");
     }
-    let mut messages = pubsub.on_message();
     let mut ticks = tokio::time::interval(shared.announce_every);
     ticks.tick().await;
     loop {
@@ -919,7 +1127,11 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                     continue;
                 };
                 match payload.split_once('\t') {
-                    Some(("open", name)) => shared.weigh(&mut conn, name).await?,
+                    Some(("open", name)) => {
+                        if let Some(member) = shared.named(name) {
+                            shared.weigh(&mut conn, &member).await?;
+                        }
+                    }
                     Some(("closed", name)) => shared.probe_closed(&mut conn, name).await?,
                     Some((op, name)) => {
                         if let Some(op) = Override::parse(op) {
@@ -930,19 +1142,47 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                 }
             }
             _ = ticks.tick() => {
+                // The subscription still answers: one lost without a sign
+                // (a proxy's idle timeout) is made again.
+                shared.bounded(sink.ping::<redis::Value>()).await?;
+                shared.read_clock(&mut conn).await?;
+                // An override missed on the channel, or written straight
+                // into Redis, is read here.
+                let stored = read_overrides(shared, &mut conn).await?;
+                shared.resync(&stored, false);
                 announce(shared, &mut conn).await?;
+                let members = shared.all();
                 // A probe that went through first: its news voids the
                 // reports the quorum would otherwise reopen it on.
-                shared.coordinate_probes(&mut conn).await?;
-                shared.report(&mut conn).await?;
-                shared.catch_up_new_keys();
-                for (name, _) in shared.all() {
-                    shared.weigh(&mut conn, &name).await?;
+                shared.coordinate_probes(&mut conn, &members).await?;
+                shared.report(&mut conn, &members).await?;
+                shared.catch_up_new_keys(&members);
+                for member in &members {
+                    shared.weigh(&mut conn, member).await?;
                 }
             }
-            () = shared.stop.notified() => return Ok(()),
+            () = shared.stop.notified() => {
+                // Leaving: this instance's entries go with it, if Redis
+                // answers in time; otherwise they expire.
+                let _ = shared.withdraw(&mut conn).await;
+                return Ok(());
+            }
         }
     }
+}
+
+/// The overrides stored in Redis: breaker name → override.
+async fn read_overrides(
+    shared: &Shared,
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> Result<BTreeMap<String, String>, FleetError> {
+    shared
+        .bounded(
+            redis::cmd("HGETALL")
+                .arg(&shared.keys.overrides)
+                .query_async(conn),
+        )
+        .await
 }
 
 /// Announces this instance, until three announcement periods from now.
@@ -965,15 +1205,8 @@ async fn announce(
 /// only by its holder.
 const DELETE_IF_OURS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
-/// A key's keyed breaker: `hosts` of `hosts[a.example]` (the name itself
-/// when it has no key).
-fn base(name: &str) -> &str {
-    name.split_once('[').map_or(name, |(base, _)| base)
-}
-
-/// Milliseconds since the Unix epoch: expiries compare across instances
-/// (whose clocks should agree to well within an announcement period).
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch by this machine's clock.
+fn local_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -92,6 +92,18 @@ impl RedisServer {
         }
     }
 
+    /// A command run by `redis-cli` (Debian's `redis-server` brings it):
+    /// its output, trimmed.
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed (with Debian's redis-server)");
+        assert!(output.status.success(), "redis-cli {args:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
     /// `SIGSTOP` (`pause`) or `SIGCONT`: a Redis that hangs, connections
     /// open.
     pub(crate) fn signal(&self, signal: &str) {

@@ -126,6 +126,25 @@ pub(super) struct Keys {
     /// closed asks again only after it moved.
     version: AtomicU64,
     admin: Mutex<Admin>,
+    /// The kill switch a fleet holds every key with (see
+    /// [`KeyedBreaker::hold_new_keys`]): a key made now starts with it.
+    #[cfg(feature = "redis")]
+    held: std::sync::atomic::AtomicU8,
+}
+
+#[cfg(feature = "redis")]
+const NOT_HELD: u8 = 0;
+#[cfg(feature = "redis")]
+const HELD_OPEN: u8 = 1;
+#[cfg(feature = "redis")]
+const HELD_DISABLED: u8 = 2;
+
+/// A kill switch a fleet holds every key of a keyed breaker with.
+#[cfg(feature = "redis")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    ForceOpen,
+    Disable,
 }
 
 /// A key's breaker's tie to its keyed breaker.
@@ -386,6 +405,24 @@ impl KeyedBreaker {
         }
     }
 
+    /// Every key made from now on starts with `hold` (or, with `None`,
+    /// as a plain breaker): a fleet's override of the whole keyed breaker
+    /// holds a new key from its first call. The keys already made are the
+    /// caller's to switch, after this returns: a key made meanwhile is
+    /// either among them or made held.
+    #[cfg(feature = "redis")]
+    pub(crate) fn hold_new_keys(&self, hold: Option<Hold>) {
+        let keys = self.keys();
+        // Under the lock keys are made under.
+        let _admin = lock(&keys.admin);
+        let value = match hold {
+            None => NOT_HELD,
+            Some(Hold::ForceOpen) => HELD_OPEN,
+            Some(Hold::Disable) => HELD_DISABLED,
+        };
+        keys.held.store(value, Ordering::Release);
+    }
+
     fn keys(&self) -> &Arc<Keys> {
         self.keys.get_or_init(|| {
             Arc::new(Keys {
@@ -399,6 +436,8 @@ impl KeyedBreaker {
                     starts: [clock::now(); EPOCHS],
                     live: 0,
                 }),
+                #[cfg(feature = "redis")]
+                held: std::sync::atomic::AtomicU8::new(NOT_HELD),
             })
         })
     }
@@ -461,6 +500,13 @@ impl Keys {
         let name = name();
         let breaker =
             Arc::new(CircuitBreaker::new(name, self.settings).in_group(Arc::downgrade(self)));
+        // Held before any call can find it.
+        #[cfg(feature = "redis")]
+        match self.held.load(Ordering::Acquire) {
+            HELD_OPEN => breaker.force_open(),
+            HELD_DISABLED => breaker.disable(),
+            _ => {}
+        }
         #[cfg(feature = "metrics")]
         crate::metrics::breaker_state(breaker.name(), breaker.state());
         let entry = Entry {
@@ -879,5 +925,49 @@ mod tests {
         assert_eq!(state.hash_one(&entry), state.hash_one(Probe("a.b")));
         assert!(papaya::Equivalent::equivalent(&Probe("a.b"), &entry));
         assert!(!papaya::Equivalent::equivalent(&Probe("a.c"), &entry));
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod fleet_tests {
+    use super::*;
+
+    /// The fleet's quorum opens a key within `max_open`, as its own
+    /// failures would.
+    #[test]
+    fn a_quorum_opening_respects_max_open() {
+        let hosts = KeyedBreaker::builder().failures(1).max_open(0.5).build();
+        let a = hosts.breaker("a").unwrap();
+        let b = hosts.breaker("b").unwrap();
+        a.acquire().unwrap().failure();
+        assert_eq!(a.state(), CircuitState::Open);
+        assert!(!b.open_now(), "one of two keys open: max_open holds b");
+        assert_eq!(b.state(), CircuitState::Closed);
+        a.reset();
+        assert!(b.open_now());
+        assert_eq!(b.state(), CircuitState::Open);
+    }
+
+    /// A key made while the fleet holds every key starts held.
+    #[test]
+    fn a_new_key_starts_held() {
+        let hosts = KeyedBreaker::builder().failures(1).build();
+        hosts.hold_new_keys(Some(Hold::ForceOpen));
+        assert!(
+            hosts
+                .breaker("a")
+                .unwrap()
+                .acquire()
+                .unwrap_err()
+                .is_forced()
+        );
+        hosts.hold_new_keys(Some(Hold::Disable));
+        let b = hosts.breaker("b").unwrap();
+        b.acquire().unwrap().failure();
+        assert!(b.acquire().is_ok(), "disabled");
+        hosts.hold_new_keys(None);
+        let c = hosts.breaker("c").unwrap();
+        c.acquire().unwrap().failure();
+        assert!(c.acquire().is_err(), "a plain key again");
     }
 }

@@ -15,6 +15,8 @@ use core::time::Duration;
 pub use call::Call;
 pub use key::{BreakerKey, KeyBuf};
 pub(crate) use key::{DEFAULT_IDLE, DEFAULT_MAX_KEYS, KeysProblem, check_keys};
+#[cfg(feature = "redis")]
+pub(crate) use keyed::Hold;
 pub use keyed::{KeyedBreaker, KeyedBreakerBuilder, MAX_KEYS};
 pub use settings::{CircuitBreakerBuilder, MAX_WINDOW, OnCancel, OnStateChange};
 pub use types::{BreakerName, CircuitOpen, CircuitState, OpenReason, StateChange};
@@ -452,6 +454,19 @@ impl CircuitBreaker {
         let change = {
             let mut window = lock(&self.lock);
             let mut word = Word(self.word.load(Ordering::Acquire));
+            if word.phase() != Phase::Closed || word.forced_open() || word.disabled() {
+                return false;
+            }
+            // A key opens within its keyed breaker's `max_open`, as on a
+            // trip.
+            let keys = self.keyed.as_ref().and_then(keyed::Link::keys);
+            let _gate = match (&keys, &self.keyed) {
+                (Some(keys), Some(link)) => match keys.gate(self, link, true) {
+                    Some(gate) => Some(gate),
+                    None => return false,
+                },
+                _ => None,
+            };
             loop {
                 if word.phase() != Phase::Closed || word.forced_open() || word.disabled() {
                     return false;
