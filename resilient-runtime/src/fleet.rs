@@ -26,13 +26,21 @@
 //! - **Redis unreachable, slow or restarted**: breakers go on deciding
 //!   locally; the task reconnects with backoff (this crate's own
 //!   [`retry`](crate::retry())), emits an event, and on reconnecting reads
-//!   the overrides again, undoing any that were lifted meanwhile.
+//!   the overrides again, undoing any that were lifted meanwhile. At
+//!   every announcement it reads them too (an override missed on the
+//!   channel is caught) and pings the subscription.
+//! - **Expiries are in Redis' clock** (read with `TIME` at every
+//!   announcement), so the instances' clocks need not agree.
+//! - **Leaving**: [`Fleet::leave`], or dropping the `Fleet`, takes the
+//!   instance's announcement, reports and probe lease out of Redis.
 //!
 //! A `Fleet` holds its own set of breakers ([`Fleet::add`], and
 //! [`Fleet::add_keyed`] for a [`KeyedBreaker`], whose keys are
 //! `name[key]`: an override of `name[key]` holds that key, one of `name`
-//! every key), so one process can run several instances (tests do). A
-//! breaker an override holds takes no part in the quorum or the probe.
+//! every key, a key made later from its first call; a key's own override
+//! comes before its keyed breaker's), so one process can run several
+//! instances (tests do). A breaker an override holds takes no part in the
+//! quorum or the probe.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -46,6 +54,8 @@
 //! fleet.add(&payments);
 //! // An operator switches payments off for the whole fleet:
 //! fleet.force_open("payments").await?;
+//! // Shutting down: this instance's entries leave Redis with it.
+//! fleet.leave().await;
 //! # Ok(())
 //! # }
 //! ```
