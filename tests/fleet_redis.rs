@@ -396,11 +396,66 @@ async fn fleet_a_new_key_is_held_at_once() {
         probe.acquire().is_err()
     })
     .await;
-    let d = hosts.breaker("d.example").unwrap();
-    d.acquire().unwrap().failure();
+    let plain = hosts.breaker("d.example").unwrap();
+    plain.acquire().unwrap().failure();
     assert!(
-        d.acquire().is_err(),
+        plain.acquire().is_err(),
         "after the reset, a new key is a plain breaker"
+    );
+
+    // An override of one key not made yet: the key is held when it is.
+    operator.force_open("hosts[e.example]").await.unwrap();
+    operator.force_open("hosts").await.unwrap();
+    eventually(
+        Duration::from_secs(2),
+        "the known key forced open again",
+        || a.acquire().is_err(),
+    )
+    .await;
+    operator.disable("hosts[e.example]").await.unwrap();
+    operator.reset("hosts").await.unwrap();
+    eventually(Duration::from_secs(2), "the known key reset again", || {
+        a.acquire().is_ok()
+    })
+    .await;
+    let own = hosts.breaker("e.example").unwrap();
+    own.acquire().unwrap().failure();
+    assert!(
+        own.acquire().is_ok(),
+        "a new key takes its own override (disabled)"
+    );
+
+    // The fleet gone, a new key is a plain breaker whatever was in force.
+    operator.force_open("hosts").await.unwrap();
+    eventually(Duration::from_secs(2), "forced open once more", || {
+        a.acquire().is_err()
+    })
+    .await;
+    drop(fleet);
+    let after = hosts.breaker("f.example").unwrap();
+    assert!(
+        after.acquire().is_ok(),
+        "no fleet holds a key made after it left"
+    );
+}
+
+/// A stored value that is not a kill switch (`reset`, written straight
+/// into Redis) is no override: the breaker is left to its own state, not
+/// reset at every announcement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_a_stored_reset_is_no_override() {
+    let server = RedisServer::start();
+    let (fleet, breaker) = instance(&server, "payments");
+    eventually(Duration::from_secs(5), "connected", || fleet.is_connected()).await;
+    breaker.acquire().unwrap().failure();
+    assert_eq!(breaker.state(), CircuitState::Open);
+    server.cli(&["HSET", "resilient:overrides", "payments", "reset"]);
+    // Ten announcements.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "not reset by the fleet"
     );
 }
 

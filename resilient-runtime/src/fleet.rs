@@ -64,13 +64,13 @@ use core::fmt;
 use core::future::Future;
 use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt as _;
 use tokio::sync::Notify;
 
-use crate::circuit_breaker::Hold;
+use crate::circuit_breaker::{Hold, Holds};
 use crate::{
     Backoff, CircuitBreaker, Decision, Failure, Jitter, KeyedBreaker, RetryHint, RetryPolicy,
     RetryState,
@@ -238,14 +238,14 @@ impl FleetBuilder {
             quorum: self.quorum,
             breakers: Mutex::new(BTreeMap::new()),
             keyed: Mutex::new(Vec::new()),
-            seen: Mutex::new(BTreeSet::new()),
+            switching: Mutex::new(()),
             from_fleet: Mutex::new(BTreeMap::new()),
             known: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
             opened_by_fleet: Mutex::new(BTreeSet::new()),
             probing: Mutex::new(BTreeSet::new()),
             closed_at: Mutex::new(BTreeMap::new()),
-            clock_offset_ms: AtomicI64::new(0),
+            clock: Mutex::new(None),
             connected: AtomicBool::new(false),
             stop: Notify::new(),
             client,
@@ -264,8 +264,11 @@ struct Keys {
     overrides: String,
     channel: String,
     /// A hash: instance → when its announcement expires (ms since the
-    /// Unix epoch).
+    /// Unix epoch, by Redis' clock).
     instances: String,
+    /// A set: the breakers some instance reports open, for the others to
+    /// weigh.
+    reported: String,
     prefix: String,
 }
 
@@ -275,6 +278,7 @@ impl Keys {
             overrides: format!("{prefix}:overrides"),
             channel: format!("{prefix}:events"),
             instances: format!("{prefix}:instances"),
+            reported: format!("{prefix}:reported"),
             prefix: prefix.to_owned(),
         }
     }
@@ -326,9 +330,9 @@ struct Shared {
     breakers: Mutex<BTreeMap<String, Arc<CircuitBreaker>>>,
     /// Its keyed breakers: each key's breaker is `name[key]`.
     keyed: Mutex<Vec<Arc<KeyedBreaker>>>,
-    /// The names of the breakers seen at the last announcement: a key
-    /// that appears gets the override in force for it.
-    seen: Mutex<BTreeSet<String>>,
+    /// Held while overrides are applied, so `add` and the task do not
+    /// interleave (never across an await).
+    switching: Mutex<()>,
     /// The breakers an override from the fleet holds now: lifted ones are
     /// reset on the next resynchronisation.
     from_fleet: Mutex<BTreeMap<String, Override>>,
@@ -346,10 +350,10 @@ struct Shared {
     probing: Mutex<BTreeSet<String>>,
     /// When the fleet's probe of a breaker last went through.
     closed_at: Mutex<BTreeMap<String, std::time::Instant>>,
-    /// Redis' clock minus this machine's, in milliseconds, as last read:
-    /// every expiry is in Redis' time, so the instances' clocks need not
-    /// agree.
-    clock_offset_ms: AtomicI64,
+    /// Redis' clock as last read (milliseconds since the Unix epoch) and
+    /// when: every expiry is in Redis' time, so the instances' clocks need
+    /// not agree.
+    clock: Mutex<Option<(std::time::Instant, u64)>>,
     connected: AtomicBool,
     stop: Notify,
     client: redis::Client,
@@ -377,6 +381,11 @@ pub struct Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.shared.stop.notify_one();
+        // Keys made from now on are plain breakers: the fleet no longer
+        // holds them (those made keep the state they are in).
+        for keyed in lock(&self.shared.keyed).iter() {
+            keyed.hold_keys(Holds::default());
+        }
     }
 }
 
@@ -408,6 +417,7 @@ impl Fleet {
     /// that name is replaced.
     pub fn add(&self, breaker: &Arc<CircuitBreaker>) {
         let name = breaker.name().as_str().to_owned();
+        let _switching = lock(&self.shared.switching);
         lock(&self.shared.breakers).insert(name.clone(), Arc::clone(breaker));
         self.shared.catch_up(&Member {
             name,
@@ -417,15 +427,17 @@ impl Fleet {
     }
 
     /// Takes a keyed breaker into the fleet: each key's breaker
-    /// (`name[key]`) is one of the fleet's, and an override of `name`
-    /// holds every key, a key made later from its first call. An override
-    /// of one key comes before one of the keyed breaker: lifting either
-    /// leaves the other in force.
+    /// (`name[key]`) is one of the fleet's. An override of `name` holds
+    /// every key, and one of `name[key]` that key; a key made later is
+    /// held from its first call. A key's own override comes before its
+    /// keyed breaker's: lifting either leaves the other in force. When the
+    /// fleet is dropped, keys made later are plain breakers again.
     pub fn add_keyed(&self, keyed: &Arc<KeyedBreaker>) {
         let shared = &self.shared;
+        let _switching = lock(&shared.switching);
         lock(&shared.keyed).push(Arc::clone(keyed));
-        let whole = lock(&shared.known).get(keyed.name()).copied();
-        keyed.hold_new_keys(whole.and_then(Override::hold));
+        let known = lock(&shared.known).clone();
+        keyed.hold_keys(holds(keyed.name(), &known));
         for breaker in keyed.breakers() {
             shared.catch_up(&Member {
                 name: breaker.name().as_str().to_owned(),
@@ -487,7 +499,10 @@ impl Fleet {
     pub async fn live_instances(&self) -> Result<usize, FleetError> {
         let shared = &self.shared;
         let mut conn = shared.connection().await?;
-        shared.live(&mut conn, &shared.keys.instances).await
+        Ok(shared
+            .live_fields(&mut conn, &shared.keys.instances)
+            .await?
+            .len())
     }
 
     async fn operate(&self, name: &str, op: Override) -> Result<(), FleetError> {
@@ -600,32 +615,38 @@ impl Shared {
                 .is_some_and(|keyed| from_fleet.contains_key(keyed))
     }
 
-    /// One breaker by its own name.
+    /// One breaker by its own name: a plain one, or a key of a keyed
+    /// breaker (`name[key]`, looked up without making it).
     fn named(&self, name: &str) -> Option<Member> {
-        self.all().into_iter().find(|member| member.name == name)
+        if let Some(breaker) = lock(&self.breakers).get(name) {
+            return Some(Member {
+                name: name.to_owned(),
+                keyed: None,
+                breaker: Arc::clone(breaker),
+            });
+        }
+        let keyed = lock(&self.keyed).clone();
+        keyed.into_iter().find_map(|keyed| {
+            let key = key_of(keyed.name(), name)?;
+            Some(Member {
+                name: name.to_owned(),
+                keyed: Some(keyed.name()),
+                breaker: keyed.get(key)?,
+            })
+        })
     }
 
     /// A breaker new to the fleet gets the override in force for it.
+    /// Called under `switching`.
     fn catch_up(&self, member: &Member) {
-        let known = member.effective(&lock(&self.known));
-        if let Some(op) = known {
+        if let Some(op) = member.effective(&lock(&self.known)) {
             op.apply_to(&member.breaker);
         }
-        lock(&self.seen).insert(member.name.clone());
     }
 
-    /// Keys that appeared since the last look get an override of their
-    /// own in force (one of their keyed breaker held them from the
-    /// start); the names of breakers gone are forgotten, so a key evicted
-    /// and made again is caught up again.
-    fn catch_up_new_keys(&self, members: &[Member]) {
-        for member in members {
-            if !lock(&self.seen).contains(&member.name) {
-                self.catch_up(member);
-            }
-        }
-        let current: BTreeSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
-        lock(&self.seen).retain(|name| current.contains(name.as_str()));
+    /// Forgets what it kept of breakers gone (keys evicted), and probe
+    /// times past their quiet period.
+    fn prune(&self, current: &BTreeSet<&str>) {
         lock(&self.opened_by_fleet).retain(|name| current.contains(name.as_str()));
         let quiet = self.quiet();
         lock(&self.closed_at).retain(|_, at| at.elapsed() < quiet);
@@ -647,13 +668,19 @@ impl Shared {
     /// After `op` for `name`, with `known` the overrides then in force:
     /// each breaker `name` names takes the override in force for it (a
     /// key's own before its keyed breaker's), or, after a reset that
-    /// leaves none, is reset; a keyed breaker named so holds its new keys
-    /// likewise.
+    /// leaves none, is reset; the keyed breaker `name` is or is a key of
+    /// holds the keys it makes likewise.
     fn settle(&self, name: &str, op: Override, known: &BTreeMap<String, Override>) {
+        // One change at a time: `add` reads the overrides in force and
+        // switches breakers under this lock too.
+        let _switching = lock(&self.switching);
         let keyed = lock(&self.keyed).clone();
-        for keyed in keyed.iter().filter(|keyed| keyed.name() == name) {
+        for keyed in keyed
+            .iter()
+            .filter(|keyed| keyed.name() == name || key_of(keyed.name(), name).is_some())
+        {
             // First, so a key made meanwhile is held or among those below.
-            keyed.hold_new_keys(known.get(name).copied().and_then(Override::hold));
+            keyed.hold_keys(holds(keyed.name(), known));
         }
         for member in self.matching(name) {
             match member.effective(known) {
@@ -669,10 +696,14 @@ impl Shared {
     /// lifted meanwhile, and is reset. `full` (on connecting) applies
     /// every stored override again; otherwise (at each announcement,
     /// for an override missed on the channel) only those that changed.
+    /// A stored value that is not a kill switch is no override.
     fn resync(&self, stored: &BTreeMap<String, String>, full: bool) {
         let stored: BTreeMap<String, Override> = stored
             .iter()
-            .filter_map(|(name, op)| Some((name.clone(), Override::parse(op)?)))
+            .filter_map(|(name, op)| {
+                let op = Override::parse(op).filter(|op| *op != Override::Reset)?;
+                Some((name.clone(), op))
+            })
             .collect();
         *lock(&self.known) = stored.clone();
         let held = lock(&self.from_fleet).clone();
@@ -686,16 +717,6 @@ impl Shared {
         }
     }
 
-    /// How many fields of the hash `key` hold an expiry still ahead (and
-    /// the expired ones removed).
-    async fn live(
-        &self,
-        conn: &mut redis::aio::MultiplexedConnection,
-        key: &str,
-    ) -> Result<usize, FleetError> {
-        Ok(self.live_fields(conn, key).await?.len())
-    }
-
     /// The fields of the hash `key` whose expiry is still ahead (the
     /// expired ones removed).
     async fn live_fields(
@@ -706,13 +727,22 @@ impl Shared {
         let fields: BTreeMap<String, u64> = self
             .bounded(redis::cmd("HGETALL").arg(key).query_async(conn))
             .await?;
+        self.unexpired(conn, key, fields).await
+    }
+
+    /// The fields of `fields` (of the hash `key`) whose expiry is still
+    /// ahead; the expired ones are removed from the hash.
+    async fn unexpired(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        key: &str,
+        fields: BTreeMap<String, u64>,
+    ) -> Result<Vec<String>, FleetError> {
         let now = self.now_ms();
-        let expired: Vec<&String> = fields
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(field, _)| field)
-            .collect();
+        let (live, expired): (Vec<_>, Vec<_>) =
+            fields.into_iter().partition(|(_, until)| *until > now);
         if !expired.is_empty() {
+            let expired: Vec<String> = expired.into_iter().map(|(field, _)| field).collect();
             self.bounded(
                 redis::cmd("HDEL")
                     .arg(key)
@@ -721,41 +751,52 @@ impl Shared {
             )
             .await?;
         }
-        Ok(fields
-            .into_iter()
-            .filter(|(_, until)| *until > now)
-            .map(|(field, _)| field)
-            .collect())
+        Ok(live.into_iter().map(|(field, _)| field).collect())
     }
 
-    /// The expiry of a report made now: three announcement periods ahead.
+    /// How long an entry written now lives: three announcement periods.
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.announce_every.saturating_mul(3).as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// The expiry of an entry written now, in Redis' time.
     fn expiry(&self) -> u64 {
-        let ttl =
-            u64::try_from(self.announce_every.saturating_mul(3).as_millis()).unwrap_or(u64::MAX);
-        self.now_ms().saturating_add(ttl)
+        self.now_ms().saturating_add(self.ttl_ms())
     }
 
     /// Now in Redis' time: milliseconds since the Unix epoch by Redis'
-    /// clock, as this machine's clock and the offset last read make it.
+    /// clock, as last read and carried forward by this machine's monotonic
+    /// clock (a step of the wall clock here changes nothing); this
+    /// machine's wall clock until Redis' is first read.
     fn now_ms(&self) -> u64 {
-        local_ms().saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed))
+        match *lock(&self.clock) {
+            Some((at, redis)) => {
+                let since = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                redis.saturating_add(since)
+            }
+            None => local_ms(),
+        }
     }
 
     /// Reads Redis' clock (`TIME`), so expiries written and judged by
-    /// every instance are in one time, whatever their own clocks say.
+    /// every instance are in one time, whatever their own clocks say. A
+    /// reading whose round trip took half an announcement period or more
+    /// is too coarse, and the one before is kept.
     async fn read_clock(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
     ) -> Result<(), FleetError> {
-        let before = local_ms();
+        let sent = std::time::Instant::now();
         let (secs, micros): (u64, u64) = self.bounded(redis::cmd("TIME").query_async(conn)).await?;
-        let after = local_ms();
-        let redis = secs.saturating_mul(1000).saturating_add(micros / 1000);
-        // Read halfway through the round trip.
-        let here = before.saturating_add(after.saturating_sub(before) / 2);
-        #[allow(clippy::cast_possible_wrap)] // both are milliseconds since 1970
-        let offset = (redis as i64).wrapping_sub(here as i64);
-        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        let round_trip = sent.elapsed();
+        let mut clock = lock(&self.clock);
+        if clock.is_none() || round_trip < self.announce_every / 2 {
+            let redis = secs.saturating_mul(1000).saturating_add(micros / 1000);
+            // Read halfway through the round trip.
+            *clock = Some((sent + round_trip / 2, redis));
+        }
         Ok(())
     }
 
@@ -766,116 +807,154 @@ impl Shared {
     }
 
     /// Reports this instance's open breakers (opened by its own failures)
-    /// and withdraws the reports of those that closed; a new report is
-    /// announced on the channel, so the others weigh it at once.
+    /// and withdraws the reports of those that closed or are gone, in one
+    /// round trip. A new report is announced on the channel, so the others
+    /// weigh it at once, and its breaker is listed in the index of
+    /// reported breakers the others weigh.
     async fn report(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
         members: &[Member],
     ) -> Result<(), FleetError> {
-        // A breaker gone (a key evicted) reports nothing any more.
-        let gone: Vec<String> = lock(&self.reported)
-            .iter()
-            .filter(|name| !members.iter().any(|member| member.name == **name))
-            .cloned()
-            .collect();
-        for name in gone {
-            lock(&self.reported).remove(&name);
-            self.bounded(
-                redis::cmd("HDEL")
-                    .arg(self.keys.open(&name))
-                    .arg(&self.instance)
-                    .query_async::<()>(conn),
-            )
-            .await?;
-        }
-        for member in members {
-            let (name, breaker) = (&member.name, &member.breaker);
-            let open = breaker.state() == crate::CircuitState::Open
-                && !self.overridden(member)
-                && !breaker.switched();
-            if !open {
-                lock(&self.opened_by_fleet).remove(name);
-            }
-            let own = open && !lock(&self.opened_by_fleet).contains(name);
-            if own {
-                self.bounded(
-                    redis::cmd("HSET")
-                        .arg(self.keys.open(name))
-                        .arg(&self.instance)
-                        .arg(self.expiry())
-                        .query_async::<()>(conn),
-                )
-                .await?;
-                if lock(&self.reported).insert(name.clone()) {
-                    self.bounded(
-                        redis::cmd("PUBLISH")
-                            .arg(&self.keys.channel)
-                            .arg(format!("open\t{name}"))
-                            .query_async::<()>(conn),
-                    )
-                    .await?;
+        let mut pipe = redis::pipe();
+        let expiry = self.expiry();
+        // The commands, written under the locks; sent after.
+        {
+            let mut reported = lock(&self.reported);
+            let mut opened_by_fleet = lock(&self.opened_by_fleet);
+            let mut now_reported = BTreeSet::new();
+            for member in members {
+                let (name, breaker) = (&member.name, &member.breaker);
+                let open = breaker.state() == crate::CircuitState::Open
+                    && !self.overridden(member)
+                    && !breaker.switched();
+                if !open {
+                    opened_by_fleet.remove(name);
                 }
-            } else if lock(&self.reported).remove(name) {
-                self.bounded(
-                    redis::cmd("HDEL")
-                        .arg(self.keys.open(name))
-                        .arg(&self.instance)
-                        .query_async::<()>(conn),
-                )
-                .await?;
+                if !open || opened_by_fleet.contains(name) {
+                    continue;
+                }
+                let key = self.keys.open(name);
+                pipe.cmd("HSET")
+                    .arg(&key)
+                    .arg(&self.instance)
+                    .arg(expiry)
+                    .ignore();
+                // The hash goes with the last report, even one never withdrawn.
+                pipe.cmd("PEXPIRE").arg(&key).arg(self.ttl_ms()).ignore();
+                pipe.cmd("SADD").arg(&self.keys.reported).arg(name).ignore();
+                if !reported.contains(name) {
+                    pipe.cmd("PUBLISH")
+                        .arg(&self.keys.channel)
+                        .arg(format!("open\t{name}"))
+                        .ignore();
+                }
+                now_reported.insert(name.clone());
             }
+            // Closed since, or gone (a key evicted): withdrawn.
+            for name in reported.difference(&now_reported) {
+                pipe.cmd("HDEL")
+                    .arg(self.keys.open(name))
+                    .arg(&self.instance)
+                    .ignore();
+            }
+            pipe.cmd("PEXPIRE")
+                .arg(&self.keys.reported)
+                .arg(self.ttl_ms())
+                .ignore();
+            *reported = now_reported;
         }
-        Ok(())
+        self.bounded(pipe.query_async::<()>(conn)).await
     }
 
-    /// Opens this instance's closed breaker `member` if a quorum of the
-    /// live instances reports it open.
+    /// Opens this instance's closed breakers that a quorum of the live
+    /// instances reports open: those listed in the index of reported
+    /// breakers (or only `only`, on news of one), weighed in two round
+    /// trips whatever their number.
     async fn weigh(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
-        member: &Member,
+        members: &[Member],
+        only: Option<&str>,
     ) -> Result<(), FleetError> {
-        let (name, breaker) = (member.name.as_str(), &member.breaker);
-        if breaker.state() != crate::CircuitState::Closed
-            || self.overridden(member)
-            || breaker.switched()
-        {
-            return Ok(());
-        }
-        // Just after a probe went through, reports still in flight are
-        // stale: the service is back.
+        let listed: Vec<String> = match only {
+            Some(name) => vec![name.to_owned()],
+            None => {
+                self.bounded(
+                    redis::cmd("SMEMBERS")
+                        .arg(&self.keys.reported)
+                        .query_async(conn),
+                )
+                .await?
+            }
+        };
         let quiet = self.quiet();
-        if lock(&self.closed_at)
-            .get(name)
-            .is_some_and(|at| at.elapsed() < quiet)
-        {
+        let candidates: Vec<&Member> = {
+            let closed_at = lock(&self.closed_at);
+            listed
+                .iter()
+                .filter_map(|name| members.iter().find(|member| member.name == *name))
+                .filter(|member| {
+                    member.breaker.state() == crate::CircuitState::Closed
+                        && !self.overridden(member)
+                        && !member.breaker.switched()
+                        // Just after a probe went through, reports still
+                        // in flight are stale: the service is back.
+                        && closed_at
+                            .get(&member.name)
+                            .is_none_or(|at| at.elapsed() >= quiet)
+                })
+                .collect()
+        };
+        if candidates.is_empty() {
             return Ok(());
         }
-        // An instance's own report is not a vote for itself.
-        let reports = self
-            .live_fields(conn, &self.keys.open(name))
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL").arg(&self.keys.instances);
+        for member in &candidates {
+            pipe.cmd("HGETALL").arg(self.keys.open(&member.name));
+        }
+        let mut replies: Vec<BTreeMap<String, u64>> = self.bounded(pipe.query_async(conn)).await?;
+        let instances = replies.remove(0);
+        let live = self
+            .unexpired(conn, &self.keys.instances, instances)
             .await?
-            .into_iter()
-            .filter(|field| *field != self.instance)
-            .count();
-        if reports == 0 {
-            return Ok(());
-        }
-        let live = self.live(conn, &self.keys.instances).await?.max(1);
-        #[allow(clippy::cast_precision_loss)] // instance counts are small
-        let share = reports as f64 / live as f64;
-        if share >= self.quorum && breaker.open_now() {
-            lock(&self.opened_by_fleet).insert(name.to_owned());
-            #[cfg(feature = "tracing")]
-            tracing::warn!(
-                target: "resilient::fleet",
-                instance = %self.instance,
-                breaker = name,
-                reports,
-                live,
-                "a quorum of the fleet sees this breaker open: opened here too"
-            );
+            .len()
+            .max(1);
+        for (member, reports) in candidates.into_iter().zip(replies) {
+            let key = self.keys.open(&member.name);
+            let reports = self.unexpired(conn, &key, reports).await?;
+            if reports.is_empty() && only.is_none() {
+                // No report left: off the index (one made meanwhile puts
+                // it back at its instance's next announcement).
+                self.bounded(
+                    redis::cmd("SREM")
+                        .arg(&self.keys.reported)
+                        .arg(&member.name)
+                        .query_async::<()>(conn),
+                )
+                .await?;
+                continue;
+            }
+            // An instance's own report is not a vote for itself.
+            let reports = reports
+                .iter()
+                .filter(|field| **field != self.instance)
+                .count();
+            #[allow(clippy::cast_precision_loss)] // instance counts are small
+            let share = reports as f64 / live as f64;
+            if reports > 0 && share >= self.quorum && member.breaker.open_now() {
+                lock(&self.opened_by_fleet).insert(member.name.clone());
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    target: "resilient::fleet",
+                    instance = %self.instance,
+                    breaker = %member.name,
+                    reports,
+                    live,
+                    "a quorum of the fleet sees this breaker open: opened here too"
+                );
+            }
         }
         Ok(())
     }
@@ -891,9 +970,10 @@ impl Shared {
         members: &[Member],
     ) -> Result<(), FleetError> {
         // The lease of a breaker gone (a key evicted) is given back.
+        let current: BTreeSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
         let gone: Vec<String> = lock(&self.probing)
             .iter()
-            .filter(|name| !members.iter().any(|member| member.name == **name))
+            .filter(|name| !current.contains(name.as_str()))
             .cloned()
             .collect();
         for name in gone {
@@ -1139,7 +1219,9 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                 match payload.split_once('\t') {
                     Some(("open", name)) => {
                         if let Some(member) = shared.named(name) {
-                            shared.weigh(&mut conn, &member).await?;
+                            shared
+                                .weigh(&mut conn, std::slice::from_ref(&member), Some(name))
+                                .await?;
                         }
                     }
                     Some(("closed", name)) => shared.probe_closed(&mut conn, name).await?,
@@ -1162,14 +1244,12 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
                 shared.resync(&stored, false);
                 announce(shared, &mut conn).await?;
                 let members = shared.all();
+                shared.prune(&members.iter().map(|m| m.name.as_str()).collect());
                 // A probe that went through first: its news voids the
                 // reports the quorum would otherwise reopen it on.
                 shared.coordinate_probes(&mut conn, &members).await?;
                 shared.report(&mut conn, &members).await?;
-                shared.catch_up_new_keys(&members);
-                for member in &members {
-                    shared.weigh(&mut conn, member).await?;
-                }
+                shared.weigh(&mut conn, &members, None).await?;
             }
             () = shared.stop.notified() => {
                 // Leaving: this instance's entries go with it, if Redis
@@ -1202,10 +1282,18 @@ async fn announce(
 ) -> Result<(), FleetError> {
     shared
         .bounded(
-            redis::cmd("HSET")
+            redis::pipe()
+                .cmd("HSET")
                 .arg(&shared.keys.instances)
                 .arg(&shared.instance)
                 .arg(shared.expiry())
+                .ignore()
+                // The hash goes with the last instance, even one that
+                // never left.
+                .cmd("PEXPIRE")
+                .arg(&shared.keys.instances)
+                .arg(shared.ttl_ms())
+                .ignore()
                 .query_async::<()>(conn),
         )
         .await
@@ -1214,6 +1302,26 @@ async fn announce(
 /// Deletes the key `KEYS[1]` if it holds `ARGV[1]`: a lease given back
 /// only by its holder.
 const DELETE_IF_OURS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// The key of the keyed breaker `keyed` that the breaker name `name`
+/// (`keyed[key]`) is, if it is one.
+fn key_of<'n>(keyed: &str, name: &'n str) -> Option<&'n str> {
+    name.strip_prefix(keyed)?
+        .strip_prefix('[')?
+        .strip_suffix(']')
+}
+
+/// What the overrides `known` hold the keys of the keyed breaker `keyed`
+/// with: each key's own, and the one of every key.
+fn holds(keyed: &str, known: &BTreeMap<String, Override>) -> Holds {
+    Holds {
+        every: known.get(keyed).copied().and_then(Override::hold),
+        keys: known
+            .iter()
+            .filter_map(|(name, op)| Some((key_of(keyed, name)?.to_owned(), op.hold()?)))
+            .collect(),
+    }
+}
 
 /// Milliseconds since the Unix epoch by this machine's clock.
 fn local_ms() -> u64 {

@@ -126,25 +126,31 @@ pub(super) struct Keys {
     /// closed asks again only after it moved.
     version: AtomicU64,
     admin: Mutex<Admin>,
-    /// The kill switch a fleet holds every key with (see
-    /// [`KeyedBreaker::hold_new_keys`]): a key made now starts with it.
-    #[cfg(feature = "redis")]
-    held: std::sync::atomic::AtomicU8,
 }
 
-#[cfg(feature = "redis")]
-const NOT_HELD: u8 = 0;
-#[cfg(feature = "redis")]
-const HELD_OPEN: u8 = 1;
-#[cfg(feature = "redis")]
-const HELD_DISABLED: u8 = 2;
-
-/// A kill switch a fleet holds every key of a keyed breaker with.
+/// A kill switch a fleet holds keys of a keyed breaker with.
 #[cfg(feature = "redis")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Hold {
     ForceOpen,
     Disable,
+}
+
+/// The kill switches a fleet holds keys with (see
+/// [`KeyedBreaker::hold_keys`]): a key made takes its own, else the one
+/// of every key.
+#[cfg(feature = "redis")]
+#[derive(Debug, Default)]
+pub(crate) struct Holds {
+    pub(crate) every: Option<Hold>,
+    pub(crate) keys: std::collections::BTreeMap<String, Hold>,
+}
+
+#[cfg(feature = "redis")]
+impl Holds {
+    fn of(&self, key: &str) -> Option<Hold> {
+        self.keys.get(key).copied().or(self.every)
+    }
 }
 
 /// A key's breaker's tie to its keyed breaker.
@@ -173,6 +179,9 @@ pub(super) struct Admin {
     starts: [i64; EPOCHS],
     /// Entries in the set (it changes only under this lock).
     live: u32,
+    /// What a fleet holds keys with: read when a key is made.
+    #[cfg(feature = "redis")]
+    holds: Holds,
 }
 
 /// One key's breaker, found in the set by its key.
@@ -405,22 +414,15 @@ impl KeyedBreaker {
         }
     }
 
-    /// Every key made from now on starts with `hold` (or, with `None`,
-    /// as a plain breaker): a fleet's override of the whole keyed breaker
-    /// holds a new key from its first call. The keys already made are the
-    /// caller's to switch, after this returns: a key made meanwhile is
-    /// either among them or made held.
+    /// Every key made from now on starts with the kill switch `holds`
+    /// gives it (its own, else the one of every key; none: a plain
+    /// breaker), so a fleet's override holds a key from its first call.
+    /// The keys already made are the caller's to switch, after this
+    /// returns: a key made meanwhile is either among them or made held.
     #[cfg(feature = "redis")]
-    pub(crate) fn hold_new_keys(&self, hold: Option<Hold>) {
-        let keys = self.keys();
+    pub(crate) fn hold_keys(&self, holds: Holds) {
         // Under the lock keys are made under.
-        let _admin = lock(&keys.admin);
-        let value = match hold {
-            None => NOT_HELD,
-            Some(Hold::ForceOpen) => HELD_OPEN,
-            Some(Hold::Disable) => HELD_DISABLED,
-        };
-        keys.held.store(value, Ordering::Release);
+        lock(&self.keys().admin).holds = holds;
     }
 
     fn keys(&self) -> &Arc<Keys> {
@@ -435,9 +437,9 @@ impl KeyedBreaker {
                 admin: Mutex::new(Admin {
                     starts: [clock::now(); EPOCHS],
                     live: 0,
+                    #[cfg(feature = "redis")]
+                    holds: Holds::default(),
                 }),
-                #[cfg(feature = "redis")]
-                held: std::sync::atomic::AtomicU8::new(NOT_HELD),
             })
         })
     }
@@ -498,15 +500,12 @@ impl Keys {
             }
         }
         let name = name();
-        let breaker =
-            Arc::new(CircuitBreaker::new(name, self.settings).in_group(Arc::downgrade(self)));
-        // Held before any call can find it.
+        let breaker = CircuitBreaker::new(name, self.settings).in_group(Arc::downgrade(self));
+        // Held from the start, before any call can find it: its first
+        // state, not a change (no event, no hook run under this lock).
         #[cfg(feature = "redis")]
-        match self.held.load(Ordering::Acquire) {
-            HELD_OPEN => breaker.force_open(),
-            HELD_DISABLED => breaker.disable(),
-            _ => {}
-        }
+        let breaker = breaker.switched_from_start(admin.holds.of(key));
+        let breaker = Arc::new(breaker);
         #[cfg(feature = "metrics")]
         crate::metrics::breaker_state(breaker.name(), breaker.state());
         let entry = Entry {
@@ -571,7 +570,7 @@ impl Keys {
         for entry in self.set.iter(&guard) {
             let breaker = &entry.breaker;
             let word = Word(breaker.word.load(Ordering::Acquire));
-            if word.forced_open() || word.disabled() {
+            if (word.forced_open() || word.disabled()) && !remade_alike(admin, entry.key(), word) {
                 continue;
             }
             if word.phase() == Phase::Open {
@@ -680,6 +679,23 @@ impl Keys {
         );
         None
     }
+}
+
+/// Whether the key `key`, switched as `word` says, would be made again
+/// just so: a fleet holds it, so evicting it loses nothing (the kill
+/// switches of an operator here are kept).
+#[cfg(feature = "redis")]
+fn remade_alike(admin: &Admin, key: &str, word: Word) -> bool {
+    match admin.holds.of(key) {
+        Some(Hold::ForceOpen) => word.forced_open(),
+        Some(Hold::Disable) => word.disabled(),
+        None => false,
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn remade_alike(_: &Admin, _: &str, _: Word) -> bool {
+    false
 }
 
 /// The admin lock, recovering from poisoning: every critical section
@@ -948,26 +964,88 @@ mod fleet_tests {
         assert_eq!(b.state(), CircuitState::Open);
     }
 
-    /// A key made while the fleet holds every key starts held.
+    /// A key made while the fleet holds it starts held: with its own
+    /// hold, else the one of every key.
     #[test]
     fn a_new_key_starts_held() {
         let hosts = KeyedBreaker::builder().failures(1).build();
-        hosts.hold_new_keys(Some(Hold::ForceOpen));
-        assert!(
-            hosts
-                .breaker("a")
-                .unwrap()
-                .acquire()
-                .unwrap_err()
-                .is_forced()
-        );
-        hosts.hold_new_keys(Some(Hold::Disable));
+        let every = |hold| Holds {
+            every: hold,
+            keys: std::collections::BTreeMap::new(),
+        };
+        hosts.hold_keys(every(Some(Hold::ForceOpen)));
+        let a = hosts.breaker("a").unwrap();
+        assert!(a.acquire().unwrap_err().is_forced());
+        hosts.hold_keys(every(Some(Hold::Disable)));
         let b = hosts.breaker("b").unwrap();
         b.acquire().unwrap().failure();
         assert!(b.acquire().is_ok(), "disabled");
-        hosts.hold_new_keys(None);
+        hosts.hold_keys(Holds {
+            every: Some(Hold::Disable),
+            keys: [(String::from("own"), Hold::ForceOpen)].into(),
+        });
+        let own = hosts.breaker("own").unwrap();
+        assert!(
+            own.acquire().unwrap_err().is_forced(),
+            "a key's own hold before the one of every key"
+        );
+        hosts.hold_keys(every(None));
         let c = hosts.breaker("c").unwrap();
         c.acquire().unwrap().failure();
         assert!(c.acquire().is_err(), "a plain key again");
+    }
+
+    /// A key made held is not a state change: no hook runs (it would run
+    /// under the keyed breaker's lock, where a hook that makes a key
+    /// deadlocks).
+    #[test]
+    fn a_held_key_is_made_without_a_change() {
+        static HOSTS: OnceLock<KeyedBreaker> = OnceLock::new();
+        static CHANGES: AtomicU32 = AtomicU32::new(0);
+        fn hook(_: &crate::StateChange<'_>) {
+            CHANGES.fetch_add(1, Ordering::Relaxed);
+            // A hook that uses the keyed breaker, as a gauge of keys might.
+            let _ = HOSTS.get().unwrap().breaker("from-the-hook");
+        }
+        let hosts = HOSTS.get_or_init(|| {
+            KeyedBreaker::builder()
+                .failures(1)
+                .on_state_change(hook)
+                .build()
+        });
+        hosts.hold_keys(Holds {
+            every: Some(Hold::ForceOpen),
+            keys: std::collections::BTreeMap::new(),
+        });
+        assert!(hosts.breaker("a").unwrap().acquire().is_err());
+        assert_eq!(CHANGES.load(Ordering::Relaxed), 0);
+        hosts.hold_keys(Holds::default());
+        let b = hosts.breaker("b").unwrap();
+        b.acquire().unwrap().failure();
+        assert_eq!(CHANGES.load(Ordering::Relaxed), 1, "a trip runs the hook");
+        assert!(hosts.get("from-the-hook").is_some());
+    }
+
+    /// Keys a fleet holds do not fill the keyed breaker: evicted, they
+    /// would be made again just so. An operator's own kill switch here is
+    /// kept.
+    #[test]
+    fn held_keys_make_room() {
+        let hosts = KeyedBreaker::builder().max_keys(2).build();
+        hosts.hold_keys(Holds {
+            every: Some(Hold::Disable),
+            keys: std::collections::BTreeMap::new(),
+        });
+        for key in 0..10_u32 {
+            assert!(hosts.breaker(&key).is_ok(), "room for key {key}");
+        }
+        assert!(hosts.len() <= 2);
+
+        let hosts = KeyedBreaker::builder().max_keys(1).build();
+        hosts.breaker("kept").unwrap().disable();
+        assert!(
+            hosts.breaker("other").is_err(),
+            "no room: the switched key stays"
+        );
     }
 }

@@ -16,7 +16,7 @@ pub use call::Call;
 pub use key::{BreakerKey, KeyBuf};
 pub(crate) use key::{DEFAULT_IDLE, DEFAULT_MAX_KEYS, KeysProblem, check_keys};
 #[cfg(feature = "redis")]
-pub(crate) use keyed::Hold;
+pub(crate) use keyed::{Hold, Holds};
 pub use keyed::{KeyedBreaker, KeyedBreakerBuilder, MAX_KEYS};
 pub use settings::{CircuitBreakerBuilder, MAX_WINDOW, OnCancel, OnStateChange};
 pub use types::{BreakerName, CircuitOpen, CircuitState, OpenReason, StateChange};
@@ -487,6 +487,20 @@ impl CircuitBreaker {
         };
         self.announce(change);
         true
+    }
+
+    /// A breaker not yet shared, made with the kill switch `hold` as its
+    /// first state (not a change: no event, no hook).
+    #[cfg(feature = "redis")]
+    pub(crate) fn switched_from_start(self, hold: Option<Hold>) -> Self {
+        let word = Word(self.word.load(Ordering::Relaxed));
+        let word = match hold {
+            Some(Hold::ForceOpen) => word.with_flags(true, false),
+            Some(Hold::Disable) => word.with_flags(false, true),
+            None => word,
+        };
+        self.word.store(word.0, Ordering::Relaxed);
+        self
     }
 
     /// Keeps an open breaker open for another whole `reset` from now (no
