@@ -572,3 +572,49 @@ async fn fleet_an_instance_that_leaves_takes_its_entries() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// The probe goes to an instance with calls to probe with: an idle one
+/// whose breaker nears its trial first does not take the lease (it would
+/// send no trial while the others wait for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_the_probe_goes_to_an_instance_with_calls() {
+    let server = RedisServer::start();
+    let reset = Duration::from_millis(400);
+    let every = Duration::from_millis(50);
+    let (idle_fleet, idle) = join(
+        fleet_on(&server, every).instance("idle").quorum(1.0),
+        "ledger",
+        Some(reset),
+    );
+    let (busy_fleet, busy) = join(
+        fleet_on(&server, every).instance("busy").quorum(1.0),
+        "ledger",
+        Some(reset),
+    );
+    eventually(Duration::from_secs(5), "both connected", || {
+        idle_fleet.is_connected() && busy_fleet.is_connected()
+    })
+    .await;
+    // The idle instance's breaker opens first, so its trial comes first
+    // (a quorum of all: one report does not open the other).
+    idle.acquire().unwrap().failure();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    busy.acquire().unwrap().failure();
+
+    // Only the busy instance calls, every 5 ms, for two resets.
+    let mut trial = None;
+    let deadline = Instant::now() + reset * 2;
+    while Instant::now() < deadline && trial.is_none() {
+        trial = busy.acquire().ok();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let trial = trial.expect("the busy instance probed within two resets");
+    assert_eq!(server.cli(&["GET", "resilient:probe:ledger"]), "busy");
+    trial.success();
+    eventually(
+        Duration::from_secs(2),
+        "the idle instance closed too",
+        || idle.state() == CircuitState::Closed,
+    )
+    .await;
+}

@@ -960,10 +960,10 @@ impl Shared {
     }
 
     /// One probe for the fleet: an open breaker about to admit its trial
-    /// (within four announcement periods) takes the probe's lease; if
-    /// another instance holds it, this one stays open a whole `reset`
-    /// longer. A breaker that closed after probing tells the fleet, which
-    /// closes theirs.
+    /// (within four announcement periods) that has refused calls takes
+    /// the probe's lease; if another instance holds it, this one stays
+    /// open a whole `reset` longer. A breaker that closed after probing
+    /// tells the fleet, which closes theirs.
     async fn coordinate_probes(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
@@ -1014,6 +1014,25 @@ impl Shared {
                     // Within four announcement periods of its trial: a
                     // late tick still comes before the trial.
                     if breaker.admits_in() > self.announce_every.saturating_mul(4) {
+                        continue;
+                    }
+                    // Only an instance with calls to probe with (its
+                    // breaker refused some since it last looked) takes
+                    // the lease: an idle one would hold it and send no
+                    // trial while the others wait.
+                    let has_calls =
+                        breaker.take_refused() > 0 || lock(&self.probing).contains(&name);
+                    if !has_calls {
+                        let holder: Option<String> = self
+                            .bounded(
+                                redis::cmd("GET")
+                                    .arg(self.keys.probe(&name))
+                                    .query_async(conn),
+                            )
+                            .await?;
+                        if holder.is_some_and(|holder| holder != self.instance) {
+                            breaker.hold_open();
+                        }
                         continue;
                     }
                     let lease = breaker

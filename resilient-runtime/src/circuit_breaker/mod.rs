@@ -105,6 +105,10 @@ pub struct CircuitBreaker {
     /// key opens (for `max_open`, and so an eviction never takes a key
     /// that is opening).
     keyed: Option<keyed::Link>,
+    /// Calls refused since a fleet last asked: whether this instance has
+    /// the traffic to probe with.
+    #[cfg(feature = "redis")]
+    refused: AtomicU64,
 }
 
 impl CircuitBreaker {
@@ -124,6 +128,8 @@ impl CircuitBreaker {
             lock: Mutex::new(Window::new(settings.seconds())),
             changes: AtomicU64::new(0),
             keyed: None,
+            #[cfg(feature = "redis")]
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -137,6 +143,8 @@ impl CircuitBreaker {
             lock: Mutex::new(Window::new(settings.seconds())),
             changes: AtomicU64::new(0),
             keyed: None,
+            #[cfg(feature = "redis")]
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -522,6 +530,12 @@ impl CircuitBreaker {
         word.forced_open() || word.disabled()
     }
 
+    /// How many calls it refused since the last time this was asked.
+    #[cfg(feature = "redis")]
+    pub(crate) fn take_refused(&self) -> u64 {
+        self.refused.swap(0, Ordering::Relaxed)
+    }
+
     /// Its `reset` setting.
     #[cfg(feature = "redis")]
     pub(crate) fn reset_after(&self) -> Duration {
@@ -539,6 +553,8 @@ impl CircuitBreaker {
     pub(crate) fn rejection(&self, wait: i64) -> CircuitOpen {
         #[cfg(feature = "metrics")]
         crate::metrics::breaker_refused(&self.name);
+        #[cfg(feature = "redis")]
+        self.refused.fetch_add(1, Ordering::Relaxed);
         if wait == FORCED_OPEN {
             CircuitOpen::forced(self.name.clone(), self.settings.reset)
         } else {
