@@ -18,7 +18,8 @@
 //!   instance does not open the others'. A breaker the quorum opened is
 //!   not reported: only an instance's own evidence counts.
 //! - **One probe for the fleet.** When an open breaker's `reset` is about
-//!   to run out, its instance takes a lease (with an expiry) for the
+//!   to run out, its instance, if the breaker has refused calls (it has
+//!   calls to probe with), takes a lease (with an expiry) for the
 //!   breaker's half-open trial; the other instances keep theirs open
 //!   meanwhile, so a recovering dependency gets one probe, not one per
 //!   instance. A probe that succeeds closes every instance's breaker. This
@@ -197,8 +198,11 @@ impl FleetBuilder {
         self
     }
 
-    /// How often the instance announces itself (default 5 s); its key
-    /// expires after three of these.
+    /// How often the instance announces itself (default 5 s); its entry
+    /// expires after three of these. It also paces the rest of the
+    /// background work: reports, the quorum, the probe's lease, reading
+    /// Redis' clock and the stored overrides, and pinging the
+    /// subscription. Keep it well below the breakers' `reset`.
     pub fn announce_every(mut self, every: Duration) -> Self {
         self.announce_every = every;
         self
