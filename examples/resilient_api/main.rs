@@ -32,6 +32,9 @@ struct Flags {
     api_port: u16,
     upstream_port: u16,
     hosts: u16,
+    /// Another instance's upstream replicas, to call instead of starting
+    /// our own (`--upstream`): instances of a fleet share their hosts.
+    upstream: Vec<SocketAddr>,
     /// A fleet to share the breakers with.
     redis: Option<String>,
 }
@@ -45,6 +48,7 @@ fn parse_flags() -> Result<Flags, String> {
         api_port: 0,
         upstream_port: 0,
         hosts: 2,
+        upstream: Vec::new(),
         redis: None,
     };
     let mut date = false;
@@ -92,10 +96,20 @@ fn parse_flags() -> Result<Flags, String> {
                     return Err(String::from("--hosts: at least 1"));
                 }
             }
+            "--upstream" => {
+                flags.upstream = value("--upstream")?
+                    .split(',')
+                    .map(|host| {
+                        host.trim()
+                            .parse()
+                            .map_err(|e| format!("--upstream {host}: {e} (want 127.0.0.1:PORT)"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             "--redis" => flags.redis = Some(value("--redis")?),
             "-h" | "--help" => {
                 return Err(String::from(
-                    "usage: resilient_api [--failure-rate 0.3] [--latency-ms N] [--down] [--rate-limit SECONDS] [--rate-limit-date] [--api-port PORT] [--upstream-port PORT] [--hosts 2] [--redis redis://127.0.0.1:6379]",
+                    "usage: resilient_api [--failure-rate 0.3] [--latency-ms N] [--down] [--rate-limit SECONDS] [--rate-limit-date] [--api-port PORT] [--upstream-port PORT] [--hosts 2] [--upstream HOST:PORT,..] [--redis redis://127.0.0.1:6379]",
                 ));
             }
             other => return Err(format!("unknown flag {other} (try --help)")),
@@ -117,10 +131,16 @@ async fn main() {
         }
     };
 
-    // The flaky upstream: replicas on ports of their own.
+    // The flaky upstream: replicas on ports of their own, unless another
+    // instance's are given.
     let mut upstreams = Vec::new();
     let mut servers = Vec::new();
-    for i in 0..flags.hosts {
+    let own_replicas = if flags.upstream.is_empty() {
+        flags.hosts
+    } else {
+        0
+    };
+    for i in 0..own_replicas {
         let upstream = Upstream::new(flags.failure_rate, flags.latency);
         upstream.set_down(flags.down);
         upstream.set_rate_limit(flags.rate_limit);
@@ -142,7 +162,9 @@ async fn main() {
     app::install_metrics();
 
     // The API in front of them, one breaker per host.
-    let hosts = upstreams.iter().map(|(addr, _)| addr.to_string()).collect();
+    let mut addrs: Vec<SocketAddr> = upstreams.iter().map(|(addr, _)| *addr).collect();
+    addrs.extend(&flags.upstream);
+    let hosts = addrs.iter().map(ToString::to_string).collect();
     let api = Api::new(hosts, &Settings::demo());
     let api_listener = bind(flags.api_port).await;
     let api_addr = api_listener.local_addr().expect("bound");
@@ -163,7 +185,6 @@ async fn main() {
         );
     }
 
-    let addrs: Vec<SocketAddr> = upstreams.iter().map(|(addr, _)| *addr).collect();
     print_banner(&addrs, api_addr);
 
     let api_server =
@@ -176,8 +197,12 @@ async fn main() {
             eprintln!("server error: {e}");
         }
     }
-    let hits: u64 = upstreams.iter().map(|(_, upstream)| upstream.hits()).sum();
-    println!("stopped after {hits} upstream requests");
+    if upstreams.is_empty() {
+        println!("stopped");
+    } else {
+        let hits: u64 = upstreams.iter().map(|(_, upstream)| upstream.hits()).sum();
+        println!("stopped after {hits} upstream requests to our replicas");
+    }
 }
 
 async fn bind(port: u16) -> tokio::net::TcpListener {
