@@ -575,7 +575,8 @@ async fn fleet_an_instance_that_leaves_takes_its_entries() {
 
 /// The probe goes to an instance with calls to probe with: an idle one
 /// whose breaker nears its trial first does not take the lease (it would
-/// send no trial while the others wait for it).
+/// send no trial while the others wait for it), even once its `reset`
+/// has run out, and the probe's success closes it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_the_probe_goes_to_an_instance_with_calls() {
     let server = RedisServer::start();
@@ -598,7 +599,9 @@ async fn fleet_the_probe_goes_to_an_instance_with_calls() {
     // The idle instance's breaker opens first, so its trial comes first
     // (a quorum of all: one report does not open the other).
     idle.acquire().unwrap().failure();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Past the idle one's `reset` before the busy one takes the lease:
+    // its breaker reports half-open, with no call to take the trial.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     busy.acquire().unwrap().failure();
 
     // Only the busy instance calls, every 5 ms, for two resets.
@@ -617,4 +620,70 @@ async fn fleet_the_probe_goes_to_an_instance_with_calls() {
         || idle.state() == CircuitState::Closed,
     )
     .await;
+}
+
+/// An instance that dies without leaving (its runtime gone) leaves
+/// entries that expire: the others drop them from the index of reported
+/// breakers, which they keep alive with reports of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_a_dead_instances_reports_expire() {
+    let server = RedisServer::start();
+    let every = Duration::from_millis(100);
+    let (survivor, held) = join(
+        fleet_on(&server, every).instance("survivor"),
+        "always-open",
+        Some(Duration::from_secs(60)),
+    );
+    let shared_name = Arc::new(CircuitBreaker::builder().name("shared").build());
+    survivor.add(&shared_name);
+    held.acquire().unwrap().failure();
+
+    let url = server.url();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let fleet = runtime.block_on(async {
+            let fleet = Fleet::builder(url)
+                .instance("dead")
+                .announce_every(every)
+                .command_timeout(Duration::from_millis(300))
+                .start()
+                .unwrap();
+            let shared = Arc::new(
+                CircuitBreaker::builder()
+                    .name("shared")
+                    .failures(1)
+                    .reset(Duration::from_secs(60))
+                    .build(),
+            );
+            fleet.add(&shared);
+            shared.acquire().unwrap().failure();
+            // Its report written (two announcements).
+            tokio::time::sleep(every * 3).await;
+            fleet
+        });
+        // The task dies with its runtime, without taking its entries out.
+        drop(runtime);
+        drop(fleet);
+    })
+    .join()
+    .unwrap();
+
+    let reported = || server.cli(&["HKEYS", "resilient:reported"]);
+    assert!(
+        reported().contains("shared"),
+        "the dead instance had reported"
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while reported() != "always-open" {
+        assert!(
+            Instant::now() < deadline,
+            "the dead instance's report left the index: {}",
+            reported()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(survivor.live_instances().await.unwrap(), 1);
 }

@@ -242,7 +242,7 @@ impl FleetBuilder {
             quorum: self.quorum,
             breakers: Mutex::new(BTreeMap::new()),
             keyed: Mutex::new(Vec::new()),
-            switching: Mutex::new(()),
+            switching: Mutex::new(false),
             from_fleet: Mutex::new(BTreeMap::new()),
             known: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
@@ -270,8 +270,8 @@ struct Keys {
     /// A hash: instance → when its announcement expires (ms since the
     /// Unix epoch, by Redis' clock).
     instances: String,
-    /// A set: the breakers some instance reports open, for the others to
-    /// weigh.
+    /// A hash: the breakers some instance reports open, for the others to
+    /// weigh → when the last report of it expires (by Redis' clock).
     reported: String,
     prefix: String,
 }
@@ -335,8 +335,9 @@ struct Shared {
     /// Its keyed breakers: each key's breaker is `name[key]`.
     keyed: Mutex<Vec<Arc<KeyedBreaker>>>,
     /// Held while overrides are applied, so `add` and the task do not
-    /// interleave (never across an await).
-    switching: Mutex<()>,
+    /// interleave (never across an await). `true` once the fleet is
+    /// dropped: it holds no new key any more.
+    switching: Mutex<bool>,
     /// The breakers an override from the fleet holds now: lifted ones are
     /// reset on the next resynchronisation.
     from_fleet: Mutex<BTreeMap<String, Override>>,
@@ -386,7 +387,11 @@ impl Drop for Fleet {
     fn drop(&mut self) {
         self.shared.stop.notify_one();
         // Keys made from now on are plain breakers: the fleet no longer
-        // holds them (those made keep the state they are in).
+        // holds them (those made keep the state they are in). Under the
+        // lock the task applies overrides under, so it cannot hold them
+        // again after this.
+        let mut left = lock(&self.shared.switching);
+        *left = true;
         for keyed in lock(&self.shared.keyed).iter() {
             keyed.hold_keys(Holds::default());
         }
@@ -419,6 +424,10 @@ impl Fleet {
     /// Takes `breaker` into the fleet, under its name: overrides for that
     /// name reach it, the one in force now included. One already known by
     /// that name is replaced.
+    ///
+    /// The fleet switches breakers under a lock of its own, which their
+    /// state-change hooks run under: a hook must not call `add` or
+    /// [`add_keyed`](Self::add_keyed) (it would wait for itself).
     pub fn add(&self, breaker: &Arc<CircuitBreaker>) {
         let name = breaker.name().as_str().to_owned();
         let _switching = lock(&self.shared.switching);
@@ -643,7 +652,9 @@ impl Shared {
     /// A breaker new to the fleet gets the override in force for it.
     /// Called under `switching`.
     fn catch_up(&self, member: &Member) {
-        if let Some(op) = member.effective(&lock(&self.known)) {
+        // The guard dropped before the breaker runs its hook.
+        let op = member.effective(&lock(&self.known));
+        if let Some(op) = op {
             op.apply_to(&member.breaker);
         }
     }
@@ -677,8 +688,12 @@ impl Shared {
     fn settle(&self, name: &str, op: Override, known: &BTreeMap<String, Override>) {
         // One change at a time: `add` reads the overrides in force and
         // switches breakers under this lock too.
-        let _switching = lock(&self.switching);
-        let keyed = lock(&self.keyed).clone();
+        let left = lock(&self.switching);
+        let keyed = if *left {
+            Vec::new()
+        } else {
+            lock(&self.keyed).clone()
+        };
         for keyed in keyed
             .iter()
             .filter(|keyed| keyed.name() == name || key_of(keyed.name(), name).is_some())
@@ -845,8 +860,12 @@ impl Shared {
                     .arg(expiry)
                     .ignore();
                 // The hash goes with the last report, even one never withdrawn.
-                pipe.cmd("PEXPIRE").arg(&key).arg(self.ttl_ms()).ignore();
-                pipe.cmd("SADD").arg(&self.keys.reported).arg(name).ignore();
+                extend(&mut pipe, &key, self.ttl_ms());
+                pipe.cmd("HSET")
+                    .arg(&self.keys.reported)
+                    .arg(name)
+                    .arg(expiry)
+                    .ignore();
                 if !reported.contains(name) {
                     pipe.cmd("PUBLISH")
                         .arg(&self.keys.channel)
@@ -862,36 +881,42 @@ impl Shared {
                     .arg(&self.instance)
                     .ignore();
             }
-            pipe.cmd("PEXPIRE")
-                .arg(&self.keys.reported)
-                .arg(self.ttl_ms())
-                .ignore();
+            extend(&mut pipe, &self.keys.reported, self.ttl_ms());
             *reported = now_reported;
         }
         self.bounded(pipe.query_async::<()>(conn)).await
     }
 
     /// Opens this instance's closed breakers that a quorum of the live
-    /// instances reports open: those listed in the index of reported
-    /// breakers (or only `only`, on news of one), weighed in two round
-    /// trips whatever their number.
+    /// instances reports open: those in the index of reported breakers
+    /// (or only `only`, on news of one). Two round trips whatever their
+    /// number, and a third to remove what expired, if anything did.
     async fn weigh(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
         members: &[Member],
         only: Option<&str>,
     ) -> Result<(), FleetError> {
-        let listed: Vec<String> = match only {
+        let mut cleanup = redis::pipe();
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL").arg(&self.keys.instances);
+        if only.is_none() {
+            pipe.cmd("HGETALL").arg(&self.keys.reported);
+        }
+        let mut replies: Vec<BTreeMap<String, u64>> = self.bounded(pipe.query_async(conn)).await?;
+        let listed = match only {
             Some(name) => vec![name.to_owned()],
-            None => {
-                self.bounded(
-                    redis::cmd("SMEMBERS")
-                        .arg(&self.keys.reported)
-                        .query_async(conn),
-                )
-                .await?
-            }
+            None => self.sort_out(
+                &mut cleanup,
+                &self.keys.reported,
+                replies.pop().unwrap_or_default(),
+            ),
         };
+        let instances = replies.pop().unwrap_or_default();
+        let live = self
+            .sort_out(&mut cleanup, &self.keys.instances, instances)
+            .len()
+            .max(1);
         let quiet = self.quiet();
         let candidates: Vec<&Member> = {
             let closed_at = lock(&self.closed_at);
@@ -910,57 +935,58 @@ impl Shared {
                 })
                 .collect()
         };
-        if candidates.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        pipe.cmd("HGETALL").arg(&self.keys.instances);
-        for member in &candidates {
-            pipe.cmd("HGETALL").arg(self.keys.open(&member.name));
-        }
-        let mut replies: Vec<BTreeMap<String, u64>> = self.bounded(pipe.query_async(conn)).await?;
-        let instances = replies.remove(0);
-        let live = self
-            .unexpired(conn, &self.keys.instances, instances)
-            .await?
-            .len()
-            .max(1);
-        for (member, reports) in candidates.into_iter().zip(replies) {
-            let key = self.keys.open(&member.name);
-            let reports = self.unexpired(conn, &key, reports).await?;
-            if reports.is_empty() && only.is_none() {
-                // No report left: off the index (one made meanwhile puts
-                // it back at its instance's next announcement).
-                self.bounded(
-                    redis::cmd("SREM")
-                        .arg(&self.keys.reported)
-                        .arg(&member.name)
-                        .query_async::<()>(conn),
-                )
-                .await?;
-                continue;
+        if !candidates.is_empty() {
+            let mut pipe = redis::pipe();
+            for member in &candidates {
+                pipe.cmd("HGETALL").arg(self.keys.open(&member.name));
             }
-            // An instance's own report is not a vote for itself.
-            let reports = reports
-                .iter()
-                .filter(|field| **field != self.instance)
-                .count();
-            #[allow(clippy::cast_precision_loss)] // instance counts are small
-            let share = reports as f64 / live as f64;
-            if reports > 0 && share >= self.quorum && member.breaker.open_now() {
-                lock(&self.opened_by_fleet).insert(member.name.clone());
-                #[cfg(feature = "tracing")]
-                tracing::warn!(
-                    target: "resilient::fleet",
-                    instance = %self.instance,
-                    breaker = %member.name,
-                    reports,
-                    live,
-                    "a quorum of the fleet sees this breaker open: opened here too"
-                );
+            let replies: Vec<BTreeMap<String, u64>> = self.bounded(pipe.query_async(conn)).await?;
+            for (member, reports) in candidates.into_iter().zip(replies) {
+                let key = self.keys.open(&member.name);
+                let reports = self.sort_out(&mut cleanup, &key, reports);
+                // An instance's own report is not a vote for itself.
+                let reports = reports
+                    .iter()
+                    .filter(|field| **field != self.instance)
+                    .count();
+                #[allow(clippy::cast_precision_loss)] // instance counts are small
+                let share = reports as f64 / live as f64;
+                if reports > 0 && share >= self.quorum && member.breaker.open_now() {
+                    lock(&self.opened_by_fleet).insert(member.name.clone());
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(
+                        target: "resilient::fleet",
+                        instance = %self.instance,
+                        breaker = %member.name,
+                        reports,
+                        live,
+                        "a quorum of the fleet sees this breaker open: opened here too"
+                    );
+                }
             }
+        }
+        if cleanup.cmd_iter().next().is_some() {
+            self.bounded(cleanup.query_async::<()>(conn)).await?;
         }
         Ok(())
+    }
+
+    /// The fields of `fields` (of the hash `key`) whose expiry is still
+    /// ahead; an `HDEL` of the others is added to `cleanup`.
+    fn sort_out(
+        &self,
+        cleanup: &mut redis::Pipeline,
+        key: &str,
+        fields: BTreeMap<String, u64>,
+    ) -> Vec<String> {
+        let now = self.now_ms();
+        let (live, expired): (Vec<_>, Vec<_>) =
+            fields.into_iter().partition(|(_, until)| *until > now);
+        if !expired.is_empty() {
+            let expired: Vec<String> = expired.into_iter().map(|(field, _)| field).collect();
+            cleanup.cmd("HDEL").arg(key).arg(expired).ignore();
+        }
+        live.into_iter().map(|(field, _)| field).collect()
     }
 
     /// One probe for the fleet: an open breaker about to admit its trial
@@ -986,10 +1012,19 @@ impl Shared {
         }
         for member in members {
             let (name, breaker) = (member.name.clone(), &member.breaker);
+            // Calls refused in the last period, counted afresh each one.
+            let refused = breaker.take_refused() > 0;
             if self.overridden(member) || breaker.switched() {
                 continue;
             }
-            match breaker.state() {
+            // Open, or past its `reset` with no trial started yet (no call
+            // came to take it): either way, the probe is still to come.
+            let phase = if breaker.awaits_trial() {
+                crate::CircuitState::Open
+            } else {
+                breaker.state()
+            };
+            match phase {
                 crate::CircuitState::Closed => {
                     if lock(&self.probing).remove(&name) {
                         // The probe went through: the service is back, so
@@ -1021,11 +1056,10 @@ impl Shared {
                         continue;
                     }
                     // Only an instance with calls to probe with (its
-                    // breaker refused some since it last looked) takes
-                    // the lease: an idle one would hold it and send no
-                    // trial while the others wait.
-                    let has_calls =
-                        breaker.take_refused() > 0 || lock(&self.probing).contains(&name);
+                    // breaker refused some in the last period) takes the
+                    // lease: an idle one would hold it and send no trial
+                    // while the others wait.
+                    let has_calls = refused || lock(&self.probing).contains(&name);
                     if !has_calls {
                         let holder: Option<String> = self
                             .bounded(
@@ -1137,9 +1171,8 @@ impl Shared {
     ) -> Result<(), FleetError> {
         lock(&self.closed_at).insert(name.to_owned(), std::time::Instant::now());
         if let Some(member) = self.named(name)
-            && member.breaker.state() == crate::CircuitState::Open
+            && member.breaker.awaits_trial()
             && !self.overridden(&member)
-            && !member.breaker.switched()
         {
             member.breaker.reset();
             lock(&self.opened_by_fleet).remove(name);
@@ -1303,23 +1336,23 @@ async fn announce(
     shared: &Shared,
     conn: &mut redis::aio::MultiplexedConnection,
 ) -> Result<(), FleetError> {
-    shared
-        .bounded(
-            redis::pipe()
-                .cmd("HSET")
-                .arg(&shared.keys.instances)
-                .arg(&shared.instance)
-                .arg(shared.expiry())
-                .ignore()
-                // The hash goes with the last instance, even one that
-                // never left.
-                .cmd("PEXPIRE")
-                .arg(&shared.keys.instances)
-                .arg(shared.ttl_ms())
-                .ignore()
-                .query_async::<()>(conn),
-        )
-        .await
+    let mut pipe = redis::pipe();
+    pipe.cmd("HSET")
+        .arg(&shared.keys.instances)
+        .arg(&shared.instance)
+        .arg(shared.expiry())
+        .ignore();
+    // The hash goes with the last instance, even one that never left.
+    extend(&mut pipe, &shared.keys.instances, shared.ttl_ms());
+    shared.bounded(pipe.query_async::<()>(conn)).await
+}
+
+/// Makes the shared key `key` live at least `ttl_ms` from now, never
+/// shortening a longer life another instance gave it (an instance that
+/// announces more often must not cut short one that announces less).
+fn extend(pipe: &mut redis::Pipeline, key: &str, ttl_ms: u64) {
+    pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).arg("NX").ignore();
+    pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).arg("GT").ignore();
 }
 
 /// Deletes the key `KEYS[1]` if it holds `ARGV[1]`: a lease given back

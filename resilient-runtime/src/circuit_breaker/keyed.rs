@@ -50,7 +50,10 @@ const EPOCHS: usize = 16;
 /// make room for a new key, idle breakers go first, then the least
 /// recently used closed ones; an open breaker is never evicted before its
 /// reset ends, nor one an operator [forced open](CircuitBreaker::force_open)
-/// or [disabled](CircuitBreaker::disable). When every breaker is open, a
+/// or [disabled](CircuitBreaker::disable) (unless a
+/// fleet's override (feature `redis`) holds it, which makes the key again
+/// just so: hold on to a key's breaker only for a call, or an evicted one
+/// misses the fleet's later overrides). When every breaker is open, a
 /// new key is rejected with [`OpenReason::NoRoomForKey`](super::OpenReason::NoRoomForKey)
 /// rather than evicting one: a flood of new keys cannot erase what the
 /// breakers learned.
@@ -255,7 +258,7 @@ impl KeyedBreaker {
     /// # Errors
     ///
     /// For a new key while all `max_keys` breakers are open, forced open
-    /// or disabled: a [`CircuitOpen`] with
+    /// or disabled (here; not by a fleet's override): a [`CircuitOpen`] with
     /// [`OpenReason::NoRoomForKey`](super::OpenReason::NoRoomForKey),
     /// whose [`retry_after`](CircuitOpen::retry_after) is the time until
     /// the first of them reaches its reset.
@@ -556,7 +559,8 @@ impl Keys {
     /// call that made them first (a flood of made-up keys goes before the
     /// keys in use, whatever their hash order), then keys with no failure
     /// counted, then the least recently used. Never an open breaker
-    /// before its reset ends, nor a forced-open or disabled one. Returns
+    /// before its reset ends, nor a forced-open or disabled one (unless a
+    /// fleet holds it so, and would make it again just so). Returns
     /// how many went and, for a rejection, the wait until room may come:
     /// the shortest among the open breakers, or `reset` if only
     /// operators' breakers are kept.

@@ -379,9 +379,9 @@ impl CircuitBreaker {
     pub fn check(&self) -> Result<(), CircuitOpen> {
         match self.verdict_now() {
             Verdict::Admit | Verdict::Trial | Verdict::TrialsDue => Ok(()),
-            Verdict::Busy => Err(self.rejection(0)),
-            Verdict::Open(wait) => Err(self.rejection(wait)),
-            Verdict::Forced => Err(self.rejection(FORCED_OPEN)),
+            Verdict::Busy => Err(self.answer(0)),
+            Verdict::Open(wait) => Err(self.answer(wait)),
+            Verdict::Forced => Err(self.answer(FORCED_OPEN)),
         }
     }
 
@@ -522,6 +522,15 @@ impl CircuitBreaker {
         }
     }
 
+    /// Whether it is open and no trial has started, though its `reset` may
+    /// have run out (then [`state`](Self::state) says half-open): no call
+    /// has come since to take the trial.
+    #[cfg(feature = "redis")]
+    pub(crate) fn awaits_trial(&self) -> bool {
+        let word = Word(self.word.load(Ordering::Acquire));
+        word.phase() == Phase::Open && !word.forced_open() && !word.disabled()
+    }
+
     /// Whether a kill switch holds it (forced open or disabled): its state
     /// says nothing about the dependency.
     #[cfg(feature = "redis")]
@@ -551,10 +560,17 @@ impl CircuitBreaker {
     /// The rejection for a wait from [`admit`](Self::admit): nanoseconds,
     /// or [`FORCED_OPEN`].
     pub(crate) fn rejection(&self, wait: i64) -> CircuitOpen {
-        #[cfg(feature = "metrics")]
-        crate::metrics::breaker_refused(&self.name);
+        // A call refused: this instance has calls to probe with.
         #[cfg(feature = "redis")]
         self.refused.fetch_add(1, Ordering::Relaxed);
+        self.answer(wait)
+    }
+
+    /// The rejection for a wait, as [`check`](Self::check) reports it
+    /// too (a question, not a call refused).
+    fn answer(&self, wait: i64) -> CircuitOpen {
+        #[cfg(feature = "metrics")]
+        crate::metrics::breaker_refused(&self.name);
         if wait == FORCED_OPEN {
             CircuitOpen::forced(self.name.clone(), self.settings.reset)
         } else {
