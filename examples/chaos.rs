@@ -317,15 +317,8 @@ async fn scenario(
     let upstream_hits = || {
         let client = client.clone();
         async move {
-            let v: serde_json::Value = client
-                .get(format!("http://{upstream_addr}/admin/stats"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["hits"].as_u64().unwrap()
+            let stats = get_json(&client, &format!("http://{upstream_addr}/admin/stats")).await;
+            stats["hits"].as_u64().unwrap()
         }
     };
 
@@ -385,6 +378,11 @@ async fn scenario(
         TRANSITIONS.load(Ordering::Relaxed)
     );
     amplification
+}
+
+/// The JSON at `url`.
+async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// A Redis for the fleet run: the one at `--redis URL`, or a
@@ -539,14 +537,7 @@ async fn fleet_run(redis: Option<&str>) -> FleetRun {
         let deadline = Instant::now() + Duration::from_secs(10);
         for addr in &addrs {
             loop {
-                let health: serde_json::Value = client
-                    .get(format!("http://{addr}/health"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let health = get_json(&client, &format!("http://{addr}/health")).await;
                 if health["fleet"]["connected"] == true {
                     break;
                 }

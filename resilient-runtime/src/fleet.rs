@@ -1262,6 +1262,9 @@ async fn session(shared: &Shared) -> Result<(), FleetError> {
         tracing::info!(target: "resilient::fleet", instance = %shared.instance, "connected to redis");
     }
     let mut ticks = tokio::time::interval(shared.announce_every);
+    // A tick slowed by a slow Redis is followed by one a period later, not
+    // by a burst of the missed ones.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         tokio::select! {
