@@ -3,6 +3,8 @@
 //! paused tokio clock. After every step the breaker's state, and the wait a
 //! rejection reports, must be the model's.
 
+mod common;
+
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -100,11 +102,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..60),
     ) {
         let spec = Spec { failures, reset_ms, half_open };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let runtime = common::paused_runtime();
         runtime.block_on(async {
             let breaker = CircuitBreaker::builder()
                 .failures(failures)

@@ -8,6 +8,8 @@
 //! breaker's seconds and the model's differ by a constant, and buckets
 //! line up exactly.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -124,11 +126,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..60),
     ) {
         let spec = Spec { rate, window, min_calls, slow, slow_rate, reset };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let runtime = common::paused_runtime();
         runtime.block_on(async {
             let mut builder = CircuitBreaker::builder()
                 .failure_rate(rate)
@@ -188,11 +186,7 @@ proptest! {
         slow_rate in prop_oneof![Just(0.5), Just(1.0), Just(0.25)],
         lengths in proptest::collection::vec((any::<bool>(), 0u64..300), 1..40),
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let runtime = common::paused_runtime();
         runtime.block_on(async {
             // Failures alone never open it (`failure_rate = 1` and every
             // call a success): only slow calls can.

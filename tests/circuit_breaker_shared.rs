@@ -1,6 +1,8 @@
 //! A breaker shared across runtimes and threads: two paused runtimes using
 //! one `static`, many tasks on a multi-thread runtime, and the registry.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -19,14 +21,6 @@ impl From<CircuitOpen> for Error {
     }
 }
 
-fn paused_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
 /// Two paused runtimes, made a few milliseconds apart, use one `static`
 /// breaker: each runtime's clock starts at its own creation, and the
 /// breaker's time must still be exact in both.
@@ -38,8 +32,8 @@ fn a_static_breaker_across_two_paused_runtimes() {
         .reset(Duration::from_secs(60))
         .build();
 
-    let first = paused_runtime();
-    let second = paused_runtime();
+    let first = common::paused_runtime();
+    let second = common::paused_runtime();
     // The second clock moves a few ms past the first, as between two tests
     // made apart in real time, but without sleeping for it.
     second.block_on(tokio::time::advance(Duration::from_millis(5)));
@@ -163,7 +157,7 @@ fn hammered_breaker() -> Arc<CircuitBreaker> {
 #[test]
 fn concurrent_trials_never_exceed_half_open() {
     let breaker = hammered_breaker();
-    paused_runtime().block_on(async {
+    common::paused_runtime().block_on(async {
         let (most, trials) = hammer(breaker.clone()).await;
         assert!(trials >= 100, "only {trials} trials: the run did not cycle");
         assert_eq!(most, TRIALS, "{most} trials at once");

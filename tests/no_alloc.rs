@@ -1,6 +1,8 @@
 //! The success path allocates nothing: counted by a global allocator.
 #![allow(unsafe_code)] // a counting global allocator
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::{Future, IntoFuture};
@@ -359,11 +361,7 @@ fn a_hedge_allocates_nothing_but_its_copies_metrics_labels() {
     let (n, out) = allocations(|| hedged_over_tags(3));
     assert_eq!((n, out.ok()), (0, Some(3)));
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = common::paused_runtime();
     runtime.block_on(async {
         assert_eq!(hedged(true).await.ok(), Some(1));
         let before = ALLOCATIONS.with(Cell::get);

@@ -300,11 +300,7 @@ proptest! {
             1..120,
         ),
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let runtime = common::paused_runtime();
         runtime.block_on(async {
             let limiter = RateLimiter::builder()
                 .rate(rate)
@@ -420,11 +416,7 @@ async fn one_limit_per_key_and_a_pause_per_key() {
 
 #[test]
 fn a_keyed_limiter_keeps_at_most_max_keys() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = common::paused_runtime();
     runtime.block_on(async {
         let keyed = resilient::KeyedRateLimiter::builder()
             .name("many")

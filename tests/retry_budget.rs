@@ -2,6 +2,8 @@
 //! what an open breaker below changes; through `#[retry(budget = ..)]` and
 //! `retry(..).budget(..)`, in paused time, with exact counts.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -390,11 +392,7 @@ proptest! {
             .build();
         let reserve = u128::from(min_per_sec) * 2 * 1000;
         let deposit = u128::from(ratio_thousandths);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let runtime = common::paused_runtime();
         runtime.block_on(async {
             let start = Instant::now();
             let at = |now: Instant| (now - start).as_nanos();

@@ -15,6 +15,17 @@ pub(crate) const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+/// A current-thread runtime on tokio's paused clock, for a test that
+/// cannot be a `#[tokio::test(start_paused = true)]` (a property test's
+/// body, a test that counts allocations around it).
+pub(crate) fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 /// Checks at compile time that `T` is `Send`.
 pub(crate) const fn assert_send<T: Send>(_: &T) {}
 
