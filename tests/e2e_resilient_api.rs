@@ -108,16 +108,14 @@ impl Servers {
     }
 }
 
+/// The JSON answer to a `GET` of `url`.
+async fn get_json<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: &str) -> T {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Each host's breaker of the API's breakers `name`, from `/health`.
 async fn breaker_states(client: &reqwest::Client, api: &str, name: &str) -> Vec<(String, String)> {
-    let health: serde_json::Value = client
-        .get(format!("{api}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = get_json(client, &format!("{api}/health")).await;
     health["breakers"]
         .as_array()
         .unwrap()
@@ -362,14 +360,7 @@ async fn a_busy_api_answers_at_once() {
         body["error"],
         "bulkhead `e2e-handlers` is full: 1 call running"
     );
-    let data: Data = client
-        .get(format!("{api}/api/data"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let data: Data = get_json(&client, &format!("{api}/api/data")).await;
     assert_eq!(data.message, DEFAULT);
     assert!(
         start.elapsed() < Duration::from_millis(250),
@@ -407,14 +398,7 @@ async fn a_slow_tail_is_hedged() {
     let mut slowest = Duration::ZERO;
     for _ in 0..30 {
         let start = Instant::now();
-        let data: Data = client
-            .get(format!("{api}/api/strict"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let data: Data = get_json(&client, &format!("{api}/api/strict")).await;
         assert_ne!(data.message, DEFAULT);
         slowest = slowest.max(start.elapsed());
     }
@@ -438,14 +422,7 @@ async fn metrics_the_api_serves_prometheus_text() {
     upstream.fail_next(1);
     let api = start_api(vec![host.clone()], &settings("e2e-metrics")).await;
     let client = reqwest::Client::new();
-    let data: Data = client
-        .get(format!("{api}/api/data"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let data: Data = get_json(&client, &format!("{api}/api/data")).await;
     assert_ne!(data.message, DEFAULT, "the retry got fresh data");
     let text = client
         .get(format!("{api}/metrics"))
@@ -495,16 +472,7 @@ async fn fleet_two_api_instances_share_an_override() {
     let client = reqwest::Client::new();
     let health = |api: String| {
         let client = client.clone();
-        async move {
-            client
-                .get(format!("{api}/health"))
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
-        }
+        async move { get_json::<serde_json::Value>(&client, &format!("{api}/health")).await }
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     for api in &apis {
