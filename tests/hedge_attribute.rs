@@ -633,3 +633,20 @@ async fn by_hand_with_three_slots() {
     assert_eq!(out, Ok(0));
     assert_eq!(upstream.started(), 1);
 }
+
+/// A function argument that takes a `&mut` (a pointer, a `dyn Fn`) holds
+/// none: the copies share it, and it compiles.
+#[hedge(after = "50ms")]
+async fn apply(bump: fn(&mut u32), fill: &(dyn Fn(&mut Vec<u8>) + Sync)) -> Result<u32, Error> {
+    let mut count = 0;
+    bump(&mut count);
+    let mut buf = Vec::new();
+    fill(&mut buf);
+    Ok(count + u32::try_from(buf.len()).unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_function_that_takes_a_mut_reference_is_shared() {
+    let got = apply(|count| *count += 1, &|buf: &mut Vec<u8>| buf.push(1)).await;
+    assert_eq!(got.ok(), Some(2));
+}

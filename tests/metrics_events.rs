@@ -134,6 +134,8 @@ async fn metrics_a_breaker_counts_failures_and_refusals_and_shows_its_state() {
         let _ = guarded(true).await;
     }
     assert!(matches!(guarded(false).await, Err(Error::Open)));
+    // Asking is not a call refused (a retry asks after each failure).
+    assert!(TWO.check().is_err());
     let read = read(&snapshotter);
     assert_eq!(
         read["resilient_circuitbreaker_failed_calls_total{name=metrics-two}"],

@@ -72,7 +72,7 @@ impl Kind {
                 "`#[hedge]` needs an `async fn`: its copies run at once on one task, and a plain `fn` blocks its thread until it returns; make it `async`",
             ),
             Self::RateLimit => Some(
-                "`#[rate_limit]` needs an `async fn`: on a plain `fn` it would block the thread for its slot; make it `async`, or call `RateLimiter::try_acquire` in the body",
+                "`#[rate_limit]` needs an `async fn`: on a plain `fn` it would have to block the thread until the limiter lets the call through; make it `async`, or call `RateLimiter::try_acquire` in the body",
             ),
             Self::Retry | Self::CircuitBreaker | Self::Fallback | Self::Bulkhead => None,
         }

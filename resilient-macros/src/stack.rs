@@ -72,8 +72,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
 }
 
 fn try_attribute(kind: Kind, args: TokenStream, item: &TokenStream) -> syn::Result<TokenStream> {
-    let name = kind.name();
-    let (mut function, mut raw_body) = read_item(name, item)?;
+    let (mut function, mut raw_body) = read_item(kind, item)?;
     let last = only_inert(&function.attrs);
 
     // Arguments and signature errors are reported together.
@@ -206,7 +205,7 @@ fn slot_for(kind: Kind, function: &mut ItemFn) -> syn::Result<item::BodySlot<'_>
 /// stack reads the item again), and its body comes back as tokens;
 /// anything else, an `#[async_trait]` method with its prologue or a
 /// mistake to report, is parsed whole.
-fn read_item(name: &str, item: &TokenStream) -> syn::Result<(ItemFn, Option<Group>)> {
+fn read_item(kind: Kind, item: &TokenStream) -> syn::Result<(ItemFn, Option<Group>)> {
     let Ok(AsyncFn {
         attrs,
         vis,
@@ -214,7 +213,7 @@ fn read_item(name: &str, item: &TokenStream) -> syn::Result<(ItemFn, Option<Grou
         body,
     }) = syn::parse2::<AsyncFn>(item.clone())
     else {
-        return Ok((parse_function(name, item)?, None));
+        return Ok((parse_function(kind, item)?, None));
     };
     let block = Block {
         brace_token: syn::token::Brace(body.delim_span()),
@@ -300,7 +299,8 @@ fn starts_inner_attribute(body: &Group) -> bool {
 }
 
 /// The whole item, parsed; for a mistake, the error that names it.
-fn parse_function(name: &str, item: &TokenStream) -> syn::Result<ItemFn> {
+fn parse_function(kind: Kind, item: &TokenStream) -> syn::Result<ItemFn> {
+    let name = kind.name();
     syn::parse2(item.clone()).map_err(|_| {
         if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
             return syn::Error::new(
@@ -310,9 +310,14 @@ fn parse_function(name: &str, item: &TokenStream) -> syn::Result<ItemFn> {
                 ),
             );
         }
+        let function = if kind.blocking_problem().is_some() {
+            "an `async fn`"
+        } else {
+            "a function (an `async fn` or a plain `fn`)"
+        };
         syn::Error::new(
             first_span(item),
-            format!("`#[{name}]` goes on a function (an `async fn`, or a plain `fn` for the layers that can block): this item is not a function"),
+            format!("`#[{name}]` goes on {function}: this item is not a function"),
         )
     })
 }

@@ -27,4 +27,14 @@ fn retried_and_cut_off() -> Result<u32, ApiError> {
     Ok(1)
 }
 
+// A mistake in the arguments is reported with the signature's.
+#[rate_limit(rate = 0)]
+fn limited_badly() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+// A plain `fn` that returns nothing has nothing to retry on.
+#[retry(attempts = 3)]
+fn nothing() {}
+
 fn main() {}

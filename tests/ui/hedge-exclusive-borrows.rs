@@ -14,6 +14,11 @@ impl Cache {
     }
 
     #[hedge(after = "50ms")]
+    async fn pinned(self: std::pin::Pin<&mut Self>) -> Result<u32, ()> {
+        Ok(self.hits)
+    }
+
+    #[hedge(after = "50ms")]
     async fn consume(mut self) -> Result<u32, ()> {
         self.hits += 1;
         Ok(self.hits)
@@ -30,6 +35,11 @@ async fn fill(buf: &mut Vec<u8>, (ref mut count, _): (u32, u32)) -> Result<usize
 #[hedge(after = "50ms")]
 async fn maybe_fill(buf: Option<&mut Vec<u8>>) -> Result<usize, ()> {
     Ok(buf.map_or(0, |buf| buf.len()))
+}
+
+#[hedge(after = "50ms")]
+async fn pair((count, _): (&mut u32, u32)) -> Result<u32, ()> {
+    Ok(*count)
 }
 
 fn main() {}

@@ -39,7 +39,8 @@ impl HedgeArgs {
                 syn::FnArg::Receiver(receiver)
                     if match &receiver.kind {
                         syn::ReceiverKind::Reference(_, _, mutability) => mutability.is_some(),
-                        syn::ReceiverKind::Typed(_, ty) => item::is_mut_reference(ty),
+                        // `self: &mut Self`, `self: Pin<&mut Self>`.
+                        syn::ReceiverKind::Typed(_, ty) => holds_mut_reference(ty),
                         _ => false,
                     } =>
                 {
@@ -58,7 +59,7 @@ impl HedgeArgs {
                     // At the name: a span cannot cover `&mut T` on stable.
                     errors.at(
                         typed.pat.span(),
-                        format!("{why}, and each copy would need {name} ({what}) to itself: take `&`, and keep what the body changes behind a `Mutex` or an atomic"),
+                        format!("{why}, and each copy would need {name} ({what}) to itself: take `&` instead of `&mut`, and keep what the body changes behind a `Mutex` or an atomic"),
                     );
                 }
                 _ => {}
@@ -68,13 +69,13 @@ impl HedgeArgs {
         if let Some(token) = &bindings.mut_self {
             errors.at(
                 token.span(),
-                format!("{why}, and each copy would change its own `self`, which cannot be copied for it: take `&self`"),
+                format!("{why}, and `mut self` cannot be given to each copy: take `&self`"),
             );
         }
         for name in &bindings.ref_mut {
             errors.at(
                 name.span(),
-                format!("{why}, and each copy would need `ref mut {name}` to itself: bind it by value, or take `&` and keep what the body changes behind a `Mutex`"),
+                format!("{why}, and each copy would need `ref mut {name}` to itself: bind it by value (`mut {name}`: each copy gets its own), or keep what the body changes behind a `Mutex`"),
             );
         }
         errors.finish()
@@ -82,13 +83,21 @@ impl HedgeArgs {
 }
 
 /// Whether `ty` is or holds a `&mut` (`&mut T`, `Option<&mut T>`,
-/// `(&mut A, B)`): each copy would need it to itself.
+/// `(&mut A, B)`): each copy would need it to itself. A function that
+/// takes one (`fn(&mut T)`, `&dyn Fn(&mut T)`) holds none: it can be
+/// shared.
 fn holds_mut_reference(ty: &syn::Type) -> bool {
     struct Find(bool);
     impl syn::visit_mut::VisitMut for Find {
         fn visit_type_reference_mut(&mut self, reference: &mut syn::TypeReference) {
             self.0 |= reference.mutability.is_some();
             syn::visit_mut::visit_type_reference_mut(self, reference);
+        }
+        fn visit_type_fn_ptr_mut(&mut self, _: &mut syn::TypeFnPtr) {}
+        fn visit_parenthesized_generic_arguments_mut(
+            &mut self,
+            _: &mut syn::ParenthesizedGenericArguments,
+        ) {
         }
     }
     let mut find = Find(false);
@@ -121,9 +130,13 @@ impl Settings for HedgeArgs {
                 }
             }
             "max" => {
-                if let Some(n) =
-                    whole_number_in(meta.value()?, name, 2, limits::MAX_HEDGED, errors)?
-                {
+                if let Some(n) = whole_number_in(
+                    meta.value()?,
+                    name,
+                    limits::MIN_HEDGED,
+                    limits::MAX_HEDGED,
+                    errors,
+                )? {
                     set(&mut self.max, key, name, n, errors);
                 }
             }
@@ -153,12 +166,13 @@ impl Settings for HedgeArgs {
         if let Some(Keyed {
             value: (n, span), ..
         }) = &self.max
-            && !(2..=limits::MAX_HEDGED).contains(n)
+            && !(limits::MIN_HEDGED..=limits::MAX_HEDGED).contains(n)
         {
             errors.at(
                 *span,
                 format!(
-                    "`max` must be from 2 to {}: the copies of an attempt that may run at once, the first included",
+                    "`max` must be from {} to {}: the copies of an attempt that may run at once, the first included",
+                    limits::MIN_HEDGED,
                     limits::MAX_HEDGED
                 ),
             );

@@ -32,13 +32,19 @@ pub(crate) const MAX_TIME_WINDOW_SECS: u32 = 300;
 /// The largest bulkhead `max` (`resilient::MAX_CONCURRENT`).
 pub(crate) const MAX_CONCURRENT: u32 = 1_000_000;
 
+/// The fewest copies `#[hedge(max = ..)]` runs for one call: the attempt
+/// and one copy. This and the next two are the macros' own (the
+/// runtime's `Hedge` takes any number of slots), so no test compares
+/// them with the runtime.
+pub(crate) const MIN_HEDGED: u32 = 2;
+
 /// The most copies `#[hedge(max = ..)]` runs for one call: each is a slot
 /// in the function's future, as large as an attempt.
 pub(crate) const MAX_HEDGED: u32 = 10;
 
 /// `#[hedge]` without `max`: the attempt and one copy (Polly and seatbelt
 /// hedge once).
-pub(crate) const DEFAULT_HEDGED: u32 = 2;
+pub(crate) const DEFAULT_HEDGED: u32 = MIN_HEDGED;
 
 /// The shortest `idle` of a keyed breaker or limiter.
 pub(crate) const MIN_IDLE: Duration = Duration::from_secs(1);

@@ -123,10 +123,12 @@ pub(crate) fn expand(
 
 /// `Hedge::after(D).name(..)`, with `.budget(..)` when given.
 fn settings(stack: &StackInput, args: &HedgeArgs, depth: usize, several: bool) -> TokenStream {
-    // `after` is required: the arguments were checked.
-    let after = args.after.as_ref().map_or_else(
-        || quote!(__resilient::Duration::ZERO),
-        |after| duration(&after.value),
+    let after = duration(
+        &args
+            .after
+            .as_ref()
+            .expect("`after` is required: the arguments were checked")
+            .value,
     );
     let name = static_name(stack, args.name.as_ref(), depth, several);
     let budget = args.budget.as_ref().map(|budget| {

@@ -509,8 +509,6 @@ impl Keys {
         #[cfg(feature = "redis")]
         let breaker = breaker.switched_from_start(admin.holds.of(key));
         let breaker = Arc::new(breaker);
-        #[cfg(feature = "metrics")]
-        crate::metrics::breaker_state(breaker.name(), breaker.state());
         let entry = Entry {
             key: key.into(),
             breaker: Arc::clone(&breaker),
@@ -521,6 +519,10 @@ impl Keys {
             admin.live += 1;
             self.version.fetch_add(1, Ordering::Release);
         }
+        drop(admin);
+        // Outside the lock: a recorder is the application's code.
+        #[cfg(feature = "metrics")]
+        crate::metrics::breaker_state(breaker.name(), breaker.state());
         Ok(breaker)
     }
 

@@ -560,17 +560,18 @@ impl CircuitBreaker {
     /// The rejection for a wait from [`admit`](Self::admit): nanoseconds,
     /// or [`FORCED_OPEN`].
     pub(crate) fn rejection(&self, wait: i64) -> CircuitOpen {
-        // A call refused: this instance has calls to probe with.
+        // A call refused: counted, and this instance has calls to probe
+        // with.
+        #[cfg(feature = "metrics")]
+        crate::metrics::breaker_refused(&self.name);
         #[cfg(feature = "redis")]
         self.refused.fetch_add(1, Ordering::Relaxed);
         self.answer(wait)
     }
 
     /// The rejection for a wait, as [`check`](Self::check) reports it
-    /// too (a question, not a call refused).
+    /// too (a question, not a call refused: not counted).
     fn answer(&self, wait: i64) -> CircuitOpen {
-        #[cfg(feature = "metrics")]
-        crate::metrics::breaker_refused(&self.name);
         if wait == FORCED_OPEN {
             CircuitOpen::forced(self.name.clone(), self.settings.reset)
         } else {
