@@ -420,7 +420,24 @@ async fn metrics_the_api_serves_prometheus_text() {
     app::install_metrics();
     let (upstream, host) = start_upstream().await;
     upstream.fail_next(1);
-    let api = start_api(vec![host.clone()], &settings("e2e-metrics")).await;
+    // A retry name of its own: the recorder is the process's, and other
+    // tests retry under the demo's name meanwhile.
+    let demo = retry_policy();
+    let retry = RetryPolicy::builder()
+        .attempts(demo.attempts())
+        .backoff(demo.backoff())
+        .jitter(demo.jitter())
+        .max_retry_after(MAX_RETRY_AFTER)
+        .name("e2e-metrics retry")
+        .build();
+    let api = start_api(
+        vec![host.clone()],
+        &Settings {
+            retry,
+            ..settings("e2e-metrics")
+        },
+    )
+    .await;
     let client = reqwest::Client::new();
     let data: Data = get_json(&client, &format!("{api}/api/data")).await;
     assert_ne!(data.message, DEFAULT, "the retry got fresh data");
@@ -439,7 +456,7 @@ async fn metrics_the_api_serves_prometheus_text() {
         "{text}"
     );
     assert!(
-        text.contains("resilient_retry_retries_total{name=\"upstream\"}"),
+        text.contains("resilient_retry_retries_total{name=\"e2e-metrics retry\"} 1\n"),
         "{text}"
     );
 }

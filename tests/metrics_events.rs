@@ -116,20 +116,31 @@ async fn guarded(fail: bool) -> Result<(), Error> {
     if fail { Err(Error::Down) } else { Ok(()) }
 }
 
+static FRESH: CircuitBreaker = CircuitBreaker::builder().name("metrics-fresh").build();
+
+#[circuit_breaker(shared = FRESH)]
+async fn fresh() -> Result<(), Error> {
+    Ok(())
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn metrics_a_breaker_counts_failures_and_refusals_and_shows_its_state() {
     let (recorder, snapshotter) = recorder();
     let _guard = metrics::set_default_local_recorder(&recorder);
-    guarded(false).await.unwrap();
+    // A breaker's gauge shows its state from its first call.
+    fresh().await.unwrap();
     let first = read(&snapshotter);
     assert_eq!(
-        first["resilient_circuitbreaker_state{name=metrics-two,state=closed}"],
+        first["resilient_circuitbreaker_state{name=metrics-fresh,state=closed}"],
         "1"
     );
     assert_eq!(
-        first["resilient_circuitbreaker_state{name=metrics-two,state=open}"],
+        first["resilient_circuitbreaker_state{name=metrics-fresh,state=open}"],
         "0"
     );
+    // Not read before it opens: `closed` reads 0 only if the change set
+    // it (it was 1 from the first call).
+    guarded(false).await.unwrap();
     for _ in 0..2 {
         let _ = guarded(true).await;
     }

@@ -169,8 +169,6 @@ async fn tower_a_dropped_call_gives_its_trial_back() {
             .reset(Duration::from_secs(1))
             .build(),
     );
-    breaker.force_open();
-    breaker.reset();
     let mut service = CircuitBreakerLayer::new(&breaker).layer(service_fn(|(): ()| async {
         sleep(Duration::from_secs(10)).await;
         Ok::<_, Down>(())
