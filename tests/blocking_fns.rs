@@ -3,7 +3,7 @@
 //! with `std::thread::sleep`). Real time, short durations.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use resilient::{
@@ -164,39 +164,58 @@ fn a_method_taking_self_by_reference() {
     assert_eq!(store.read(10), Ok(11));
 }
 
+/// Says it is inside, then stays until released.
 #[bulkhead(max = 1, name = "blocking-bulkhead")]
-fn exclusive(hold: Duration, barrier: &Barrier) -> Result<(), Error> {
-    barrier.wait();
-    std::thread::sleep(hold);
+fn exclusive(inside: &Sender<()>, release: &Receiver<()>) -> Result<(), Error> {
+    let _ = inside.send(());
+    let _ = release.recv();
     Ok(())
 }
 
+/// The same, waiting up to 500 ms for a place; when it left.
 #[bulkhead(max = 1, wait = "500ms", name = "blocking-bulkhead-wait")]
-fn patient(hold: Duration) -> Result<Instant, Error> {
-    std::thread::sleep(hold);
+fn patient(inside: &Sender<()>, release: &Receiver<()>) -> Result<Instant, Error> {
+    let _ = inside.send(());
+    let _ = release.recv();
     Ok(Instant::now())
+}
+
+/// Channels for a call that goes straight through: told nothing, released
+/// already.
+fn passing() -> (Sender<()>, Receiver<()>) {
+    let (release, released) = channel();
+    release.send(()).unwrap();
+    (channel().0, released)
 }
 
 /// A full bulkhead turns a second thread away at once; with `wait`, the
 /// second thread gets in when the first leaves.
 #[test]
 fn a_bulkhead_on_a_plain_fn_across_threads() {
-    let barrier = Arc::new(Barrier::new(2));
-    let holder = {
-        let barrier = Arc::clone(&barrier);
-        std::thread::spawn(move || exclusive(Duration::from_millis(100), &barrier))
-    };
-    // Once the holder is inside, wait for it at the barrier's other end.
-    let inside = Barrier::new(1);
-    barrier.wait();
-    assert_eq!(exclusive(Duration::ZERO, &inside), Err(Error::Full));
+    let (inside, is_inside) = channel();
+    let (release, released) = channel();
+    let holder = std::thread::spawn(move || exclusive(&inside, &released));
+    is_inside.recv().unwrap();
+    let (told, free) = passing();
+    assert_eq!(exclusive(&told, &free), Err(Error::Full));
+    release.send(()).unwrap();
     assert_eq!(holder.join().unwrap(), Ok(()));
 
-    let first = std::thread::spawn(|| patient(Duration::from_millis(100)));
-    std::thread::sleep(Duration::from_millis(20));
+    let (inside, is_inside) = channel();
+    let (release, released) = channel();
+    let first = std::thread::spawn(move || patient(&inside, &released));
+    is_inside.recv().unwrap();
+    // Released while the second waits for its place (or before it asks:
+    // it gets in then too, after the first left).
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        release.send(()).unwrap();
+    });
     let start = Instant::now();
-    let second = patient(Duration::ZERO).unwrap();
+    let (told, free) = passing();
+    let second = patient(&told, &free).unwrap();
     let first = first.join().unwrap().unwrap();
+    opener.join().unwrap();
     assert!(second >= first, "the second ran after the first left");
     assert!(
         start.elapsed() < Duration::from_millis(450),
