@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use resilient::{
     BulkheadFull, CircuitBreaker, CircuitOpen, CircuitState, Elapsed, Hedge, KeyedBreaker,
-    RetryBudget, bulkhead, circuit_breaker, hedge, retry, timeout,
+    RateLimited, RetryBudget, bulkhead, circuit_breaker, fallback, hedge, rate_limit, retry,
+    timeout,
 };
 use tokio::time::{Instant, sleep};
 
@@ -22,6 +23,13 @@ enum Error {
     Full,
     Open,
     Elapsed,
+    Limited,
+}
+
+impl From<RateLimited> for Error {
+    fn from(_: RateLimited) -> Self {
+        Self::Limited
+    }
 }
 
 impl From<BulkheadFull> for Error {
@@ -649,4 +657,128 @@ async fn apply(bump: fn(&mut u32), fill: &(dyn Fn(&mut Vec<u8>) + Sync)) -> Resu
 async fn a_function_that_takes_a_mut_reference_is_shared() {
     let got = apply(|count| *count += 1, &|buf: &mut Vec<u8>| buf.push(1)).await;
     assert_eq!(got.ok(), Some(2));
+}
+
+/// Every copy fails, in every shape a hedged function takes: the last
+/// failure is the call's, once nothing is left running.
+#[tokio::test(start_paused = true)]
+async fn every_shape_returns_the_last_failure() {
+    // The copy fails at 60 ms, the original at 80 ms.
+    let plan = [(80, Err(Error::Down(0))), (10, Err(Error::Down(1)))];
+
+    let method = client(50 * MS, RetryBudget::builder().build(), &plan);
+    assert_eq!(timed(method.get(7)).await, (Err(Error::Down(0)), 80 * MS));
+
+    let upstream = Upstream::new(&plan);
+    assert_eq!(
+        timed(upstream.fetch()).await,
+        (Err(Error::Down(0)), 80 * MS)
+    );
+
+    let upstream = Upstream::new(&plan);
+    assert_eq!(timed(upstream.load()).await, (Err(Error::Down(0)), 80 * MS));
+
+    #[hedge(after = "50ms")]
+    async fn generic<T: Clone + Send + Sync>(upstream: &Upstream, tag: &T) -> Result<T, Error> {
+        upstream.call().await?;
+        Ok(tag.clone())
+    }
+    let upstream = Upstream::new(&plan);
+    assert_eq!(
+        timed(generic(&upstream, &"x")).await,
+        (Err(Error::Down(0)), 80 * MS)
+    );
+}
+
+/// A trait of the crate's own, with a native `async fn`.
+trait Store {
+    async fn load(&self) -> Result<u32, Error>;
+}
+
+impl Store for Upstream {
+    #[hedge(after = "50ms")]
+    async fn load(&self) -> Result<u32, Error> {
+        self.call().await
+    }
+}
+
+/// Above a hedge, a breaker sees the race as one call: two failed copies
+/// are one failure.
+#[tokio::test(start_paused = true)]
+async fn below_a_breaker_the_race_is_one_outcome() {
+    static RACES: CircuitBreaker = CircuitBreaker::builder()
+        .name("test-hedge-races")
+        .failures(2)
+        .build();
+    #[circuit_breaker(shared = RACES)]
+    #[hedge(after = "50ms")]
+    async fn raced(upstream: &Upstream) -> Result<u32, Error> {
+        upstream.call().await
+    }
+    let plan = [(80, Err(Error::Down(0))), (10, Err(Error::Down(1)))];
+    assert_eq!(raced(&Upstream::new(&plan)).await, Err(Error::Down(0)));
+    assert_eq!(RACES.state(), CircuitState::Closed, "one failure, not two");
+    assert_eq!(raced(&Upstream::new(&plan)).await, Err(Error::Down(0)));
+    assert_eq!(RACES.state(), CircuitState::Open);
+    RACES.reset();
+}
+
+/// Above a hedge, a fallback answers when every copy failed, and not
+/// before: a failed copy with another running is not the end.
+#[tokio::test(start_paused = true)]
+async fn below_a_fallback_every_copy_fails_first() {
+    #[fallback(value = 99)]
+    #[hedge(after = "50ms")]
+    async fn cushioned(upstream: &Upstream) -> Result<u32, Error> {
+        upstream.call().await
+    }
+    let upstream = Upstream::new(&[(80, Err(Error::Down(0))), (10, Err(Error::Down(1)))]);
+    assert_eq!(timed(cushioned(&upstream)).await, (Ok(99), 80 * MS));
+    let upstream = Upstream::new(&[(80, Ok(1)), (10, Err(Error::Down(1)))]);
+    assert_eq!(timed(cushioned(&upstream)).await, (Ok(1), 80 * MS));
+}
+
+/// Above a hedge, a bulkhead gives the whole race one place: a second
+/// call is turned away while the race runs.
+#[tokio::test(start_paused = true)]
+async fn below_a_bulkhead_the_race_takes_one_place() {
+    #[bulkhead(max = 1, name = "test-hedge-race-place")]
+    #[hedge(after = "50ms")]
+    async fn placed(upstream: &Upstream) -> Result<u32, Error> {
+        upstream.call().await
+    }
+    let slow = Upstream::new(&[(1000, Ok(1)), (1000, Ok(2))]);
+    let mut race = std::pin::pin!(placed(&slow));
+    assert!(poll_once(race.as_mut()).is_none());
+    tokio::time::advance(60 * MS).await;
+    assert!(poll_once(race.as_mut()).is_none());
+    assert_eq!(slow.started(), 2, "both copies run in the one place");
+    let other = Upstream::new(&[(10, Ok(3))]);
+    assert_eq!(placed(&other).await, Err(Error::Full));
+    assert_eq!(other.started(), 0);
+    assert_eq!(race.await, Ok(1));
+}
+
+/// Below a hedge, each copy asks the rate limiter: a copy it refuses is a
+/// failed copy, and the original goes on.
+#[tokio::test(start_paused = true)]
+async fn above_a_rate_limit_a_refused_copy_is_a_failed_copy() {
+    #[hedge(after = "50ms")]
+    #[rate_limit(rate = 1, per = "1h", name = "test-hedge-one-an-hour")]
+    async fn scarce(upstream: &Upstream) -> Result<u32, Error> {
+        upstream.call().await
+    }
+    let upstream = Upstream::new(&[(1000, Ok(1))]);
+    assert_eq!(timed(scarce(&upstream)).await, (Ok(1), 1000 * MS));
+    assert_eq!(upstream.started(), 1, "the copy never reached upstream");
+    let upstream = Upstream::new(&[(10, Ok(2))]);
+    assert_eq!(scarce(&upstream).await, Err(Error::Limited));
+}
+
+/// Polls `fut` once: its output if ready.
+fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    match fut.poll(&mut Context::from_waker(Waker::noop())) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    }
 }
