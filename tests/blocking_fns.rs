@@ -141,6 +141,7 @@ fn a_whole_stack_on_a_plain_fn() {
 
 struct Store {
     calls: AtomicU32,
+    broken: bool,
 }
 
 impl Store {
@@ -148,7 +149,7 @@ impl Store {
     #[retry(attempts = 3, backoff = fixed("1ms"))]
     fn read(&self, key: u32) -> Result<u32, Error> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        if n.is_multiple_of(2) {
+        if self.broken || n.is_multiple_of(2) {
             Err(Error::Down)
         } else {
             Ok(key + n)
@@ -160,8 +161,63 @@ impl Store {
 fn a_method_taking_self_by_reference() {
     let store = Store {
         calls: AtomicU32::new(0),
+        broken: false,
     };
     assert_eq!(store.read(10), Ok(11));
+
+    let broken = Store {
+        calls: AtomicU32::new(0),
+        broken: true,
+    };
+    assert_eq!(broken.read(10), Ok(u32::MAX), "every attempt failed");
+    assert_eq!(broken.calls.load(Ordering::SeqCst), 3);
+}
+
+static TRIPS: CircuitBreaker = CircuitBreaker::builder()
+    .name("blocking-trips")
+    .failures(2)
+    .build();
+
+static TRIPPING_CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// The fallback tells an open breaker (1) from the upstream's failure (0).
+#[fallback(with = |e| Ok(u32::from(e == Error::Open)))]
+#[retry(attempts = 4, backoff = fixed("1ms"))]
+#[circuit_breaker(shared = TRIPS)]
+fn tripping() -> Result<u32, Error> {
+    TRIPPING_CALLS.fetch_add(1, Ordering::SeqCst);
+    Err(Error::Down)
+}
+
+/// A breaker that opens mid-retry stops the retries: the fallback sees it
+/// open, after two attempts of four.
+#[test]
+fn a_breaker_opening_in_a_plain_stack_stops_the_retries() {
+    assert_eq!(tripping(), Ok(1));
+    assert_eq!(TRIPPING_CALLS.load(Ordering::SeqCst), 2);
+    assert_eq!(TRIPS.state(), CircuitState::Open);
+}
+
+/// Says it is inside, then stays until released; a full bulkhead is
+/// answered by the fallback.
+#[fallback(with = |e| if e == Error::Full { Ok(false) } else { Err(e) })]
+#[bulkhead(max = 1, name = "blocking-bulkhead-fallback")]
+fn shielded(inside: &Sender<()>, release: &Receiver<()>) -> Result<bool, Error> {
+    let _ = inside.send(());
+    let _ = release.recv();
+    Ok(true)
+}
+
+#[test]
+fn a_full_bulkhead_in_a_plain_stack_reaches_the_fallback() {
+    let (inside, is_inside) = channel();
+    let (release, released) = channel();
+    let holder = std::thread::spawn(move || shielded(&inside, &released));
+    is_inside.recv().unwrap();
+    let (told, free) = passing();
+    assert_eq!(shielded(&told, &free), Ok(false), "turned away");
+    release.send(()).unwrap();
+    assert_eq!(holder.join().unwrap(), Ok(true));
 }
 
 /// Says it is inside, then stays until released.

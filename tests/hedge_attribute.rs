@@ -663,6 +663,11 @@ async fn a_function_that_takes_a_mut_reference_is_shared() {
 /// failure is the call's, once nothing is left running.
 #[tokio::test(start_paused = true)]
 async fn every_shape_returns_the_last_failure() {
+    #[hedge(after = "50ms")]
+    async fn generic<T: Clone + Send + Sync>(upstream: &Upstream, tag: &T) -> Result<T, Error> {
+        upstream.call().await?;
+        Ok(tag.clone())
+    }
     // The copy fails at 60 ms, the original at 80 ms.
     let plan = [(80, Err(Error::Down(0))), (10, Err(Error::Down(1)))];
 
@@ -678,11 +683,6 @@ async fn every_shape_returns_the_last_failure() {
     let upstream = Upstream::new(&plan);
     assert_eq!(timed(upstream.load()).await, (Err(Error::Down(0)), 80 * MS));
 
-    #[hedge(after = "50ms")]
-    async fn generic<T: Clone + Send + Sync>(upstream: &Upstream, tag: &T) -> Result<T, Error> {
-        upstream.call().await?;
-        Ok(tag.clone())
-    }
     let upstream = Upstream::new(&plan);
     assert_eq!(
         timed(generic(&upstream, &"x")).await,
