@@ -16,8 +16,11 @@
 //! own timeout does, so they stack in any order; the rejection is the
 //! runtime's own type inside it (`err.downcast_ref::<CircuitOpen>()`). In
 //! an axum router, turn the error into a response with axum's
-//! `HandleErrorLayer`. A call that goes through allocates nothing (an
-//! `Arc`'s count is taken and given back); an error is boxed.
+//! `HandleErrorLayer`. A call that goes through allocates nothing in
+//! these layers (an `Arc`'s count is taken and given back), except what
+//! cloning the request and the service costs under the retry layer, which
+//! clones both for each attempt as tower's own retry does; an error is
+//! boxed.
 //!
 //! The bulkhead and the rate limiter wait, when their `wait` allows, in
 //! `poll_ready`, as tower's concurrency limit does: a caller that drives
