@@ -5,9 +5,9 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::breaker;
+use super::parked_slots;
 use super::protocol::{
-    Inner, Tag, Tags, attempt_future, duration, ident, run_attempt, static_name,
+    Inner, Tags, attempt_future, duration, fresh_local, ident, run_attempt, static_name,
 };
 use crate::args::hedge::HedgeArgs;
 use crate::item::erase_impl_trait;
@@ -41,34 +41,13 @@ pub(crate) fn expand(
     several: bool,
 ) -> TokenStream {
     let erased = erase_impl_trait(&stack.output);
-    let inner_type = if inner_tags.any() {
-        inner_tags.outcome(&erased)
-    } else {
-        quote!(#erased)
-    };
+    let inner_type = inner_tags.attempt_type(&erased);
     // Every slot a layer below writes: each copy has its own, and the
     // winner's are handed outward.
-    let mut slots = Vec::new();
-    for tag in Tag::ALL {
-        if layers_below.iter().any(|l| l.produces() == Some(tag)) {
-            slots.push((tag.slot(), tag.declare_slot(), tag.slot_type()));
-        }
-    }
-    for (offset, layer) in layers_below.iter().enumerate() {
-        if let LayerArgs::Breaker(breaker_args) = layer
-            && breaker_args.keying.key.is_some()
-        {
-            let below = depth + 1 + offset;
-            slots.push((
-                breaker::key_slot(below),
-                breaker::declare_key_slot(below),
-                breaker::key_slot_type(),
-            ));
-        }
-    }
-    let names: Vec<_> = slots.iter().map(|(name, _, _)| name).collect();
-    let declared = slots.iter().map(|(_, declared, _)| declared);
-    let types = slots.iter().map(|(_, _, slot_type)| slot_type);
+    let slots = parked_slots(layers_below, depth + 1);
+    let names: Vec<_> = slots.iter().map(|slot| &slot.name).collect();
+    let declared = slots.iter().map(|slot| &slot.declare);
+    let types = slots.iter().map(|slot| &slot.ty);
     let taken: Vec<_> = (0..slots.len())
         .map(|i| ident(&format!("hedged_slot{i}"), depth))
         .collect();
@@ -144,12 +123,9 @@ fn settings(stack: &StackInput, args: &HedgeArgs, depth: usize, several: bool) -
 /// at once, so none may see what another changed. A type that is not
 /// `Copy` is an error at the argument.
 fn prelude(stack: &StackInput) -> TokenStream {
-    let copies = stack.fresh.iter().map(|name| {
-        let borrow = syn::Token![&](name.span());
-        quote! {
-            #[allow(unused_mut)]
-            let mut #name = ::resilient::__private::fresh_copy(#borrow #name);
-        }
-    });
+    let copies = stack
+        .fresh
+        .iter()
+        .map(|name| fresh_local(name, "fresh_copy"));
     quote!(#(#copies)*)
 }

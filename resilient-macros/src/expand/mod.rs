@@ -77,28 +77,51 @@ fn check_order(input: &StackInput) -> syn::Result<()> {
     }
 }
 
+/// A slot a layer parks a value in for the layers above: its name, its
+/// declaration and its type.
+pub(crate) struct Slot {
+    pub(crate) name: syn::Ident,
+    pub(crate) declare: TokenStream,
+    pub(crate) ty: TokenStream,
+}
+
+/// The slots the layers `layers` (the first at depth `first`) park values
+/// in: one per payload a layer can park, and one per keyed breaker, which
+/// keeps the key's breaker where a retry above can ask it without
+/// evaluating the key again. Declared at the top of the stack, and in
+/// each copy of a hedge for the layers below it.
+pub(crate) fn parked_slots(layers: &[LayerArgs], first: usize) -> Vec<Slot> {
+    let mut slots: Vec<Slot> = Tag::ALL
+        .into_iter()
+        .filter(|tag| layers.iter().any(|l| l.produces() == Some(*tag)))
+        .map(|tag| Slot {
+            name: tag.slot(),
+            declare: tag.declare_slot(),
+            ty: tag.slot_type(),
+        })
+        .collect();
+    for (offset, layer) in layers.iter().enumerate() {
+        if let LayerArgs::Breaker(args) = layer
+            && args.keying.key.is_some()
+        {
+            let depth = first + offset;
+            slots.push(Slot {
+                name: breaker::key_slot(depth),
+                declare: breaker::declare_key_slot(depth),
+                ty: breaker::key_slot_type(),
+            });
+        }
+    }
+    slots
+}
+
 /// The whole stack: `layers[0]` outermost, the user's block innermost.
 pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     let statics = statics(stack, layers);
     let several_retries = several(layers, |l| matches!(l, LayerArgs::Retry(_)));
     let several_hedges = several(layers, |l| matches!(l, LayerArgs::Hedge(_)));
-    // One slot per payload a layer of the stack can park.
-    let slots = Tag::ALL
-        .into_iter()
-        .filter(|tag| layers.iter().any(|l| l.produces() == Some(*tag)))
-        .map(Tag::declare_slot);
-    // A keyed breaker keeps the key's breaker where a retry above can ask
-    // it, without evaluating the key again.
-    let key_slots: Vec<_> = layers
-        .iter()
-        .enumerate()
-        .filter_map(|(depth, layer)| match layer {
-            LayerArgs::Breaker(args) if args.keying.key.is_some() => {
-                Some(breaker::declare_key_slot(depth))
-            }
-            _ => None,
-        })
-        .collect();
+    let slots = parked_slots(layers, 0);
+    let slots = slots.iter().map(|slot| &slot.declare);
 
     // The innermost layer splices the user's statements into its own
     // block, inside the user's braces: nesting the user's block would make
@@ -173,7 +196,7 @@ pub(crate) fn stack(stack: &StackInput, layers: &[LayerArgs]) -> TokenStream {
     quote!({
         #[allow(unused_imports)]
         use ::resilient::__private as __resilient;
-        #(#statics)* #(#rebind)* #(#slots)* #(#key_slots)* #generated
+        #(#statics)* #(#rebind)* #(#slots)* #generated
     })
 }
 

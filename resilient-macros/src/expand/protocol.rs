@@ -86,9 +86,9 @@ impl Tag {
 
     /// `let mut slot: Option<Payload> = None;`
     pub(crate) fn declare_slot(self) -> TokenStream {
-        let (slot, payload) = (self.slot(), self.payload());
+        let (slot, slot_type) = (self.slot(), self.slot_type());
         quote! {
-            let mut #slot: ::core::option::Option<#payload> = ::core::option::Option::None;
+            let mut #slot: #slot_type = ::core::option::Option::None;
         }
     }
 
@@ -241,6 +241,16 @@ impl Tags {
     /// The tags present, in [`Tag::ALL`]'s order.
     pub(crate) fn iter(self) -> impl Iterator<Item = Tag> {
         Tag::ALL.into_iter().filter(move |tag| self.has(*tag))
+    }
+
+    /// The type an attempt yields at this point: `R` when nothing below
+    /// can reject, else [`outcome`](Self::outcome).
+    pub(crate) fn attempt_type(self, erased: &syn::Type) -> TokenStream {
+        if self.any() {
+            self.outcome(erased)
+        } else {
+            quote!(#erased)
+        }
     }
 
     /// `Outcome<R, ..>`, with `Infallible` for a tag that cannot occur and
@@ -496,5 +506,20 @@ pub(crate) fn attempt_future(stack: &StackInput, inner: &Inner) -> TokenStream {
     match inner {
         Inner::Body(stmts) => body_future(stack, stmts),
         Inner::Layer(layer) => quote!(async { #layer }),
+    }
+}
+
+/// `let mut name = ::resilient::__private::function(&name);`: a `mut`
+/// argument taken afresh from the caller's value, for an attempt or a
+/// copy. The path is absolute: this goes inside the user's braces, where
+/// a `use .. as __resilient;` of the body's own would win. The borrow
+/// carries the argument's span, so a type the function refuses is an
+/// error at the argument.
+pub(crate) fn fresh_local(name: &syn::Ident, function: &str) -> TokenStream {
+    let borrow = syn::Token![&](name.span());
+    let function = syn::Ident::new(function, Span::call_site());
+    quote! {
+        #[allow(unused_mut)]
+        let mut #name = ::resilient::__private::#function(#borrow #name);
     }
 }

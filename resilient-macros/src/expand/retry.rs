@@ -5,7 +5,8 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::protocol::{
-    Below, Inner, Tag, ask_below, duration, ident, literal_duration, run_attempt, static_name,
+    Below, Inner, Tag, ask_below, duration, fresh_local, ident, literal_duration, run_attempt,
+    static_name,
 };
 use crate::args::DurationArg;
 use crate::args::backoff::{Backoff, Factor};
@@ -109,12 +110,7 @@ pub(crate) fn expand(
     let run = run_attempt(stack, inner, &retry.prelude());
     let classify = retry.classify();
     let on_retry = retry.on_retry();
-    let outcome_type = if below.tags.any() {
-        below.tags.outcome(&retry.erased)
-    } else {
-        let erased = &retry.erased;
-        quote!(#erased)
-    };
+    let outcome_type = below.tags.attempt_type(&retry.erased);
     let (declare_pending, stop) = retry.stop();
     let on_failure = if let Some(budget) = retry.budget() {
         quote!(#state.on_failure_with_budget(&#policy_var, #failure, #now, #budget))
@@ -199,16 +195,7 @@ impl Retry<'_> {
                     .chain(self.args.kept())
                     .any(|c| c == *name)
             })
-            .map(|name| {
-                let borrow = syn::Token![&](name.span());
-                // Absolute: this goes inside the user's braces, where a
-                // `use .. as __resilient;` of the body's own would win.
-                let copy = quote!(::resilient::__private::fresh(#borrow #name));
-                quote! {
-                    #[allow(unused_mut)]
-                    let mut #name = #copy;
-                }
-            });
+            .map(|name| fresh_local(name, "fresh"));
         quote!(#(#clones)* #(#fresh)*)
     }
 
