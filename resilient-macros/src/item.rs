@@ -46,12 +46,12 @@ pub(crate) fn body_slot(item: &mut ItemFn) -> Result<BodySlot<'_>, NotSupported>
             blocking: false,
         });
     }
-    // A method after `#[async_trait]` (asked twice: a borrow returned
-    // from one branch only would outlive the check).
+    // A method after `#[async_trait]` (looked at first, then borrowed: a
+    // borrow returned from one branch only would outlive the check).
     if let Some(output) = boxed_future_output(&item.sig.output)
-        && async_trait_block(&mut item.block).is_some()
+        && async_trait_block_ref(&item.block).is_some()
     {
-        let block = async_trait_block(&mut item.block).ok_or(NotSupported::NoReturnType)?;
+        let block = async_trait_block(&mut item.block).expect("found just above");
         let keep = prologue_len(&block.stmts);
         return Ok(BodySlot {
             block,
