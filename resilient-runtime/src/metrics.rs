@@ -2,26 +2,17 @@
 //! exporter (Prometheus, `StatsD`, `OpenTelemetry`) receives them. Emitted on
 //! events only: a call that succeeds through a closed breaker, a bulkhead
 //! with room or a rate limit with room emits nothing, and costs nothing
-//! more.
+//! more; an event allocates its label vector.
 //!
-//! | metric | kind | labels | when |
-//! |---|---|---|---|
-//! | `resilient_retry_retries_total` | counter | `name` | a retry is scheduled |
-//! | `resilient_retry_failed_calls_total` | counter | `name`, `reason` | a retried call gives up: `permanent`, `exhausted`, `retry_after_too_long`, `unavailable_too_long`, `out_of_time`, `budget_exhausted` |
-//! | `resilient_circuitbreaker_state` | gauge | `name`, `state` | 1 for the breaker's state, 0 for the others (`closed`, `open`, `half_open`), set when it is registered and at each change |
-//! | `resilient_circuitbreaker_failed_calls_total` | counter | `name` | a failure is recorded |
-//! | `resilient_circuitbreaker_slow_calls_total` | counter | `name` | a slow call is recorded |
-//! | `resilient_circuitbreaker_not_permitted_calls_total` | counter | `name` | a call is refused |
-//! | `resilient_timeout_calls_total` | counter | | a call is cut off |
-//! | `resilient_bulkhead_rejected_calls_total` | counter | `name` | a full bulkhead turns a call away |
-//! | `resilient_ratelimiter_rejected_calls_total` | counter | `name` | a rate limiter turns a call away |
-//! | `resilient_ratelimiter_pauses_total` | counter | `name` | a `Retry-After` pauses a limiter |
-//! | `resilient_hedge_copies_total` | counter | `name` | a hedged copy starts |
+//! The metrics, their labels and when each is emitted are listed once,
+//! in the README ("Feature `metrics`"), for users; the functions below
+//! say what each one emits.
 //!
 //! The names follow resilience4j's Micrometer names where they map
 //! (`resilience4j.circuitbreaker.not.permitted.calls` becomes
 //! `resilient_circuitbreaker_not_permitted_calls_total`). A keyed breaker
-//! or limiter names each key `name[key]`. Successful calls are not
+//! or limiter names each key `name[key]`: a series per key, which an
+//! evicted key leaves behind (the facade cannot remove one). Successful calls are not
 //! counted: counting them would put a shared write on every call.
 
 use metrics::{counter, gauge};
