@@ -5,7 +5,7 @@
 //! more; an event allocates its label vector.
 //!
 //! The metrics, their labels and when each is emitted are listed once,
-//! in the README ("Feature `metrics`"), for users; the functions below
+//! in the README ("Metrics (feature `metrics`)"), for users; the functions below
 //! say what each one emits.
 //!
 //! The names follow resilience4j's Micrometer names where they map
