@@ -5,8 +5,8 @@
 //! more; an event allocates its label vector.
 //!
 //! The metrics, their labels and when each is emitted are listed once,
-//! in the README ("Metrics (feature `metrics`)"), for users; the functions below
-//! say what each one emits.
+//! for users, in the README ("Metrics (feature `metrics`)"); the
+//! functions below say what each one emits.
 //!
 //! The names follow resilience4j's Micrometer names where they map
 //! (`resilience4j.circuitbreaker.not.permitted.calls` becomes
