@@ -527,12 +527,14 @@ pub use resilient_macros::rate_limit;
 /// | `after = D` | how long an attempt runs before the next copy starts (required); best near the call's 95th-percentile latency; a run-time `Duration` of zero starts every copy at once | |
 /// | `max = N` | copies in all, the first included (2 to 10) | `2` |
 /// | `budget = B` | a [`RetryBudget`] hedges spend from, as retries do: each hedged attempt that reached the service deposits when it ends (under a `#[retry]`, each attempt), each copy after the first withdraws one, and an empty budget starts no copy | |
-/// | `name = "…"` | the name in its tracing events | `module::function@line` |
+/// | `name = "…"` | the name in its tracing events and its `name` metrics label | `module::function@line` |
 ///
 /// The body runs several times at once, so it must not need anything to
 /// itself: `&mut self`, an argument that is or holds a `&mut T`
-/// (`Option<&mut T>`) or a `ref mut` binding is a compile error at that
-/// argument. A `mut` argument is copied for each copy (it must be
+/// (`Option<&mut T>`, `self: Pin<&mut Self>`) or a `ref mut` binding is
+/// a compile error at that argument; a function that takes a `&mut`
+/// (`fn(&mut T)`, `&dyn Fn(&mut T)`) holds none and is fine. A `mut`
+/// argument is copied for each copy (it must be
 /// `Copy`). An owned argument the body gives away (`consume(payload)`) is
 /// rustc's error "cannot move out of value, a captured variable in an `Fn`
 /// closure", at the attribute, with the argument labelled "captured outer

@@ -74,7 +74,7 @@ impl Hedge<'static> {
 }
 
 impl Hedge<'_> {
-    /// The name in its tracing events.
+    /// The name in its tracing events and its `name` metrics label.
     #[must_use]
     pub const fn name(mut self, name: &'static str) -> Self {
         self.name = name;
